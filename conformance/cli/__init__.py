@@ -1,0 +1,83 @@
+"""The `ezhd` command.
+
+Every subcommand group lives in its own module and is attached here. Errors a user can fix
+are reported as one line `ezhd: error: ...` with exit code 2 and no traceback; set
+EZHD_DEBUG=1 to see the traceback of an internal error.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from conformance import __version__
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+class UsageProblem(click.UsageError):
+    """A problem with what the user asked for (bad option, unreadable file, unwritable dir)."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ezhd")
+def cli() -> None:
+    """Conformance suite and mock federal environment for school e-journals (ЭЖД)."""
+
+
+def _register() -> None:
+    from conformance.cli import dataset_cmd, requirements_cmd
+
+    cli.add_command(requirements_cmd.requirements)
+    cli.add_command(dataset_cmd.dataset)
+
+
+_register()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn every error into one line and an exit code."""
+    try:
+        rv = cli.main(args=argv, prog_name="ezhd", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # pragma: no cover - click >= 8.2
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        rv = EXIT_USAGE
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "ezhd"
+        click.echo(f"{where}: error: {_one_line(exc.format_message())} (see --help)", err=True)
+        rv = EXIT_USAGE
+    except click.ClickException as exc:
+        click.echo(f"ezhd: error: {_one_line(exc.format_message())}", err=True)
+        rv = exc.exit_code
+    except click.exceptions.Exit as exc:
+        rv = exc.exit_code
+    except click.Abort:
+        click.echo("ezhd: aborted", err=True)
+        rv = 130
+    except KeyboardInterrupt:
+        click.echo("ezhd: interrupted", err=True)
+        rv = 130
+    except Exception as exc:  # an internal error: say so, hide the traceback unless asked
+        if os.environ.get("EZHD_DEBUG"):
+            raise
+        click.echo(
+            f"ezhd: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+            "(set EZHD_DEBUG=1 for the traceback and report it)",
+            err=True,
+        )
+        rv = EXIT_INTERNAL
+    rv = rv if isinstance(rv, int) else EXIT_OK
+    sys.stdout.flush()
+    return rv
+
+
+def run() -> None:  # pragma: no cover - console entry for `python -m conformance.cli`
+    sys.exit(main())

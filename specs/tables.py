@@ -1,0 +1,322 @@
+"""Export table definitions (`specs/tables/*.yaml`): loading, validation and lookup.
+
+A table file states, per column, its type and every constraint ФЛК checks; `_enums.yaml`
+holds the integer-coded reference books and `_conventions.yaml` the CSV conventions. This
+module only loads and cross-checks those files; it states no rule of its own.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import jsonschema
+import yaml
+
+from specs import SCHEMAS_DIR, TABLES_DIR
+
+COLUMN_TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "time")
+CHECKSUM_KINDS = ("snils", "inn", "inn_legal", "inn_person", "ogrn", "kpp")
+HASH_KINDS = ("streebog512",)
+
+
+class SpecError(ValueError):
+    """A specification file is malformed or inconsistent; the message names file and place."""
+
+
+@dataclass(frozen=True)
+class Text:
+    """A user-facing text in Russian and English."""
+
+    ru: str
+    en: str
+
+    def __call__(self, lang: str = "ru") -> str:
+        return self.en if lang == "en" else self.ru
+
+
+@dataclass(frozen=True)
+class EnumSpec:
+    name: str
+    origin: str
+    title: Text
+    codes: Mapping[int, Text]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    required: bool = False
+    key: bool = False
+    references: tuple[str, str] | None = None
+    enum: EnumSpec | None = None
+    checksum: str | None = None
+    hashed: str | None = None
+    pattern: str | None = None
+    max_length: int | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    personal: bool = False
+    description: Text | None = None
+
+    @functools.cached_property
+    def regex(self) -> re.Pattern[str] | None:
+        return re.compile(self.pattern) if self.pattern else None
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    origin: str
+    title: Text
+    source: str
+    primary_key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    ordered: tuple[tuple[str, str], ...] = ()
+    description: Text | None = None
+    _by_name: Mapping[str, Column] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"table {self.name!r} has no column {name!r}") from None
+
+    @property
+    def foreign_keys(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.references)
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """CSV conventions shared by every table (`_conventions.yaml`)."""
+
+    encoding: str
+    delimiter: str
+    quotechar: str
+    line_terminator: str
+    formats: Mapping[str, Any]
+    key_pattern: str
+    hash_algorithm: str
+    technical_order: tuple[str, str]
+    raw: Mapping[str, Any]
+
+    @functools.cached_property
+    def key_regex(self) -> re.Pattern[str]:
+        return re.compile(self.key_pattern)
+
+    @property
+    def true_text(self) -> str:
+        return self.formats["boolean"]["true"]
+
+    @property
+    def false_text(self) -> str:
+        return self.formats["boolean"]["false"]
+
+
+@dataclass(frozen=True)
+class TableSet:
+    """All export tables with their conventions and reference books."""
+
+    tables: Mapping[str, Table]
+    enums: Mapping[str, EnumSpec]
+    conventions: Conventions
+
+    def __getitem__(self, name: str) -> Table:
+        try:
+            return self.tables[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tables))
+            raise KeyError(f"unknown table {name!r}; known tables: {known}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tables
+
+    def __iter__(self) -> Iterator[Table]:
+        return iter(self.tables.values())
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.tables)
+
+    def export_order(self) -> tuple[str, ...]:
+        """Table names with every referenced table before the tables that reference it."""
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(name: str) -> None:
+            if state.get(name) == 2:
+                return
+            state[name] = 1
+            for col in self.tables[name].foreign_keys:
+                target = col.references[0]  # type: ignore[index]
+                if target != name and state.get(target) != 1:
+                    visit(target)
+            state[name] = 2
+            order.append(name)
+
+        for name in sorted(self.tables):
+            visit(name)
+        return tuple(order)
+
+
+def _text(value: Mapping[str, str] | None) -> Text | None:
+    return Text(value["ru"], value["en"]) if value else None
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+
+
+def _schema_errors(schema: Mapping[str, Any], data: Any, path: Path) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        details = "; ".join(
+            f"at {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors[:5]
+        )
+        raise SpecError(f"{path}: {details}")
+
+
+def load_tables(directory: Path | str | None = None) -> TableSet:
+    """Load and cross-check every table of a directory (default: the bundled `specs/tables`)."""
+    if directory is None:
+        return _default_tables()
+    return _load_tables(Path(directory))
+
+
+@functools.lru_cache(maxsize=1)
+def _default_tables() -> TableSet:
+    return _load_tables(TABLES_DIR)
+
+
+def _load_tables(directory: Path) -> TableSet:
+    schema = json.loads((SCHEMAS_DIR / "table.schema.json").read_text(encoding="utf-8"))
+    enums_path = directory / "_enums.yaml"
+    raw_enums = _load_yaml(enums_path) or {}
+    enums = {
+        name: EnumSpec(
+            name=name,
+            origin=spec["origin"],
+            title=_text(spec["title"]),  # type: ignore[arg-type]
+            codes={int(code): _text(text) for code, text in spec["codes"].items()},  # type: ignore[misc]
+        )
+        for name, spec in raw_enums.items()
+    }
+    conventions = _load_conventions(directory / "_conventions.yaml")
+
+    tables: dict[str, Table] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name.startswith("_"):
+            continue
+        data = _load_yaml(path)
+        _schema_errors(schema, data, path)
+        if data["name"] != path.stem:
+            raise SpecError(f"{path}: table name {data['name']!r} differs from the file name")
+        tables[data["name"]] = _build_table(data, enums, path)
+
+    for table in tables.values():
+        for col in table.foreign_keys:
+            target_table, target_col = col.references  # type: ignore[misc]
+            if target_table not in tables:
+                raise SpecError(f"{table.name}.{col.name}: references unknown table {target_table!r}")
+            if target_col not in tables[target_table].column_names:
+                raise SpecError(
+                    f"{table.name}.{col.name}: references unknown column {target_table}.{target_col}"
+                )
+    return TableSet(tables=tables, enums=enums, conventions=conventions)
+
+
+def _load_conventions(path: Path) -> Conventions:
+    raw = _load_yaml(path)
+    try:
+        conventions = Conventions(
+            encoding=raw["encoding"],
+            delimiter=raw["delimiter"],
+            quotechar=raw["quotechar"],
+            line_terminator=raw["line_terminator"],
+            formats=raw["formats"],
+            key_pattern=raw["key_prefix"]["pattern"],
+            hash_algorithm=raw["hash"]["algorithm"],
+            technical_order=tuple(raw["technical_order"]),  # type: ignore[arg-type]
+            raw=raw,
+        )
+    except (KeyError, TypeError) as exc:
+        raise SpecError(f"{path}: missing or malformed entry {exc}") from None
+    re.compile(conventions.key_pattern)
+    return conventions
+
+
+def _build_table(data: Mapping[str, Any], enums: Mapping[str, EnumSpec], path: Path) -> Table:
+    columns: list[Column] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(data["columns"]):
+        where = f"{path}: column {index} ({raw.get('name')!r})"
+        name = raw["name"]
+        if name in seen:
+            raise SpecError(f"{where}: duplicate column name")
+        seen.add(name)
+        enum = None
+        if "enum" in raw:
+            if raw["enum"] not in enums:
+                raise SpecError(f"{where}: unknown enum {raw['enum']!r}")
+            enum = enums[raw["enum"]]
+        references = None
+        if "references" in raw:
+            target_table, _, target_col = raw["references"].partition(".")
+            references = (target_table, target_col)
+        if "pattern" in raw:
+            try:
+                re.compile(raw["pattern"])
+            except re.error as exc:
+                raise SpecError(f"{where}: pattern does not compile: {exc}") from None
+        columns.append(
+            Column(
+                name=name,
+                type=raw["type"],
+                required=raw.get("required", False),
+                key=raw.get("key", False),
+                references=references,
+                enum=enum,
+                checksum=raw.get("checksum"),
+                hashed=raw.get("hashed"),
+                pattern=raw.get("pattern"),
+                max_length=raw.get("max_length"),
+                minimum=raw.get("minimum"),
+                maximum=raw.get("maximum"),
+                personal=raw.get("personal", False),
+                description=_text(raw.get("description")),
+            )
+        )
+    names = {c.name for c in columns}
+    for key in data["primary_key"]:
+        if key not in names:
+            raise SpecError(f"{path}: primary key column {key!r} is not a column")
+    ordered = tuple(tuple(pair) for pair in data.get("ordered", []))
+    for first, second in ordered:
+        if first not in names or second not in names:
+            raise SpecError(f"{path}: ordered pair {first}/{second} names an unknown column")
+    by_name = {c.name: c for c in columns}
+    return Table(
+        name=data["name"],
+        origin=data["origin"],
+        title=_text(data["title"]),  # type: ignore[arg-type]
+        source=data["source"],
+        primary_key=tuple(data["primary_key"]),
+        columns=tuple(columns),
+        ordered=ordered,  # type: ignore[arg-type]
+        description=_text(data.get("description")),
+        _by_name=by_name,
+    )
