@@ -206,6 +206,13 @@ def _load_tables(directory: Path) -> TableSet:
     schema = json.loads((SCHEMAS_DIR / "table.schema.json").read_text(encoding="utf-8"))
     enums_path = directory / "_enums.yaml"
     raw_enums = _load_yaml(enums_path) or {}
+    for name, spec in raw_enums.items():
+        for code, text in (spec.get("codes") or {}).items():
+            if not (isinstance(text, dict) and set(text) == {"ru", "en"}
+                    and all(isinstance(v, str) and v for v in text.values())):
+                raise SpecError(f"{enums_path}: {name} code {code}: label must be {{ru: ..., en: ...}} "
+                                f"with two non-empty strings (quote labels that contain a comma), "
+                                f"got {text!r}")
     enums = {
         name: EnumSpec(
             name=name,

@@ -133,3 +133,12 @@ def test_loader_refuses_inconsistent_definitions(table_dir, change, message):
 def test_unknown_table_lookup_lists_the_known_ones():
     with pytest.raises(KeyError, match="known tables: .*marks"):
         load_tables()["pupils"]
+
+
+def test_enum_label_with_an_unquoted_comma_is_refused(table_dir):
+    """`{ru: x, en: absent, excused}` is valid YAML with a third key; the loader names it."""
+    path = table_dir / "_enums.yaml"
+    text = path.read_text(encoding="utf-8").replace('en: "absent, sick"', "en: absent, sick")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError, match=r"attendance_status code 2: label must be .*quote labels"):
+        load_tables(table_dir)
