@@ -30,10 +30,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from conformance.cli import dataset_cmd, requirements_cmd
+    from conformance.cli import dataset_cmd, mocks_cmd, requirements_cmd
 
     cli.add_command(requirements_cmd.requirements)
     cli.add_command(dataset_cmd.dataset)
+    cli.add_command(mocks_cmd.mocks)
 
 
 _register()

@@ -1,0 +1,188 @@
+"""Benchmark of mock ЕСИА: token exchanges per second and p50/p99 latency on loopback.
+
+    PYTHONPATH=. python benchmarks/bench_esia.py [--count 2000] [--concurrency 50] [--time-limit 60]
+
+Starts `ezhd mocks up esia` (one uvicorn worker) in a subprocess, registers an RSA test
+system and a persona through the admin API, signs the persona in once and then prepares
+`--count` authorization codes (each a real `GET /aas/oauth2/v2/ac` with a verified
+signature, answered from the ЕСИА session) and the matching signed token requests. Only the
+token exchanges are timed: `POST /aas/oauth2/v3/te` with `--concurrency` clients at once
+(certificate hash, timestamp, RSA signature check, code redemption, two RS256 JWTs and a
+refresh token each). The same server then answers the same number of `GET /_ping` (a
+trivial endpoint through the same middleware) at the same concurrency, side by side.
+
+Bounded: at most `--count` requests per phase and `--time-limit` seconds per phase. The
+code lifetime is raised to 15 min for the run (`PATCH /_admin/settings`) so prepared codes
+do not expire. The load generator (a minimal asyncio HTTP/1.1 keep-alive client; httpx's
+async pool is slower than the server at this concurrency) runs in this process: on a 2-core
+machine it shares the CPU with the server, so figures are a lower bound for the server.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mocks.esia.testing import (ClientSigner, auth_request_of, callback_params,  # noqa: E402
+                                make_client_credentials)
+
+REDIRECT = "https://journal.bench/cb"
+SCOPE = "openid fullname snils"
+PERSONA = {"oid": 1000001, "kind": "representative", "journal_id": "R1", "level": "PR",
+           "account_type": "confirmed", "trusted": True, "lastName": "Иванова", "firstName": "Мария",
+           "birthDate": "14.03.1985", "gender": "F", "snils": "112-233-445 95", "docs": [],
+           "scenario": []}
+
+
+def start_server(ready: Path) -> subprocess.Popen:
+    code = ("import sys; from conformance.cli.mocks_cmd import mocks; "
+            f"sys.exit(mocks.main(['up', 'esia', '--ready-file', {str(ready)!r}]))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        if proc.poll() is not None:
+            raise SystemExit(f"server failed: {proc.stderr.read()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("server did not become ready")
+        time.sleep(0.05)
+    return proc
+
+
+def prepare(base: str, count: int) -> tuple[ClientSigner, list[dict[str, str]]]:
+    key, pem = make_client_credentials("BENCH01")
+    signer = ClientSigner("BENCH01", key, pem, REDIRECT)
+    with httpx.Client(base_url=base, timeout=30) as c:
+        c.patch("/_admin/settings", json={"code_ttl": 900}).raise_for_status()
+        c.post("/_admin/clients", json=signer.registration()).raise_for_status()
+        c.post("/_admin/personas", json=[PERSONA]).raise_for_status()
+        page = c.get(signer.ac_url(base, SCOPE))
+        r = c.post("/login", data={"auth_request": auth_request_of(page.text),
+                                   "username": PERSONA["snils"], "password": "esia"})
+        assert r.status_code == 302, r.text
+        forms = []
+        for _ in range(count):
+            r = c.get(signer.ac_url(base, SCOPE))
+            assert r.status_code == 302, r.text
+            code = callback_params(r.headers["location"])["code"]
+            forms.append(signer.te_form(code, scope=SCOPE))
+    return signer, forms
+
+
+def http_request(method: str, path: str, body: bytes = b"", ctype: str | None = None) -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n"
+    if ctype:
+        head += f"Content-Type: {ctype}\r\n"
+    if body or method == "POST":
+        head += f"Content-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+async def run_phase(base: str, requests: list[bytes], concurrency: int, limit: float) -> dict[str, float]:
+    """Send the prepared raw HTTP/1.1 requests over `concurrency` keep-alive connections.
+
+    A minimal asyncio client is used on purpose: httpx's async pool tops out far below the
+    server at 50 concurrent connections and would measure itself, not the mock."""
+    host, port = base.split("//", 1)[1].rsplit(":", 1)
+    latencies: list[float] = []
+    errors = 0
+    next_index = 0
+    deadline = time.perf_counter() + limit
+
+    async def worker() -> None:
+        nonlocal next_index, errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while next_index < len(requests) and time.perf_counter() <= deadline:
+                raw = requests[next_index]
+                next_index += 1
+                t0 = time.perf_counter()
+                writer.write(raw)
+                await writer.drain()
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.split(b"\r\n")
+                length = next(int(line.split(b":", 1)[1]) for line in lines
+                              if line.lower().startswith(b"content-length:"))
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - t0)
+                if lines[0].split(b" ")[1] != b"200":
+                    errors += 1
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {"requests": len(latencies), "errors": errors, "seconds": elapsed,
+            "rps": len(latencies) / elapsed if elapsed else 0.0,
+            "p50_ms": statistics.median(latencies) * 1000 if latencies else 0.0,
+            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0.0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=2000, help="requests per phase (default 2000)")
+    ap.add_argument("--concurrency", type=int, default=50, help="concurrent clients (default 50)")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per phase at most (default 60)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = Path(tmp) / "ready.json"
+        proc = start_server(ready)
+        try:
+            base = json.loads(ready.read_text())["esia"]
+            t0 = time.perf_counter()
+            _, forms = prepare(base, args.count + 50)
+            prep = time.perf_counter() - t0
+            form_type = "application/x-www-form-urlencoded"
+            te = [http_request("POST", "/aas/oauth2/v3/te", urlencode(f).encode(), form_type) for f in forms]
+            warm, timed = te[:50], te[50:]
+            ping = [http_request("GET", "/_ping")] * len(timed)
+            asyncio.run(run_phase(base, warm, min(args.concurrency, 50), args.time_limit))
+            results = {
+                "token exchange (POST /aas/oauth2/v3/te)": asyncio.run(
+                    run_phase(base, timed, args.concurrency, args.time_limit)),
+                "trivial endpoint (GET /_ping)": asyncio.run(
+                    run_phase(base, ping, args.concurrency, args.time_limit)),
+            }
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    info = {"python": platform.python_version(), "cpus": os.cpu_count(), "concurrency": args.concurrency,
+            "prepare_seconds": round(prep, 1)}
+    if args.json:
+        print(json.dumps({"info": info, "results": results}, indent=2))
+        return 0
+    print(f"Python {info['python']}, {info['cpus']} CPUs, {args.concurrency} concurrent clients, "
+          f"one uvicorn worker; {args.count} codes prepared in {info['prepare_seconds']} s\n")
+    print("| endpoint | requests | errors | req/s | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        print(f"| {name} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
+              f"{r['p99_ms']:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

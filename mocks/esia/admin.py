@@ -1,0 +1,238 @@
+"""The admin API of mock ЕСИА under `/_admin` (JSON in, JSON out; for tests and the suite).
+
+| method and path | what |
+|---|---|
+| `GET /_admin/health` | `{"status": "ok"}` |
+| `GET, PATCH /_admin/settings` | read or change `Settings` (lifetimes, window, issuer, clock_offset) |
+| `GET, POST /_admin/clients` | list; register `{client_id, certificate (PEM), redirect_uris, scopes?, require_confirmed?, require_pkce?, child_consent?}` |
+| `GET, DELETE /_admin/clients/{id}` | one client; remove it |
+| `GET, POST /_admin/personas` | list (`?kind=&scenario=`); load a JSON list, `{"personas": [...]}` or JSON Lines (`personas.jsonl`) |
+| `GET /_admin/personas/{oid}` | one persona (with `parents` / `kids` as linked) |
+| `POST /_admin/personas/{oid}/password` | `{password}`; without one the default password (`Settings.default_password`) applies |
+| `GET, POST /_admin/consents` | table of children × clients; `{child_oid, client_id, action: grant|revoke}` |
+| `GET /_admin/keys`, `POST /_admin/keys/rotate` | signing keys; rotate (the old key stays in the JWKS for `key_grace` s) |
+| `GET, POST, DELETE /_admin/faults` | queue `{endpoint, kind, count, status?, seconds?, token?, value?}`; list; clear |
+| `GET, DELETE /_admin/journal` | request journal (`?since=<seq>&path=<prefix>`), secrets redacted; clear |
+| `GET /_admin/logouts` | logout calls seen (AUTH-11) |
+| `POST /_admin/reset` | forget everything but settings (`{"keys": true}` also renews keys) |
+
+Fault endpoints: `ac`, `te`, `login`, `consent`, `rest`, `logout`, `jwks`, `certificate`.
+Kinds: `status` (answer `status`, default 500; 503 = ESIA-007008, else ESIA-007007), `delay`
+(`seconds`, then the normal answer), and for `te` the token faults `expired`,
+`not_yet_valid`, `wrong_signature`, `alg_none`, `foreign_audience`, `foreign_issuer`
+(spoiling `token` = `id` | `access` | `both`; consumed only by a token actually issued).
+Errors: 400/404 `{error, message}`.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mocks.esia.core import EsiaCore
+
+
+def _core(request: Request) -> EsiaCore:
+    return request.app.state.core
+
+
+def _err(status: int, error: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message}, status_code=status)
+
+
+async def _json(request: Request) -> Any:
+    body = await request.body()
+    if not body:
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Bad(f"body is not JSON: {exc}") from None
+
+
+class _Bad(Exception):
+    pass
+
+
+def _wrap(fn):
+    async def handler(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except _Bad as exc:
+            return _err(400, "bad_request", str(exc))
+        except (ValueError, TypeError) as exc:
+            return _err(400, "bad_request", str(exc))
+        except KeyError as exc:
+            return _err(404, "not_found", f"unknown {exc}")
+        except PermissionError as exc:
+            return _err(400, "not_allowed", str(exc))
+    return handler
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "mock": "esia"})
+
+
+async def settings(request: Request) -> Response:
+    core = _core(request)
+    if request.method == "PATCH":
+        changes = await _json(request)
+        if not isinstance(changes, dict):
+            raise _Bad("expected an object")
+        core.configure(**changes)
+    return JSONResponse(core.settings.public())
+
+
+async def clients(request: Request) -> Response:
+    core = _core(request)
+    if request.method == "POST":
+        data = await _json(request)
+        if not isinstance(data, dict):
+            raise _Bad("expected an object")
+        missing = [k for k in ("client_id", "certificate", "redirect_uris") if not data.get(k)]
+        if missing:
+            raise _Bad(f"missing: {', '.join(missing)}")
+        client = core.register_client(
+            data["client_id"], data["certificate"], data["redirect_uris"], data.get("scopes"),
+            require_confirmed=bool(data.get("require_confirmed", False)),
+            require_pkce=bool(data.get("require_pkce", False)),
+            child_consent=bool(data.get("child_consent", True)))
+        return JSONResponse(client.public(), status_code=201)
+    return JSONResponse([c.public() for c in core.clients.values()])
+
+
+async def client(request: Request) -> Response:
+    core = _core(request)
+    cid = request.path_params["client_id"]
+    if request.method == "DELETE":
+        if not core.remove_client(cid):
+            raise KeyError(cid)
+        return Response(status_code=204)
+    if cid not in core.clients:
+        raise KeyError(cid)
+    return JSONResponse(core.clients[cid].public())
+
+
+async def personas(request: Request) -> Response:
+    core = _core(request)
+    if request.method == "POST":
+        body = (await request.body()).decode("utf-8")
+        ctype = request.headers.get("content-type", "")
+        if "ndjson" in ctype or "jsonl" in ctype or (body.lstrip().startswith("{") and "\n{" in body):
+            rows = [json.loads(line) for line in body.splitlines() if line.strip()]
+        else:
+            data = json.loads(body) if body.strip() else []
+            rows = data.get("personas", [data]) if isinstance(data, dict) and "oid" not in data else (
+                [data] if isinstance(data, dict) else data)
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise _Bad("expected persona objects")
+        count = core.load_personas(rows)
+        return JSONResponse({"loaded": count, "total": len(core.personas)}, status_code=201)
+    kind = request.query_params.get("kind")
+    tag = request.query_params.get("scenario")
+    out = [p for p in core.personas.values()
+           if (kind is None or p.get("kind") == kind) and (tag is None or tag in (p.get("scenario") or []))]
+    return JSONResponse(out)
+
+
+async def persona(request: Request) -> Response:
+    core = _core(request)
+    try:
+        oid = int(request.path_params["oid"])
+    except ValueError:
+        raise _Bad("oid must be a number") from None
+    p = core.persona(oid)
+    if p is None:
+        raise KeyError(oid)
+    return JSONResponse({**p, "linked_kids": core.kids_of(oid), "linked_parents": core.parents_of(oid)})
+
+
+async def password(request: Request) -> Response:
+    core = _core(request)
+    data = await _json(request)
+    core.set_password(int(request.path_params["oid"]), str((data or {}).get("password", "")))
+    return Response(status_code=204)
+
+
+async def consents(request: Request) -> Response:
+    core = _core(request)
+    if request.method == "POST":
+        data = await _json(request)
+        if not isinstance(data, dict) or data.get("action") not in ("grant", "revoke"):
+            raise _Bad("expected {child_oid, client_id, action: grant|revoke}")
+        if data.get("client_id") not in core.clients:
+            raise KeyError(data.get("client_id"))
+        core.set_consent(int(data["child_oid"]), data["client_id"], data["action"] == "grant",
+                         parent_oid=data.get("parent_oid"))
+        return JSONResponse({"child_oid": int(data["child_oid"]), "client_id": data["client_id"],
+                             "granted": data["action"] == "grant"})
+    return JSONResponse(core.consent_table())
+
+
+async def keys(request: Request) -> Response:
+    core = _core(request)
+    return JSONResponse([{"kid": k.kid, "created": k.created, "retired": k.retired,
+                          "current": k is core.current_key} for k in core.keys])
+
+
+async def rotate(request: Request) -> Response:
+    key = _core(request).rotate_key()
+    return JSONResponse({"kid": key.kid}, status_code=201)
+
+
+async def faults(request: Request) -> Response:
+    core = _core(request)
+    if request.method == "POST":
+        data = await _json(request)
+        if not isinstance(data, dict):
+            raise _Bad("expected an object")
+        params = {k: data[k] for k in ("status", "seconds", "token", "value") if k in data}
+        fault = core.add_fault(str(data.get("endpoint", "")), str(data.get("kind", "")),
+                               int(data.get("count", 1)), **params)
+        return JSONResponse(fault.public(), status_code=201)
+    if request.method == "DELETE":
+        core.faults.clear()
+        return Response(status_code=204)
+    return JSONResponse(core.faults.list())
+
+
+async def journal(request: Request) -> Response:
+    core = _core(request)
+    if request.method == "DELETE":
+        core.journal.clear()
+        return Response(status_code=204)
+    since = int(request.query_params.get("since", "0"))
+    return JSONResponse(core.read_journal(since, request.query_params.get("path")))
+
+
+async def logouts(request: Request) -> Response:
+    return JSONResponse(_core(request).logouts)
+
+
+async def reset(request: Request) -> Response:
+    data = await _json(request)
+    _core(request).reset(keys=bool((data or {}).get("keys", False)))
+    return Response(status_code=204)
+
+
+def routes() -> list[Route]:
+    w = _wrap
+    return [
+        Route("/health", w(health), methods=["GET"]),
+        Route("/settings", w(settings), methods=["GET", "PATCH"]),
+        Route("/clients", w(clients), methods=["GET", "POST"]),
+        Route("/clients/{client_id}", w(client), methods=["GET", "DELETE"]),
+        Route("/personas", w(personas), methods=["GET", "POST"]),
+        Route("/personas/{oid}", w(persona), methods=["GET"]),
+        Route("/personas/{oid}/password", w(password), methods=["POST"]),
+        Route("/consents", w(consents), methods=["GET", "POST"]),
+        Route("/keys", w(keys), methods=["GET"]),
+        Route("/keys/rotate", w(rotate), methods=["POST"]),
+        Route("/faults", w(faults), methods=["GET", "POST", "DELETE"]),
+        Route("/journal", w(journal), methods=["GET", "DELETE"]),
+        Route("/logouts", w(logouts), methods=["GET"]),
+        Route("/reset", w(reset), methods=["POST"]),
+    ]

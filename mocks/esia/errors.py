@@ -1,0 +1,56 @@
+"""The one refusal type of mock ЕСИА.
+
+Every refusal has the real shape: `error` (RFC 6749 code paired with the ЕСИА code in
+`specs/openapi/esia.yaml`), `error_description` = `ESIA-0070xx: <text>`, and `state` echoed
+when it could be read. `detail` is for the request journal and logs only: it explains the
+refusal to a developer but is never sent (real ЕСИА does not say *why* a secret is wrong).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from mocks.esia import spec
+
+
+class EsiaError(Exception):
+    def __init__(self, code: str, text: str, *, status: int = 400, error: str | None = None,
+                 state: str | None = None, detail: str | None = None) -> None:
+        self.code = code
+        self.text = text
+        self.status = status
+        self.error = error or spec.oauth_error(code)
+        self.state = state
+        self.detail = detail
+        super().__init__(self.description)
+
+    @property
+    def description(self) -> str:
+        return f"ESIA-{self.code}: {self.text}"
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.error, "error_description": self.description}
+        if self.state is not None:
+            out["state"] = self.state
+        return out
+
+
+# Constructors for the refusals the mock raises, so that texts are stated once.
+
+def missing(param: str, state: str | None = None) -> EsiaError:
+    # Text as quoted in fr05t1k/esia issue #59 (PROTOCOLS.md §1.3).
+    return EsiaError("007014", f"The request doesn't contain the mandatory parameter [{param}]",
+                     state=state)
+
+
+def duplicated(param: str, state: str | None = None) -> EsiaError:
+    return EsiaError("007003", f"The request contains the parameter [{param}] more than once",
+                     state=state)
+
+
+def invalid(param: str, why: str, state: str | None = None) -> EsiaError:
+    return EsiaError("007003", f"The parameter [{param}] is invalid: {why}", state=state)
+
+
+def secret_wrong(state: str | None = None, detail: str | None = None) -> EsiaError:
+    # Text as seen in ilimurzin/esia issue #7 (PROTOCOLS.md §1.3).
+    return EsiaError("007053", "OAuthErrorEnum.clientSecretWrong", state=state, detail=detail)
