@@ -25,51 +25,19 @@ Errors: 400/404 `{error, message}`.
 """
 from __future__ import annotations
 
-import json
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mocks.common.admin import BadRequest as _Bad
+from mocks.common.admin import endpoint, journal_endpoint, read_records
+from mocks.common.admin import read_json as _json
 from mocks.esia.core import EsiaCore
 
 
 def _core(request: Request) -> EsiaCore:
     return request.app.state.core
-
-
-def _err(status: int, error: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": error, "message": message}, status_code=status)
-
-
-async def _json(request: Request) -> Any:
-    body = await request.body()
-    if not body:
-        return {}
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _Bad(f"body is not JSON: {exc}") from None
-
-
-class _Bad(Exception):
-    pass
-
-
-def _wrap(fn):
-    async def handler(request: Request) -> Response:
-        try:
-            return await fn(request)
-        except _Bad as exc:
-            return _err(400, "bad_request", str(exc))
-        except (ValueError, TypeError) as exc:
-            return _err(400, "bad_request", str(exc))
-        except KeyError as exc:
-            return _err(404, "not_found", f"unknown {exc}")
-        except PermissionError as exc:
-            return _err(400, "not_allowed", str(exc))
-    return handler
 
 
 async def health(request: Request) -> Response:
@@ -119,16 +87,7 @@ async def client(request: Request) -> Response:
 async def personas(request: Request) -> Response:
     core = _core(request)
     if request.method == "POST":
-        body = (await request.body()).decode("utf-8")
-        ctype = request.headers.get("content-type", "")
-        if "ndjson" in ctype or "jsonl" in ctype or (body.lstrip().startswith("{") and "\n{" in body):
-            rows = [json.loads(line) for line in body.splitlines() if line.strip()]
-        else:
-            data = json.loads(body) if body.strip() else []
-            rows = data.get("personas", [data]) if isinstance(data, dict) and "oid" not in data else (
-                [data] if isinstance(data, dict) else data)
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise _Bad("expected persona objects")
+        rows = await read_records(request, "personas")
         count = core.load_personas(rows)
         return JSONResponse({"loaded": count, "total": len(core.personas)}, status_code=201)
     kind = request.query_params.get("kind")
@@ -199,15 +158,6 @@ async def faults(request: Request) -> Response:
     return JSONResponse(core.faults.list())
 
 
-async def journal(request: Request) -> Response:
-    core = _core(request)
-    if request.method == "DELETE":
-        core.journal.clear()
-        return Response(status_code=204)
-    since = int(request.query_params.get("since", "0"))
-    return JSONResponse(core.read_journal(since, request.query_params.get("path")))
-
-
 async def logouts(request: Request) -> Response:
     return JSONResponse(_core(request).logouts)
 
@@ -219,7 +169,9 @@ async def reset(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    w = _wrap
+    def w(fn):
+        return endpoint(fn, {PermissionError: lambda exc: (400, "not_allowed")})
+
     return [
         Route("/health", w(health), methods=["GET"]),
         Route("/settings", w(settings), methods=["GET", "PATCH"]),
@@ -232,7 +184,7 @@ def routes() -> list[Route]:
         Route("/keys", w(keys), methods=["GET"]),
         Route("/keys/rotate", w(rotate), methods=["POST"]),
         Route("/faults", w(faults), methods=["GET", "POST", "DELETE"]),
-        Route("/journal", w(journal), methods=["GET", "DELETE"]),
+        Route("/journal", w(journal_endpoint(lambda r: _core(r).journal)), methods=["GET", "DELETE"]),
         Route("/logouts", w(logouts), methods=["GET"]),
         Route("/reset", w(reset), methods=["POST"]),
     ]
