@@ -1,40 +1,27 @@
-"""`ezhd mocks`: run the federal mocks (ЕСИА now; ПОДД agent and ЕПГУ when they exist).
+"""`ezhd mocks`: run the federal mocks (ЕСИА, ПОДД agent, ЕПГУ showcase and portal).
 
-`ezhd mocks up [NAMES...] [--host 127.0.0.1] [--port 0] [--ready-file F]` starts each named
-mock under uvicorn on loopback (port 0 = chosen by the OS; with several mocks and a fixed
-port, consecutive ports), prints `NAME URL` per mock, writes `{name: url}` as JSON to the
-ready file once every mock answers its `/_admin/health` (and removes it on stop), and stops cleanly on Ctrl-C or
-SIGTERM (exit 0). A mock is set up through its admin API (`/_admin/...`).
-
-A new mock joins by adding one entry to `MOCKS`: its name and the import path of a
-`create_app()` factory.
+`ezhd mocks up [NAMES...] [--host 127.0.0.1] [--port 0] [--state-dir DIR] [--ready-file F]`
+starts the named mocks (default: all three) under uvicorn on loopback (port 0 = chosen by
+the OS; with a fixed port, consecutive ports), sharing one showcase and with the portal
+wired to the agent (`mocks.environment`). It prints `NAME URL` per mock, writes
+`{name: url}` as JSON to the ready file once every mock answers its `/_admin/health`
+(removed on stop), and stops cleanly on Ctrl-C or SIGTERM (exit 0). With `--state-dir` the
+showcase keeps what it accepted across restarts. A mock is set up through its admin API
+(`/_admin/...`).
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from conformance.cli import UsageProblem
-
-MOCKS: dict[str, str] = {
-    "esia": "mocks.esia.app:create_app",
-    # "smev": "mocks.smev.app:create_app",   (issue 4)
-    # "epgu": "mocks.epgu.app:create_app",
-}
-
-
-def factory(name: str) -> Callable[[], Any]:
-    module, _, attr = MOCKS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
-
 
 def _wait_healthy(url: str, timeout: float = 15.0) -> None:
     import httpx
@@ -67,47 +54,48 @@ def mocks() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535),
               help="Port of the first mock (0 = chosen by the OS).")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the showcase's data and request history here (default: in memory).")
 @click.option("--ready-file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write {name: url} JSON here once every mock answers.")
-def up(names: tuple[str, ...], host: str, port: int, ready_file: Path | None) -> None:
-    """Start NAMES (default: all available mocks) until Ctrl-C or SIGTERM."""
-    from mocks.common.transports import ServerThread
+def up(names: tuple[str, ...], host: str, port: int, state_dir: Path | None,
+       ready_file: Path | None) -> None:
+    """Start NAMES (esia, smev, epgu; default: all) until Ctrl-C or SIGTERM."""
+    from mocks.environment import NAMES, Environment
 
-    wanted = list(dict.fromkeys(names)) or list(MOCKS)
-    unknown = [n for n in wanted if n not in MOCKS]
+    wanted = list(dict.fromkeys(names)) or list(NAMES)
+    unknown = [n for n in wanted if n not in NAMES]
     if unknown:
-        raise UsageProblem(f"unknown mock {', '.join(unknown)}; available: {', '.join(MOCKS)}")
+        raise UsageProblem(f"unknown mock {', '.join(unknown)}; available: {', '.join(NAMES)}")
     if ready_file is not None and not ready_file.parent.is_dir():
         raise UsageProblem(f"--ready-file: directory {ready_file.parent} does not exist")
-    servers: dict[str, ServerThread] = {}
+    if state_dir is not None and state_dir.exists() and not state_dir.is_dir():
+        raise UsageProblem(f"--state-dir: {state_dir} exists and is not a directory")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    env = None
     try:
-        for i, name in enumerate(wanted):
-            server = ServerThread(factory(name)(), host=host, port=port + i if port else 0)
-            try:
-                server.start()
-            except (OSError, RuntimeError, SystemExit) as exc:
-                raise click.ClickException(f"cannot start mock {name} on {host}:{port + i if port else 0}: "
-                                           f"{exc}") from None
-            servers[name] = server
-        urls = {name: s.url for name, s in servers.items()}
+        try:
+            env = Environment(wanted, state_dir=state_dir)
+            urls = env.start(host=host, port=port)
+        except (OSError, RuntimeError, SystemExit) as exc:
+            raise click.ClickException(f"cannot start the mocks on {host}:{port}: {exc}") from None
         for name, url in urls.items():
             _wait_healthy(url)
             click.echo(f"{name} {url}")
         if ready_file is not None:
             _write_ready(ready_file, urls)
         while not stop.is_set():
-            if any(not s.thread.is_alive() for s in servers.values()):
+            if not env.alive():
                 raise click.ClickException("a mock stopped unexpectedly")
             stop.wait(0.2)
     finally:
-        for s in servers.values():
-            s.stop()
+        if env is not None:
+            env.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if ready_file is not None and ready_file.exists():

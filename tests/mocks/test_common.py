@@ -1,0 +1,197 @@
+"""The pieces every mock shares: secret redaction in the request journal, the fault queue,
+and the capped body reader."""
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from mocks.common.body import read_body, replay
+from mocks.common.faults import FaultQueue
+from mocks.common.journal import REDACTED, SECRET_KEYS, RequestJournal, redact, redact_url
+
+
+# --- redaction -------------------------------------------------------------------------------
+
+def test_redact_replaces_secret_values_at_any_depth_and_keeps_the_rest():
+    data = {"Password": "Qwerty!23", "login": "ivanov", "nested": [{"access_token": "eyJ.x.y"},
+            {"items": [{"refresh_token": "r1", "value": "5"}]}], "Authorization": "Bearer abc"}
+    out = redact(data)
+    assert out == {"Password": REDACTED, "login": "ivanov",
+                   "nested": [{"access_token": REDACTED}, {"items": [{"refresh_token": REDACTED, "value": "5"}]}],
+                   "Authorization": REDACTED}
+    assert data["Password"] == "Qwerty!23", "the input is not changed"
+    assert "Qwerty" not in repr(out) and "eyJ" not in repr(out)
+
+
+def test_redact_leaves_empty_secrets_visible_and_scalars_alone():
+    assert redact({"password": "", "token": None}) == {"password": "", "token": None}
+    assert redact("password") == "password"
+    assert redact([1, "x"]) == [1, "x"]
+
+
+def test_redact_url_hides_secret_query_parameters_only():
+    url = "https://journal.test/cb?code=abc&state=s1&access_token=T0K"
+    assert redact_url(url) == f"https://journal.test/cb?code=abc&state=s1&access_token={REDACTED}"
+    assert redact_url(url, SECRET_KEYS | {"code"}).startswith(f"https://journal.test/cb?code={REDACTED}&state=s1")
+    assert redact_url("https://x.test/path") == "https://x.test/path"
+    assert redact_url(None) is None
+
+
+def test_journal_redacts_exchange_data_but_keeps_notes_and_metadata():
+    journal = RequestJournal()
+    entry = journal.record({"method": "POST", "path": "/x", "status": 200,
+                            "headers": {"authorization": "Bearer secret", "x-smev-sender": "MNSV03"},
+                            "json": {"password": "hunter22", "learner_id": "EZ-1"},
+                            "form": {"client_secret": "sig", "scope": "openid"},
+                            "url": "http://a.test/p?token=zzz&x=1",
+                            "error": {"password": "kept as the mock wrote it"}})
+    assert entry["headers"] == {"authorization": REDACTED, "x-smev-sender": "MNSV03"}
+    assert entry["json"] == {"password": REDACTED, "learner_id": "EZ-1"}
+    assert entry["form"] == {"client_secret": REDACTED, "scope": "openid"}
+    assert entry["url"] == f"http://a.test/p?token={REDACTED}&x=1"
+    assert entry["error"] == {"password": "kept as the mock wrote it"}
+    assert entry["seq"] == 1 and entry["time"].endswith("Z")
+    listing = repr(journal.read())
+    assert "hunter22" not in listing and "Bearer secret" not in listing and "zzz" not in listing
+
+
+def test_journal_sequence_filters_bound_and_clear():
+    journal = RequestJournal(size=3)
+    for i in range(5):
+        journal.record({"path": f"/v2/requests/{i}" if i % 2 else f"/portal/{i}"})
+    assert len(journal) == 3
+    assert [e["seq"] for e in journal.read()] == [3, 4, 5]
+    assert [e["seq"] for e in journal.read(since=3)] == [4, 5]
+    assert [e["path"] for e in journal.read(path="/portal")] == ["/portal/2", "/portal/4"]
+    journal.clear()
+    assert journal.read() == [] and len(journal) == 0
+    assert journal.record({"path": "/"})["seq"] == 6, "the sequence keeps growing after a clear"
+
+
+def test_journal_takes_extra_secret_keys():
+    journal = RequestJournal(secret_keys=SECRET_KEYS | {"code"})
+    assert journal.record({"query": {"code": "c0de", "state": "s"}})["query"] == {"code": REDACTED, "state": "s"}
+    assert RequestJournal().record({"json": {"code": 3}})["json"] == {"code": 3}
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+def queue() -> FaultQueue:
+    return FaultQueue(("upload", "status"), ("status", "delay", "drop"))
+
+
+def test_fault_serves_exactly_the_next_n_requests_in_order():
+    q = queue()
+    q.add("upload", "status", count=2, status=503)
+    q.add("upload", "delay", seconds=0.5)
+    taken = [q.take("upload") for _ in range(4)]
+    assert [(f.kind, f.status) if f else None for f in taken] == [("status", 503), ("status", 503),
+                                                                  ("delay", 500), None]
+    assert taken[2].seconds == 0.5
+    assert q.list() == []
+
+
+def test_fault_take_filters_by_endpoint_and_kind():
+    q = queue()
+    q.add("status", "drop")
+    q.add("upload", "delay", seconds=1, note="x")
+    assert q.take("upload", ("status",)) is None
+    assert q.take("status", ("status", "delay")) is None
+    f = q.take("upload", ("delay",))
+    assert f.kind == "delay" and f.note == "x"
+    with pytest.raises(AttributeError):
+        f.missing  # noqa: B018
+    assert [x["kind"] for x in q.list()] == ["drop"]
+    q.clear()
+    assert q.take("status") is None
+
+
+@pytest.mark.parametrize("args,message", [
+    (("nowhere", "status"), "endpoint must be one of"),
+    (("upload", "explode"), "kind must be one of"),
+    (("upload", "status", 0), "count must be at least 1"),
+    (("upload", "status", "many"), "count and status must be integers"),
+    (("upload", "status", 1, 200), "status must be 4xx or 5xx"),
+    (("upload", "delay", 1, 500, 601), "seconds must be between 0 and 600"),
+])
+def test_fault_add_refuses_what_the_mock_does_not_support(args, message):
+    q = queue()
+    with pytest.raises(ValueError, match=message):
+        q.add(*args)
+    assert q.list() == []
+
+
+def test_fault_public_form_lists_parameters():
+    q = queue()
+    q.add("upload", "status", count=3, status=502, reason="test")
+    assert q.list() == [{"endpoint": "upload", "kind": "status", "count": 3, "status": 502, "seconds": 0.0,
+                         "reason": "test"}]
+
+
+def test_fault_counts_hold_under_concurrent_takes():
+    q = queue()
+    q.add("upload", "status", count=100)
+    got: list[object] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(50):
+            f = q.take("upload")
+            with lock:
+                got.append(f)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(1 for f in got if f is not None) == 100
+    assert q.list() == []
+
+
+# --- the capped body reader ------------------------------------------------------------------
+
+def _receive_of(chunks: list[bytes]):
+    calls = {"n": 0}
+
+    async def receive():
+        calls["n"] += 1
+        i = calls["n"] - 1
+        if i >= len(chunks):
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": chunks[i], "more_body": i < len(chunks) - 1}
+    return receive, calls
+
+
+def test_read_body_refuses_a_declared_size_over_the_cap_without_reading():
+    receive, calls = _receive_of([b"x" * 10])
+    scope = {"method": "POST", "headers": [(b"content-length", str(2**30).encode())]}
+    assert asyncio.run(read_body(scope, receive, 1024)) == (b"", True)
+    assert calls["n"] == 0
+
+
+def test_read_body_stops_a_stream_at_the_cap_and_reads_small_bodies_whole():
+    receive, calls = _receive_of([b"a" * 600, b"b" * 600, b"c" * 600])
+    assert asyncio.run(read_body({"method": "POST", "headers": []}, receive, 1000)) == (b"", True)
+    assert calls["n"] == 2, "reading stops at the chunk that crosses the cap"
+    receive, _ = _receive_of([b"ab", b"cd"])
+    assert asyncio.run(read_body({"method": "POST", "headers": []}, receive, 1000)) == (b"abcd", False)
+    receive, calls = _receive_of([b"ignored"])
+    assert asyncio.run(read_body({"method": "GET", "headers": []}, receive, 1000)) == (b"", False)
+    assert calls["n"] == 0
+
+
+def test_replay_yields_the_body_once():
+    async def go():
+        receive = replay(b"payload")
+        first = await receive()
+        second = asyncio.ensure_future(receive())
+        await asyncio.sleep(0.01)
+        pending = not second.done()
+        second.cancel()
+        return first, pending
+    first, pending = asyncio.run(go())
+    assert first == {"type": "http.request", "body": b"payload", "more_body": False}
+    assert pending, "after the body, receive waits (for a disconnect)"
