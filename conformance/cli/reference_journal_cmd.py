@@ -1,0 +1,155 @@
+"""`ezhd reference-journal`: run the reference journal and list its seeded defects.
+
+`serve [--config F] [--host H] [--port P] [--db PATH] [--defect ID ...] [--ready-file F]`
+runs the journal under uvicorn on loopback (port 0 = chosen by the OS), prints its URL, and
+writes `{url, test_control_token, admin_login, admin_password, defects}` as JSON to the
+ready file once `/test-control/v1/health` answers (removed on stop). A test-control token and
+an administrator password that the configuration does not set are generated and printed, so
+the suite and an auditor can use them. `defects [--format text|json|markdown]` lists the
+catalogue: id, requirement IDs, description, and where it lives (journal, auth, export).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from conformance.cli import UsageProblem
+
+
+@click.group("reference-journal")
+def reference_journal() -> None:
+    """The reference journal: a conforming e-journal with switchable defects."""
+
+
+@reference_journal.command("defects")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="text: one line per defect; json: a list of objects; markdown: DEFECTS.md.")
+def defects_cmd(fmt: str) -> None:
+    """List the seeded defects and the requirements each breaks."""
+    from reference_journal.defects import CATALOGUE, render_markdown
+
+    if fmt == "json":
+        click.echo(json.dumps([d.as_dict() for d in CATALOGUE.values()], ensure_ascii=False, indent=2))
+    elif fmt == "markdown":
+        click.echo(render_markdown(), nl=False)
+    else:
+        width = max(len(d) for d in CATALOGUE)
+        for d in CATALOGUE.values():
+            click.echo(f"{d.id:<{width}}  {','.join(d.requirement_ids):<17} {d.implemented_in:<7}  {d.title}")
+
+
+def _wait_healthy(url: str, server: Any, timeout: float = 15.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/test-control/v1/health", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    server.should_exit = True
+    raise click.ClickException(f"the journal at {url} did not answer within {timeout:.0f} s")
+
+
+def _write_ready(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds credentials
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+@reference_journal.command("serve")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML settings (see reference_journal/config.py).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535),
+              help="Port (0 = chosen by the OS).")
+@click.option("--db", default=None, help="SQLite file (default from --config, else in memory).")
+@click.option("--defect", "defects", multiple=True, metavar="ID",
+              help="Switch a seeded defect on (repeatable); see `ezhd reference-journal defects`.")
+@click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the URL and credentials as JSON here once the journal answers.")
+def serve(config: Path | None, host: str, port: int, db: str | None, defects: tuple[str, ...],
+          ready_file: Path | None) -> None:
+    """Run the reference journal until Ctrl-C or SIGTERM."""
+    import uvicorn
+
+    from reference_journal.app import create_app
+    from reference_journal.config import Settings, SettingsError, load_settings
+
+    if config is not None and not config.is_file():
+        raise UsageProblem(f"--config: {config} does not exist")
+    if ready_file is not None and not ready_file.parent.is_dir():
+        raise UsageProblem(f"--ready-file: directory {ready_file.parent} does not exist")
+    try:
+        settings = load_settings(config, {"defects": list(defects) or None, "db": db})
+    except SettingsError as exc:
+        raise UsageProblem(str(exc)) from None
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}"
+    generated: dict[str, str] = {}
+    changes: dict[str, Any] = {}
+    if settings.public_url == Settings.public_url:
+        changes["public_url"] = url
+    if not settings.test_control_token:
+        changes["test_control_token"] = generated["test-control token"] = secrets.token_urlsafe(24)
+    if not settings.admin_password:
+        changes["admin_password"] = generated[f"administrator {settings.admin_login} password"] = (
+            secrets.token_urlsafe(12) + "-Aa1")
+    settings = settings.replace(**changes)
+    try:
+        app = create_app(settings)
+    except SettingsError as exc:   # e.g. an unreadable ЕСИА key or certificate
+        sock.close()
+        raise UsageProblem(str(exc)) from None
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        thread.start()
+        _wait_healthy(url, server)
+        click.echo(f"reference-journal {url}")
+        for what, value in generated.items():
+            click.echo(f"  {what}: {value}")
+        if settings.defects:
+            click.echo(f"  defects: {', '.join(sorted(settings.defects))}")
+        if ready_file is not None:
+            _write_ready(ready_file, {"url": url, "test_control_token": settings.test_control_token,
+                                      "admin_login": settings.admin_login, "admin_password": settings.admin_password,
+                                      "defects": sorted(settings.defects)})
+        while not stop.is_set():
+            if not thread.is_alive():
+                raise click.ClickException("the journal stopped unexpectedly")
+            stop.wait(0.2)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if ready_file is not None and ready_file.exists():
+            ready_file.unlink()
+    click.echo("stopped")

@@ -1,0 +1,645 @@
+"""The journal's own web API (what its pages and mobile app use), under `/web/api/v1`, and the
+status page `/`.
+
+Sessions. `POST /web/api/v1/session` signs in with the internal login and password (the
+login the portal hands over, CRED-01; AUTH-10 for children under 14) and returns a bearer
+token, also set as the `ezhd_session` cookie; the auth slot opens sessions the same way after
+a ЕСИА sign-in. `DELETE /web/api/v1/session` signs out (AUTH-11; with the auth slot, the
+answer carries ЕСИА's logout URL).
+
+Rules (ROLE-*). Reading a learner's diary: the learner, their linked representatives, staff
+of the learner's school; an account whose join request is not approved sees nothing
+(ROLE-05). Writing: a learner under 14 writes nothing (ROLE-02); a learner of 14 or over adds
+and removes their own achievements (ROLE-03), which their parents see; staff add
+achievements and marks for learners of their school; a representative writes no diary data.
+School administrators decide join requests of their school; the journal administrator
+(`Settings.admin_login`) creates accounts and reads the event log for a period (LOG-02).
+Every change of data is a DATA_CHANGE event and a change-log entry for the export.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from reference_journal import __version__
+from reference_journal import events as ev
+from reference_journal.accounts import Account
+from reference_journal.api import KEY_RE, _check_period, _date, client_ip, learner_ref
+from reference_journal.core import SELF, STAFF, Journal
+from reference_journal.diary import SECTIONS
+from reference_journal.errors import Detail, JournalError
+from reference_journal.passwords import policy_violations, verify_password
+
+COOKIE = "ezhd_session"
+MAX_BODY = 64 * 1024
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+                          autoescape=jinja2.select_autoescape(["html"]))
+
+
+def _journal(request: Request) -> Journal:
+    return request.app.state.journal
+
+
+def _token(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return request.cookies.get(COOKIE)
+
+
+def _not_signed_in() -> JournalError:
+    return JournalError(401, "not_signed_in", "нужно войти в журнал", "sign in first",
+                        headers={"WWW-Authenticate": "Bearer"})
+
+
+def session_of(request: Request) -> tuple[dict[str, Any], Account]:
+    found = _journal(request).sessions.get(_token(request))
+    if found is None:
+        raise _not_signed_in()
+    return found
+
+
+def _forbidden(error: str, ru: str, en: str) -> JournalError:
+    return JournalError(403, error, ru, en)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise JournalError(413, "too_large", "тело запроса слишком велико", "the body is too large")
+    try:
+        data = json.loads(raw.decode("utf-8")) if raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        raise JournalError(400, "invalid_body", "тело запроса должно быть объектом JSON", "the body must be a JSON object")
+    return data
+
+
+def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], required: bool = True,
+           max_length: int | None = None, choices: Any = None) -> Any:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise JournalError(400, "invalid_body", f"не заполнено поле «{name}»", f'field "{name}" is required',
+                               [Detail("обязательное поле", "required", field=name, rule="required")])
+        return None
+    ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is int)
+    if ok and isinstance(value, str):
+        ok = bool(value.strip()) and (max_length is None or len(value) <= max_length)
+    if ok and choices is not None:
+        ok = value in choices
+    if not ok:
+        raise JournalError(400, "invalid_body", f"недопустимое значение поля «{name}»", f'field "{name}" is invalid',
+                           [Detail("недопустимое значение", "invalid value", field=name, rule="value")])
+    return value
+
+
+def _date_field(data: dict[str, Any], name: str, required: bool = True) -> str | None:
+    text = _field(data, name, str, required)
+    if text is None:
+        return None
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise JournalError(400, "invalid_body", f"поле «{name}» — не дата ГГГГ-ММ-ДД", f'field "{name}" is not a date',
+                           [Detail("ожидается ГГГГ-ММ-ДД", "expected YYYY-MM-DD", field=name, rule="format.date")]) from None
+
+
+def _codes(j: Journal, table: str, column: str) -> set[int]:
+    enum = j.tables[table].column(column).enum
+    return set(enum.codes) if enum else set()
+
+
+def _new_key(j: Journal, tag: str) -> str:
+    prefix = j.db.meta("key_prefix") or "EZHD"
+    return f"{prefix}-J.{tag}{uuid.uuid4().hex[:12].upper()}"
+
+
+def _json(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+async def sign_in(request: Request) -> Response:
+    j = _journal(request)
+    data = await _body(request)
+    login = _field(data, "login", str, max_length=255)
+    password = _field(data, "password", str, max_length=128)
+    ip = client_ip(request)
+    account = j.accounts.by_login(login)
+    if account is None or not verify_password(password, j.accounts.password_hash(account.id)):
+        if not j.defect_on("FAILED_SIGN_IN_NOT_LOGGED"):
+            j.events.record(ev.SIGN_IN, f"login:{login[:64]}", ev.FAILURE, ip=ip,
+                            details={"method": "password", "reason": "invalid_credentials"},
+                            unscrubbed={"attempt": password} if j.defect_on("LOG_ATTEMPTED_PASSWORD") else None)
+        raise JournalError(401, "invalid_credentials", "неверный логин или пароль", "wrong login or password",
+                           headers={"WWW-Authenticate": "Bearer"})
+    token = j.sessions.open(account.id, "password", ip)
+    j.events.record(ev.SIGN_IN, account.label, object=account.label, ip=ip, details={"method": "password"})
+    found = j.sessions.get(token)
+    resp = _json({"token": token, "expires_at": found[0]["expires_at"] if found else None,
+                  "account": account.public()}, 201)
+    resp.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/",
+                    secure=j.settings.public_url.startswith("https://"))
+    return resp
+
+
+async def sign_out(request: Request) -> Response:
+    j = _journal(request)
+    session, account = session_of(request)
+    if not j.defect_on("SIGN_OUT_KEEPS_SESSION"):
+        j.sessions.end(_token(request) or "")
+    j.events.record(ev.SIGN_OUT, account.label, object=account.label, ip=client_ip(request),
+                    details={"method": session["method"]})
+    logout = getattr(j.auth, "logout_url", None)
+    url = logout(session) if callable(logout) else None
+    resp: Response = _json({"logout_url": url}) if url else Response(status_code=204)
+    resp.delete_cookie(COOKIE, path="/")
+    return resp
+
+
+async def me(request: Request) -> Response:
+    j = _journal(request)
+    _, account = session_of(request)
+    requests = j.db.query("SELECT id, organisation_id, kind, status, created_at FROM join_requests "
+                          "WHERE account_id = ? ORDER BY id", (account.id,))
+    return _json({"account": account.public(),
+                  "learners": [learner_ref(j, row, rel) for row, rel in j.learners_of(account)],
+                  "join_requests": requests})
+
+
+def _may_write(j: Journal, account: Account) -> None:
+    """ROLE-02: a learner under 14 writes nothing."""
+    if account.person_table == "learners" and account.person_id and not j.defect_on("UNDER_14_CAN_WRITE"):
+        learner = j.learner(account.person_id)
+        if learner is not None and j.under_14(learner):
+            raise _forbidden("read_only", "обучающемуся младше 14 лет доступен только просмотр",
+                             "a learner under 14 may only view")
+
+
+async def change_password(request: Request) -> Response:
+    j = _journal(request)
+    _, account = session_of(request)
+    _may_write(j, account)
+    data = await _body(request)
+    new = _field(data, "new_password", str, max_length=128)
+    current = _field(data, "current_password", str, required=account.has_password, max_length=128)
+    if account.has_password and not verify_password(current, j.accounts.password_hash(account.id)):
+        j.events.record(ev.PASSWORD_RESET, account.label, ev.FAILURE, object=account.label,
+                        ip=client_ip(request), details={"reason": "wrong current password"})
+        raise _forbidden("invalid_credentials", "текущий пароль неверен", "the current password is wrong")
+    violations = policy_violations(new, length_only=j.defect_on("WEAK_PASSWORD_ACCEPTED"))
+    if violations:
+        raise JournalError(400, "password_policy", "пароль не соответствует требованиям",
+                           "the password does not satisfy the password policy",
+                           [Detail(v.message_ru, v.message_en, field="new_password", rule=v.rule) for v in violations])
+    j.accounts.set_password(account.id, new)
+    j.events.record(ev.PASSWORD_RESET, account.label, object=account.label, ip=client_ip(request),
+                    details={"by": "self"})
+    return Response(status_code=204)
+
+
+# --- diary -------------------------------------------------------------------------------------
+
+def _relation(j: Journal, account: Account, learner_id: str) -> str:
+    if j.learner(learner_id) is None:
+        raise JournalError(404, "learner_not_found", "обучающийся не найден", "no learner with this id")
+    relation = j.relation(account, learner_id, allow_staff=True)
+    if relation is None:
+        if account.role is None or account.person_id is None:
+            raise _forbidden("not_approved", "заявка на доступ к школе ещё не одобрена администратором",
+                             "your request to join the school has not been approved")
+        raise _forbidden("not_in_family", "обучающийся не связан с этим пользователем",
+                         "the learner is not linked to this user")
+    return relation
+
+
+def diary_endpoint(section: str):
+    optional = section == "achievements"
+
+    async def endpoint(request: Request) -> Response:
+        j = _journal(request)
+        _, account = session_of(request)
+        learner_id = request.path_params["learner_id"]
+        if not KEY_RE.match(learner_id):
+            raise JournalError(400, "invalid_parameter", "learner_id — не ключ", "learner_id is not a key")
+        start, end = _date(request, "from", not optional), _date(request, "to", not optional)
+        if (start is None) != (end is None):
+            raise JournalError(400, "missing_parameter", "укажите оба параметра from и to", "give both from and to")
+        relation = _relation(j, account, learner_id)
+        if start is not None and end is not None:
+            _check_period(start, end)
+        return _json({"learner_id": learner_id, "from": start and start.isoformat(),
+                      "to": end and end.isoformat(), "items": SECTIONS[section](j, learner_id, start, end, relation)})
+
+    endpoint.__name__ = f"web_{section}"
+    return endpoint
+
+
+def _item(j: Journal, table: str, row: dict[str, Any]) -> dict[str, Any]:
+    item = j.db.to_json(j.tables[table], row)
+    if item.get("send_datetime") is None:
+        item["send_datetime"] = j.clock.stamp()
+    return item
+
+
+async def add_achievement(request: Request) -> Response:
+    j = _journal(request)
+    _, account = session_of(request)
+    learner_id = request.path_params["learner_id"]
+    relation = _relation(j, account, learner_id)
+    if relation == SELF:
+        _may_write(j, account)
+        if j.defect_on("TEEN_CANNOT_ADD_ACHIEVEMENT"):
+            raise _forbidden("not_allowed", "достижения вносит только школа", "only school staff add achievements")
+        added_by = 2
+    elif relation == STAFF:
+        added_by = 1
+    else:
+        raise _forbidden("not_allowed", "достижения вносит сам обучающийся (с 14 лет) или школа",
+                         "achievements are added by the learner (14 or over) or the school")
+    data = await _body(request)
+    learner = j.learner(learner_id)
+    row = {
+        "id": _new_key(j, "ACH"), "learner_id": learner_id,
+        "title": _field(data, "title", str, max_length=1000),
+        "category": _field(data, "category", int, choices=_codes(j, "achievements", "category")),
+        "level": _field(data, "level", int, choices=_codes(j, "achievements", "level")),
+        "result": _field(data, "result", int, choices=_codes(j, "achievements", "result")),
+        "achievement_date": _date_field(data, "achievement_date"),
+        "subject_id": _field(data, "subject_id", str, required=False, max_length=132),
+        "added_by": added_by, "create_datetime": j.clock.stamp(), "send_datetime": None,
+    }
+    if row["achievement_date"] > j.clock.today().isoformat():
+        raise JournalError(400, "invalid_body", "дата достижения в будущем", "the achievement date is in the future",
+                           [Detail("дата в будущем", "in the future", field="achievement_date", rule="not_future")])
+    if row["subject_id"] is not None:
+        subject = j.db.get("subjects", row["subject_id"])
+        if subject is None or subject["organisation_id"] != learner["organisation_id"]:
+            raise JournalError(400, "invalid_body", "нет такого предмета в школе", "no such subject in the school",
+                               [Detail("нет такого предмета", "unknown subject", field="subject_id", rule="reference")])
+    j.db.upsert("achievements", row, j.clock.stamp())
+    j.events.record(ev.DATA_CHANGE, account.label, object=f"achievements:{row['id']}", ip=client_ip(request),
+                    details={"operation": "create", "learner": learner_id})
+    return _json(_item(j, "achievements", row), 201)
+
+
+async def delete_achievement(request: Request) -> Response:
+    j = _journal(request)
+    _, account = session_of(request)
+    row = j.db.get("achievements", request.path_params["achievement_id"])
+    if row is None:
+        raise JournalError(404, "not_found", "достижение не найдено", "no such achievement")
+    relation = _relation(j, account, row["learner_id"])
+    if relation == SELF:
+        _may_write(j, account)
+        if row["added_by"] != 2:
+            raise _forbidden("not_allowed", "это достижение внесла школа", "the school added this achievement")
+    elif relation != STAFF:
+        raise _forbidden("not_allowed", "удалять достижения может обучающийся или школа",
+                         "only the learner or the school may delete achievements")
+    j.db.delete("achievements", [row["id"]], j.clock.stamp())
+    j.events.record(ev.DATA_CHANGE, account.label, object=f"achievements:{row['id']}", ip=client_ip(request),
+                    details={"operation": "delete", "learner": row["learner_id"]})
+    return Response(status_code=204)
+
+
+def _staff_for(j: Journal, account: Account, learner_id: str) -> None:
+    if _relation(j, account, learner_id) != STAFF or account.role not in ("teacher", "admin"):
+        raise _forbidden("not_allowed", "отметки ставит учитель школы", "marks are given by the school's teachers")
+
+
+async def add_mark(request: Request) -> Response:
+    j = _journal(request)
+    _, account = session_of(request)
+    learner_id = request.path_params["learner_id"]
+    _staff_for(j, account, learner_id)
+    data = await _body(request)
+    learner = j.learner(learner_id)
+    row = {
+        "id": _new_key(j, "MRK"), "learner_id": learner_id,
+        "subject_id": _field(data, "subject_id", str, max_length=132),
+        "teacher_id": account.person_id,
+        "period_id": _field(data, "period_id", str, max_length=132),
+        "lesson_id": _field(data, "lesson_id", str, required=False, max_length=132),
+        "mark_type": _field(data, "mark_type", int, choices=_codes(j, "marks", "mark_type")),
+        "grade_system": _field(data, "grade_system", int, choices=_codes(j, "marks", "grade_system")),
+        "value": _field(data, "value", str, max_length=10),
+        "weight": _field(data, "weight", int, choices=range(1, 11)),
+        "mark_date": _date_field(data, "mark_date"),
+        "control_form": _field(data, "control_form", str, required=False, max_length=255),
+        "comment": _field(data, "comment", str, required=False, max_length=1000),
+        "create_datetime": j.clock.stamp(), "send_datetime": None,
+    }
+    for name, table in (("subject_id", "subjects"), ("period_id", "academic_periods")):
+        ref = j.db.get(table, row[name])
+        if ref is None or ref["organisation_id"] != learner["organisation_id"]:
+            raise JournalError(400, "invalid_body", f"поле «{name}» ссылается не на запись школы",
+                               f'field "{name}" does not name a record of the school',
+                               [Detail("неизвестная запись", "unknown record", field=name, rule="reference")])
+    if row["lesson_id"] is not None and j.db.get("lessons", row["lesson_id"]) is None:
+        raise JournalError(400, "invalid_body", "нет такого урока", "no such lesson",
+                           [Detail("неизвестный урок", "unknown lesson", field="lesson_id", rule="reference")])
+    j.db.upsert("marks", row, j.clock.stamp())
+    j.events.record(ev.DATA_CHANGE, account.label, object=f"marks:{row['id']}", ip=client_ip(request),
+                    details={"operation": "create", "learner": learner_id})
+    return _json(_item(j, "marks", row), 201)
+
+
+async def change_mark(request: Request) -> Response:
+    j = _journal(request)
+    _, account = session_of(request)
+    row = j.db.get("marks", request.path_params["mark_id"])
+    if row is None:
+        raise JournalError(404, "not_found", "отметка не найдена", "no such mark")
+    _staff_for(j, account, row["learner_id"])
+    if request.method == "DELETE":
+        j.db.delete("marks", [row["id"]], j.clock.stamp())
+        j.events.record(ev.DATA_CHANGE, account.label, object=f"marks:{row['id']}", ip=client_ip(request),
+                        details={"operation": "delete", "learner": row["learner_id"]})
+        return Response(status_code=204)
+    data = await _body(request)
+    unknown = sorted(set(data) - {"value", "weight", "comment", "control_form"})
+    if unknown or not data:
+        raise JournalError(400, "invalid_body", "изменить можно value, weight, comment, control_form",
+                           "only value, weight, comment and control_form can be changed",
+                           [Detail("поле нельзя изменить", "not changeable", field=f) for f in unknown])
+    for name, kind, extra in (("value", str, {"max_length": 10}), ("weight", int, {"choices": range(1, 11)}),
+                              ("comment", str, {"max_length": 1000}), ("control_form", str, {"max_length": 255})):
+        if name in data:
+            row[name] = _field(data, name, kind, required=False, **extra)
+    row["teacher_id"] = account.person_id if account.person_table == "staff" else row["teacher_id"]
+    j.db.upsert("marks", row, j.clock.stamp())
+    j.events.record(ev.DATA_CHANGE, account.label, object=f"marks:{row['id']}", ip=client_ip(request),
+                    details={"operation": "update", "learner": row["learner_id"], "fields": sorted(data)})
+    return _json(_item(j, "marks", row))
+
+
+# --- join requests (ROLE-05) -------------------------------------------------------------------
+
+def _request_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "account_id", "organisation_id", "kind", "class_id", "grade_level",
+                                "record_id", "last_name", "first_name", "middle_name", "birth_date", "status",
+                                "created_at", "decided_at")}
+
+
+async def file_join_request(request: Request) -> Response:
+    j = _journal(request)
+    _, account = session_of(request)
+    if account.person_id is not None:
+        raise JournalError(409, "already_linked", "учётная запись уже связана с человеком в журнале",
+                           "the account is already linked to a person")
+    data = await _body(request)
+    kind = _field(data, "kind", str, choices=("learner", "representative"))
+    org = _field(data, "organisation_id", str, max_length=132)
+    if j.db.get("organisations", org) is None:
+        raise JournalError(404, "organisation_not_found", "школа не найдена", "no such school")
+    class_id = _field(data, "class_id", str, required=False, max_length=132)
+    grade = _field(data, "grade_level", int, required=False, choices=range(1, 12))
+    if class_id is None and grade is None:
+        raise JournalError(400, "invalid_body", "укажите класс или параллель", "give the class or the grade level",
+                           [Detail("нужен class_id или grade_level", "class_id or grade_level required",
+                                   field="class_id", rule="required")])
+    if class_id is not None:
+        cls = j.db.get("classes", class_id)
+        if cls is None or cls["organisation_id"] != org:
+            raise JournalError(400, "invalid_body", "в этой школе нет такого класса", "no such class in the school",
+                               [Detail("неизвестный класс", "unknown class", field="class_id", rule="reference")])
+    record_id = None
+    if kind == "representative":
+        record_id = _field(data, "learner_id", str, max_length=132)
+        child = j.learner(record_id)
+        if child is None or child["organisation_id"] != org:
+            raise JournalError(400, "invalid_body", "в этой школе нет такого обучающегося",
+                               "no such learner in the school",
+                               [Detail("неизвестный обучающийся", "unknown learner", field="learner_id", rule="reference")])
+        _field(data, "relation", int, choices=_codes(j, "learner_representatives", "relation"))
+    gender = _field(data, "gender", int, choices=_codes(j, "learners", "gender"))
+    birth = _date_field(data, "birth_date", required=kind == "learner")
+    if j.db.one("SELECT 1 FROM join_requests WHERE account_id = ? AND status = 'pending'", (account.id,)):
+        raise JournalError(409, "already_pending", "заявка уже ждёт решения", "a request is already pending")
+    cur = j.db.execute(
+        "INSERT INTO join_requests (account_id, organisation_id, kind, class_id, grade_level, record_id, last_name, "
+        "first_name, middle_name, birth_date, gender, relation, status, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+        (account.id, org, kind, class_id, grade, record_id, _field(data, "last_name", str, max_length=100),
+         _field(data, "first_name", str, max_length=100), _field(data, "middle_name", str, False, 100),
+         birth, gender, data.get("relation"), j.clock.iso()))
+    req_id = cur.lastrowid
+    j.events.record(ev.JOIN_REQUEST, account.label, object=f"join_request:{req_id}", ip=client_ip(request),
+                    details={"organisation": org, "kind": kind})
+    if kind == "representative" and j.defect_on("JOIN_REQUEST_AUTO_APPROVED"):
+        _approve(j, req_id, None, None, "system", client_ip(request))  # type: ignore[arg-type]
+    row = j.db.one("SELECT * FROM join_requests WHERE id = ?", (req_id,))
+    return _json(_request_view(row), 201)  # type: ignore[arg-type]
+
+
+async def list_join_requests(request: Request) -> Response:
+    j = _journal(request)
+    _, account = session_of(request)
+    if account.role == "admin":
+        org = j.organisation_of(account)
+        rows = j.db.query("SELECT * FROM join_requests WHERE status = 'pending' AND (? IS NULL OR organisation_id = ?) "
+                          "ORDER BY id", (org, org))
+    else:
+        rows = j.db.query("SELECT * FROM join_requests WHERE account_id = ? ORDER BY id", (account.id,))
+    return _json({"items": [_request_view(r) for r in rows]})
+
+
+def _approve(j: Journal, req_id: int, admin: Account | None, class_id: str | None, actor: str, ip: str | None) -> None:
+    req: dict[str, Any] = j.db.one("SELECT * FROM join_requests WHERE id = ?", (req_id,))  # type: ignore[assignment]
+    now = j.clock.stamp()
+    with j.db.transaction():
+        if req["kind"] == "learner":
+            class_id = class_id or req["class_id"]
+            cls = j.db.get("classes", class_id) if class_id else None
+            if cls is None or cls["organisation_id"] != req["organisation_id"]:
+                raise JournalError(400, "invalid_body", "укажите класс этой школы", "give a class of the school",
+                                   [Detail("нужен класс", "class required", field="class_id", rule="required")])
+            person_id = _new_key(j, "LRN")
+            j.db.upsert("learners", {"id": person_id, "organisation_id": req["organisation_id"],
+                                     "last_name": req["last_name"], "first_name": req["first_name"],
+                                     "middle_name": req["middle_name"], "birth_date": req["birth_date"],
+                                     "gender": req["gender"], "create_datetime": now}, now)
+            j.db.upsert("class_learners", {"class_id": class_id, "learner_id": person_id,
+                                           "start_date": j.clock.today().isoformat(), "create_datetime": now}, now)
+            table, role = "learners", "student"
+        else:
+            person_id = _new_key(j, "REP")
+            j.db.upsert("representatives", {"id": person_id, "last_name": req["last_name"],
+                                            "first_name": req["first_name"], "middle_name": req["middle_name"],
+                                            "birth_date": req["birth_date"], "gender": req["gender"],
+                                            "create_datetime": now}, now)
+            j.db.upsert("learner_representatives", {"learner_id": req["record_id"], "representative_id": person_id,
+                                                    "relation": req["relation"], "create_datetime": now}, now)
+            table, role = "representatives", "parent"
+        j.db.execute("UPDATE join_requests SET status = 'approved', decided_at = ?, decided_by = ? WHERE id = ?",
+                     (j.clock.iso(), admin.id if admin else None, req_id))
+        j.accounts.set_role(req["account_id"], role, table, person_id, actor, ip)
+    j.events.record(ev.JOIN_DECISION, actor, object=f"join_request:{req_id}", ip=ip,
+                    details={"decision": "approve", "person": f"{table}:{person_id}"})
+
+
+async def decide_join_request(request: Request) -> Response:
+    j = _journal(request)
+    _, account = session_of(request)
+    if account.role != "admin":
+        raise _forbidden("not_allowed", "решение принимает администратор школы", "a school administrator decides")
+    try:
+        req_id = int(request.path_params["request_id"])
+    except ValueError:
+        raise JournalError(404, "not_found", "заявка не найдена", "no such request") from None
+    req = j.db.one("SELECT * FROM join_requests WHERE id = ?", (req_id,))
+    if req is None:
+        raise JournalError(404, "not_found", "заявка не найдена", "no such request")
+    org = j.organisation_of(account)
+    if org is not None and org != req["organisation_id"] and not j.defect_on("JOIN_APPROVED_BY_OTHER_SCHOOL"):
+        raise _forbidden("not_allowed", "заявка подана в другую школу", "the request is for another school")
+    if req["status"] != "pending":
+        raise JournalError(409, "already_decided", "решение по заявке уже принято", "the request is already decided")
+    data = await _body(request)
+    decision = _field(data, "decision", str, choices=("approve", "reject"))
+    ip = client_ip(request)
+    if decision == "approve":
+        _approve(j, req_id, account, _field(data, "class_id", str, required=False, max_length=132), account.label, ip)
+    else:
+        j.db.execute("UPDATE join_requests SET status = 'rejected', decided_at = ?, decided_by = ? WHERE id = ?",
+                     (j.clock.iso(), account.id, req_id))
+        j.events.record(ev.JOIN_DECISION, account.label, object=f"join_request:{req_id}", ip=ip,
+                        details={"decision": "reject"})
+    return _json(_request_view(j.db.one("SELECT * FROM join_requests WHERE id = ?", (req_id,))))  # type: ignore[arg-type]
+
+
+# --- administration ----------------------------------------------------------------------------
+
+def _journal_admin(j: Journal, account: Account) -> None:
+    if account.role != "admin" or account.person_id is not None:
+        raise _forbidden("not_allowed", "доступно только администратору журнала", "only the journal administrator may do this")
+
+
+async def create_account(request: Request) -> Response:
+    j = _journal(request)
+    _, admin = session_of(request)
+    if admin.role != "admin":
+        raise _forbidden("not_allowed", "учётные записи создаёт администратор", "accounts are created by an administrator")
+    data = await _body(request)
+    login = _field(data, "login", str, max_length=255)
+    password = _field(data, "password", str, max_length=128)
+    violations = policy_violations(password, length_only=j.defect_on("WEAK_PASSWORD_ACCEPTED"))
+    if violations:
+        raise JournalError(400, "password_policy", "пароль не соответствует требованиям",
+                           "the password does not satisfy the password policy",
+                           [Detail(v.message_ru, v.message_en, field="password", rule=v.rule) for v in violations])
+    if j.accounts.by_login(login) is not None:
+        raise JournalError(409, "login_taken", "такой логин уже есть", "the login is taken")
+    account = j.accounts.create(login, password, None)
+    j.events.record(ev.ACCOUNT_CREATE, admin.label, object=account.label, ip=client_ip(request),
+                    details={"role": None})
+    j.events.record(ev.CREDENTIAL_ISSUE, admin.label, object=account.label, ip=client_ip(request),
+                    details={"what": "initial password"})
+    return _json(account.public(), 201)
+
+
+def _moment(request: Request, name: str, end: bool) -> dt.datetime:
+    j = _journal(request)
+    text = request.query_params.get(name)
+    if not text:
+        raise JournalError(400, "missing_parameter", f"нет параметра «{name}»", f'parameter "{name}" is missing',
+                           [Detail("обязательный параметр", "required", field=name, rule="required")])
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime.combine(day, dt.time.max if end else dt.time.min, j.clock.tz)
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return value if value.tzinfo else value.replace(tzinfo=j.clock.tz)
+    except ValueError:
+        raise JournalError(400, "invalid_parameter", f"параметр «{name}» — не дата или дата-время",
+                           f'parameter "{name}" is not a date or date-time',
+                           [Detail("ожидается ГГГГ-ММ-ДД или RFC 3339", "expected YYYY-MM-DD or RFC 3339",
+                                   field=name, rule="format")]) from None
+
+
+async def audit_events(request: Request) -> Response:
+    """LOG-02: the event log for a period, for the journal administrator."""
+    j = _journal(request)
+    _, account = session_of(request)
+    _journal_admin(j, account)
+    start, end = _moment(request, "from", False), _moment(request, "to", True)
+    if start > end:
+        raise JournalError(422, "invalid_period", "начало периода позже его конца", "`from` is after `to`")
+    limit = 10000
+    if j.defect_on("LOG_PERIOD_IGNORED"):
+        items = j.events.read(latest_only=20)
+    else:
+        items = j.events.read(start, end, limit=limit + 1)
+    truncated = len(items) > limit
+    items = items[:limit]
+    j.events.record(ev.DATA_EXPORT, account.label, object="event_log", ip=client_ip(request),
+                    details={"from": start.isoformat(), "to": end.isoformat(), "records": len(items)})
+    return _json({"from": start.isoformat(), "to": end.isoformat(), "truncated": truncated, "items": items})
+
+
+# --- status page -------------------------------------------------------------------------------
+
+TEXTS = {
+    "ru": {"title": "Эталонный электронный журнал", "note": "тестовая сборка: не для реальных данных",
+           "other": "English", "other_lang": "en", "dataset": "Набор данных", "none": "не загружен",
+           "loaded": "загружен", "counts": "Записи", "organisations": "организации", "learners": "обучающиеся",
+           "representatives": "представители", "staff": "сотрудники", "marks": "отметки", "accounts": "учётные записи",
+           "clock": "Часы журнала", "frozen": "остановлены", "running": "идут", "defects": "Включённые дефекты",
+           "no_defects": "нет", "slots": "Модули", "auth": "вход через ЕСИА", "export": "выгрузка на витрину",
+           "present": "подключён", "absent": "не подключён", "links": "Ссылки",
+           "openapi": "описание API по запросу портала (OpenAPI)", "sbom": "перечень компонентов (SBOM)",
+           "health": "готовность (test-control)"},
+    "en": {"title": "Reference e-journal", "note": "test build: not for real data", "other": "Русский",
+           "other_lang": "ru", "dataset": "Dataset", "none": "not loaded", "loaded": "loaded", "counts": "Records",
+           "organisations": "organisations", "learners": "learners", "representatives": "representatives",
+           "staff": "staff", "marks": "marks", "accounts": "accounts", "clock": "Journal clock",
+           "frozen": "frozen", "running": "running", "defects": "Defects switched on", "no_defects": "none",
+           "slots": "Modules", "auth": "ЕСИА sign-in", "export": "export to the showcase",
+           "present": "installed", "absent": "not installed", "links": "Links",
+           "openapi": "on-demand API description (OpenAPI)", "sbom": "software bill of materials (SBOM)",
+           "health": "readiness (test-control)"},
+}
+
+
+async def status_page(request: Request) -> Response:
+    j = _journal(request)
+    lang = "en" if request.query_params.get("lang") == "en" else "ru"
+    html = _env.get_template("status.html").render(lang=lang, t=TEXTS[lang], s=j.status(), version=__version__)
+    return HTMLResponse(html)
+
+
+def routes() -> list[Route]:
+    base = "/web/api/v1"
+    out = [
+        Route("/", status_page, methods=["GET"]),
+        Route(f"{base}/session", sign_in, methods=["POST"]),
+        Route(f"{base}/session", sign_out, methods=["DELETE"]),
+        Route(f"{base}/me", me, methods=["GET"]),
+        Route(f"{base}/me/password", change_password, methods=["PUT"]),
+        Route(f"{base}/learners/{{learner_id}}/achievements", add_achievement, methods=["POST"]),
+        Route(f"{base}/achievements/{{achievement_id}}", delete_achievement, methods=["DELETE"]),
+        Route(f"{base}/learners/{{learner_id}}/marks", add_mark, methods=["POST"]),
+        Route(f"{base}/marks/{{mark_id}}", change_mark, methods=["PATCH", "DELETE"]),
+        Route(f"{base}/join-requests", file_join_request, methods=["POST"]),
+        Route(f"{base}/join-requests", list_join_requests, methods=["GET"]),
+        Route(f"{base}/join-requests/{{request_id}}/decision", decide_join_request, methods=["POST"]),
+        Route(f"{base}/accounts", create_account, methods=["POST"]),
+        Route(f"{base}/audit/events", audit_events, methods=["GET"]),
+    ]
+    for section in SECTIONS:
+        out.append(Route(f"{base}/learners/{{learner_id}}/{section}", diary_endpoint(section), methods=["GET"]))
+    return out
