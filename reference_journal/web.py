@@ -11,7 +11,9 @@ Rules (ROLE-*). Reading a learner's diary: the learner, their linked representat
 of the learner's school; an account whose join request is not approved sees nothing
 (ROLE-05). Writing: a learner under 14 writes nothing (ROLE-02); a learner of 14 or over adds
 and removes their own achievements (ROLE-03), which their parents see; staff add
-achievements and marks for learners of their school; a representative writes no diary data.
+achievements and marks for learners of their school, record attendance (absence and lateness
+per lesson) of those learners and create, change and cancel the school's events with their
+learners (values checked against `specs/tables`); a representative writes no diary data.
 School administrators decide join requests of their school; the journal administrator
 (`Settings.admin_login`) creates accounts and reads the event log for a period (LOG-02).
 Every change of data is a DATA_CHANGE event and a change-log entry for the export.
@@ -37,8 +39,10 @@ from reference_journal.core import SELF, STAFF, Journal
 from reference_journal.diary import SECTIONS
 from reference_journal.errors import Detail, JournalError
 from reference_journal.passwords import policy_violations, verify_password
+from specs.values import check_value
 
 COOKIE = "ezhd_session"
+LATE = 4  # attendance_status: опоздал (ОП)
 MAX_BODY = 64 * 1024
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
                           autoescape=jinja2.select_autoescape(["html"]))
@@ -316,9 +320,10 @@ async def delete_achievement(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _staff_for(j: Journal, account: Account, learner_id: str) -> None:
+def _staff_for(j: Journal, account: Account, learner_id: str, ru: str = "отметки ставит учитель школы",
+               en: str = "marks are given by the school's teachers") -> None:
     if _relation(j, account, learner_id) != STAFF or account.role not in ("teacher", "admin"):
-        raise _forbidden("not_allowed", "отметки ставит учитель школы", "marks are given by the school's teachers")
+        raise _forbidden("not_allowed", ru, en)
 
 
 async def add_mark(request: Request) -> Response:
@@ -385,6 +390,254 @@ async def change_mark(request: Request) -> Response:
     j.events.record(ev.DATA_CHANGE, account.label, object=f"marks:{row['id']}", ip=client_ip(request),
                     details={"operation": "update", "learner": row["learner_id"], "fields": sorted(data)})
     return _json(_item(j, "marks", row))
+
+
+# --- attendance and school events (staff of the school) ---------------------------------------
+
+def _spec_field(j: Journal, data: dict[str, Any], table: str, name: str, required: bool | None = None) -> Any:
+    """A body field checked against its column of `specs/tables/{table}.yaml` (type, length,
+    range, enum, pattern) with `specs.values.check_value`; dates and datetimes in the export
+    text form (`YYYY-MM-DD`, `YYYY-MM-DD hh:mm:ss`). `required` defaults to the column's."""
+    column = j.tables[table].column(name)
+    value = data.get(name)
+    if value is None:
+        if column.required if required is None else required:
+            raise JournalError(400, "invalid_body", f"не заполнено поле «{name}»", f'field "{name}" is required',
+                               [Detail("обязательное поле", "required", field=name, rule="required")])
+        return None
+    kind = int if column.type == "integer" else str
+    if not isinstance(value, kind) or isinstance(value, bool):
+        problem: tuple[str, str] | None = ("type", f"expected {'an integer' if kind is int else 'a string'}")
+    elif isinstance(value, str) and not value.strip():
+        problem = ("required", "empty")
+    else:
+        problem = check_value(column, str(value), j.tables.conventions)
+    if problem is not None:
+        raise JournalError(400, "invalid_body", f"недопустимое значение поля «{name}»", f'field "{name}" is invalid',
+                           [Detail(f"недопустимое значение ({problem[1]})", f"invalid value ({problem[1]})",
+                                   field=name, rule=problem[0])])
+    return value
+
+
+def _only(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown or not data:
+        names = ", ".join(allowed)
+        raise JournalError(400, "invalid_body", f"изменить можно {names}", f"only {names} can be changed",
+                           [Detail("поле нельзя изменить", "not changeable", field=f, rule="not_changeable")
+                            for f in unknown])
+
+
+def _late_minutes(status: int, minutes: int | None) -> None:
+    """`minutes_late` goes with status 4 (late) only."""
+    if minutes is not None and status != LATE:
+        raise JournalError(400, "invalid_body", "опоздание в минутах указывают только при статусе 4 (опоздал)",
+                           "minutes_late is given only with status 4 (late)",
+                           [Detail("только при опоздании", "only when late", field="minutes_late", rule="status")])
+
+
+async def add_attendance(request: Request) -> Response:
+    """A staff member of the learner's school records an absence or lateness for a lesson of
+    the learner's class (one record per learner and lesson; presence is no record)."""
+    j = _journal(request)
+    _, account = session_of(request)
+    learner_id = request.path_params["learner_id"]
+    _staff_for(j, account, learner_id, "посещаемость отмечает учитель школы",
+               "attendance is recorded by the school's teachers")
+    data = await _body(request)
+    lesson_id = _spec_field(j, data, "attendance", "lesson_id")
+    status = _spec_field(j, data, "attendance", "status")
+    minutes = _spec_field(j, data, "attendance", "minutes_late")
+    _late_minutes(status, minutes)
+    learner = j.learner(learner_id)
+    lesson = j.db.get("lessons", lesson_id)
+    cls = j.db.get("classes", lesson["class_id"]) if lesson else None
+    if lesson is None or cls is None or cls["organisation_id"] != learner["organisation_id"]:
+        raise JournalError(400, "invalid_body", "в школе нет такого урока", "no such lesson in the school",
+                           [Detail("неизвестный урок", "unknown lesson", field="lesson_id", rule="reference")])
+    if j.db.one("SELECT 1 FROM class_learners WHERE class_id = ? AND learner_id = ? AND start_date <= ? "
+                "AND (end_date IS NULL OR end_date >= ?)",
+                (lesson["class_id"], learner_id, lesson["lesson_date"], lesson["lesson_date"])) is None:
+        raise JournalError(400, "invalid_body", "обучающийся не учится в классе этого урока",
+                           "the learner is not in the class of this lesson",
+                           [Detail("не в классе урока", "not in the lesson's class", field="lesson_id",
+                                   rule="class_membership")])
+    if lesson["status"] != 1:
+        raise JournalError(400, "invalid_body", "урок отменён", "the lesson is cancelled",
+                           [Detail("урок отменён", "cancelled lesson", field="lesson_id", rule="lesson_status")])
+    if lesson["lesson_date"] > j.clock.today().isoformat():
+        raise JournalError(400, "invalid_body", "урок ещё не прошёл", "the lesson is in the future",
+                           [Detail("урок в будущем", "in the future", field="lesson_id", rule="not_future")])
+    existing = j.db.one("SELECT id FROM attendance WHERE learner_id = ? AND lesson_id = ?", (learner_id, lesson_id))
+    if existing is not None:
+        raise JournalError(409, "already_recorded", "отметка за этот урок уже есть — измените её",
+                           "the lesson already has an attendance record; change it",
+                           [Detail("уже есть", "exists", field="lesson_id", rule="unique",
+                                   extra=(("id", existing["id"]),))])
+    row = {"id": _new_key(j, "ATT"), "learner_id": learner_id, "lesson_id": lesson_id,
+           "lesson_date": lesson["lesson_date"], "status": status, "minutes_late": minutes,
+           "create_datetime": j.clock.stamp(), "send_datetime": None}
+    j.db.upsert("attendance", row, j.clock.stamp())
+    j.events.record(ev.DATA_CHANGE, account.label, object=f"attendance:{row['id']}", ip=client_ip(request),
+                    details={"operation": "create", "learner": learner_id})
+    return _json(_item(j, "attendance", row), 201)
+
+
+async def change_attendance(request: Request) -> Response:
+    """Change (`PATCH {status, minutes_late}`) or delete an attendance record."""
+    j = _journal(request)
+    _, account = session_of(request)
+    row = j.db.get("attendance", request.path_params["attendance_id"])
+    if row is None:
+        raise JournalError(404, "not_found", "отметка посещаемости не найдена", "no such attendance record")
+    _staff_for(j, account, row["learner_id"], "посещаемость отмечает учитель школы",
+               "attendance is recorded by the school's teachers")
+    if request.method == "DELETE":
+        j.db.delete("attendance", [row["id"]], j.clock.stamp())
+        j.events.record(ev.DATA_CHANGE, account.label, object=f"attendance:{row['id']}", ip=client_ip(request),
+                        details={"operation": "delete", "learner": row["learner_id"]})
+        return Response(status_code=204)
+    data = await _body(request)
+    _only(data, ("status", "minutes_late"))
+    if "status" in data:
+        row["status"] = _spec_field(j, data, "attendance", "status")
+        if "minutes_late" not in data and row["status"] != LATE:
+            row["minutes_late"] = None       # no longer late: the minutes go with it
+    if "minutes_late" in data:
+        row["minutes_late"] = _spec_field(j, data, "attendance", "minutes_late")
+    _late_minutes(row["status"], row["minutes_late"])
+    j.db.upsert("attendance", row, j.clock.stamp())
+    j.events.record(ev.DATA_CHANGE, account.label, object=f"attendance:{row['id']}", ip=client_ip(request),
+                    details={"operation": "update", "learner": row["learner_id"], "fields": sorted(data)})
+    return _json(_item(j, "attendance", row))
+
+
+EVENT_FIELDS = ("event_type", "title", "start_datetime", "end_datetime", "place", "link")
+
+
+def _school_staff(j: Journal, account: Account) -> str:
+    """The school of a teacher or school administrator; 403 for everybody else."""
+    if account.role is None or account.person_id is None:
+        raise _forbidden("not_approved", "заявка на доступ к школе ещё не одобрена администратором",
+                         "your request to join the school has not been approved")
+    org = j.organisation_of(account)
+    if org is None or account.role not in ("teacher", "admin"):
+        raise _forbidden("not_allowed", "события вносят сотрудники школы", "events are entered by the school's staff")
+    return org
+
+
+def _school_event(j: Journal, account: Account, event_id: str) -> dict[str, Any]:
+    org = _school_staff(j, account)
+    row = j.db.one("SELECT * FROM events WHERE id = ?", (event_id,))
+    if row is None:
+        raise JournalError(404, "not_found", "событие не найдено", "no such event")
+    if row["organisation_id"] != org:
+        raise _forbidden("not_allowed", "событие другой школы", "the event belongs to another school")
+    return row
+
+
+def _event_learners(j: Journal, data: dict[str, Any], org: str) -> list[str]:
+    value = data.get("learners")
+    if not isinstance(value, list) or not value or len(value) > 5000 or not all(isinstance(v, str) for v in value):
+        raise JournalError(400, "invalid_body", "«learners» — непустой список ключей обучающихся",
+                           '"learners" must be a non-empty list of learner ids',
+                           [Detail("нужен список обучающихся", "a list of learners", field="learners", rule="value")])
+    bad = [i for i, learner_id in enumerate(value)
+           if (learner := j.learner(learner_id)) is None or learner["organisation_id"] != org]
+    if bad:
+        raise JournalError(400, "invalid_body", "в школе нет таких обучающихся", "no such learners in the school",
+                           [Detail("неизвестный обучающийся", "unknown learner", field=f"learners/{i}",
+                                   rule="reference") for i in bad[:20]])
+    return sorted(set(value))
+
+
+def _check_event_times(row: dict[str, Any]) -> None:
+    if row["end_datetime"] is not None and row["end_datetime"] < row["start_datetime"]:
+        raise JournalError(400, "invalid_body", "событие заканчивается раньше, чем начинается",
+                           "the event ends before it starts",
+                           [Detail("конец раньше начала", "end before start", field="end_datetime", rule="order")])
+
+
+def _event_view(j: Journal, row: dict[str, Any]) -> dict[str, Any]:
+    learners = [r["learner_id"] for r in j.db.query(
+        "SELECT learner_id FROM event_learners WHERE event_id = ? ORDER BY learner_id", (row["id"],))]
+    return {**_item(j, "events", row), "learners": learners}
+
+
+def _set_event_learners(j: Journal, event_id: str, learners: list[str], now: str) -> None:
+    current = {r["learner_id"] for r in j.db.query("SELECT learner_id FROM event_learners WHERE event_id = ?",
+                                                   (event_id,))}
+    for learner_id in sorted(current - set(learners)):
+        j.db.delete("event_learners", [event_id, learner_id], now)
+    for learner_id in learners:
+        if learner_id not in current:
+            j.db.upsert("event_learners", {"event_id": event_id, "learner_id": learner_id, "create_datetime": now,
+                                           "send_datetime": None}, now)
+
+
+async def add_event(request: Request) -> Response:
+    """A teacher or administrator creates an event of their school for some of its learners."""
+    j = _journal(request)
+    _, account = session_of(request)
+    org = _school_staff(j, account)
+    data = await _body(request)
+    row: dict[str, Any] = {"id": _new_key(j, "EVT"), "organisation_id": org}
+    row.update({name: _spec_field(j, data, "events", name) for name in EVENT_FIELDS})
+    row.update({"status": 1, "create_datetime": j.clock.stamp(), "send_datetime": None})
+    _check_event_times(row)
+    learners = _event_learners(j, data, org)
+    now = j.clock.stamp()
+    with j.db.transaction():
+        j.db.upsert("events", row, now)
+        _set_event_learners(j, row["id"], learners, now)
+    j.events.record(ev.DATA_CHANGE, account.label, object=f"events:{row['id']}", ip=client_ip(request),
+                    details={"operation": "create", "learners": len(learners)})
+    return _json(_event_view(j, row), 201)
+
+
+async def change_event(request: Request) -> Response:
+    """Change an active event's fields and/or replace its learners."""
+    j = _journal(request)
+    _, account = session_of(request)
+    row = _school_event(j, account, request.path_params["event_id"])
+    if row["status"] != 1:
+        raise JournalError(409, "event_cancelled", "событие отменено", "the event is cancelled")
+    data = await _body(request)
+    _only(data, (*EVENT_FIELDS, "learners"))
+    for name in EVENT_FIELDS:
+        if name in data:
+            row[name] = _spec_field(j, data, "events", name)
+    _check_event_times(row)
+    learners = _event_learners(j, data, row["organisation_id"]) if "learners" in data else None
+    now = j.clock.stamp()
+    with j.db.transaction():
+        j.db.upsert("events", row, now)
+        if learners is not None:
+            _set_event_learners(j, row["id"], learners, now)
+    j.events.record(ev.DATA_CHANGE, account.label, object=f"events:{row['id']}", ip=client_ip(request),
+                    details={"operation": "update", "fields": sorted(data)})
+    return _json(_event_view(j, row))
+
+
+async def cancel_event(request: Request) -> Response:
+    """Cancel an event (status 2, «отменено»): it stays, so the export and the parents'
+    notification (`cancelled`) carry it."""
+    j = _journal(request)
+    _, account = session_of(request)
+    row = _school_event(j, account, request.path_params["event_id"])
+    if row["status"] == 2:
+        raise JournalError(409, "event_cancelled", "событие уже отменено", "the event is already cancelled")
+    row["status"] = 2
+    j.db.upsert("events", row, j.clock.stamp())
+    j.events.record(ev.DATA_CHANGE, account.label, object=f"events:{row['id']}", ip=client_ip(request),
+                    details={"operation": "cancel"})
+    return _json(_event_view(j, row))
+
+
+async def get_event(request: Request) -> Response:
+    j = _journal(request)
+    _, account = session_of(request)
+    return _json(_event_view(j, _school_event(j, account, request.path_params["event_id"])))
 
 
 # --- join requests (ROLE-05) -------------------------------------------------------------------
@@ -634,6 +887,12 @@ def routes() -> list[Route]:
         Route(f"{base}/achievements/{{achievement_id}}", delete_achievement, methods=["DELETE"]),
         Route(f"{base}/learners/{{learner_id}}/marks", add_mark, methods=["POST"]),
         Route(f"{base}/marks/{{mark_id}}", change_mark, methods=["PATCH", "DELETE"]),
+        Route(f"{base}/learners/{{learner_id}}/attendance", add_attendance, methods=["POST"]),
+        Route(f"{base}/attendance/{{attendance_id}}", change_attendance, methods=["PATCH", "DELETE"]),
+        Route(f"{base}/events", add_event, methods=["POST"]),
+        Route(f"{base}/events/{{event_id}}", get_event, methods=["GET"]),
+        Route(f"{base}/events/{{event_id}}", change_event, methods=["PATCH"]),
+        Route(f"{base}/events/{{event_id}}/cancel", cancel_event, methods=["POST"]),
         Route(f"{base}/join-requests", file_join_request, methods=["POST"]),
         Route(f"{base}/join-requests", list_join_requests, methods=["GET"]),
         Route(f"{base}/join-requests/{{request_id}}/decision", decide_join_request, methods=["POST"]),

@@ -1,9 +1,10 @@
 """A full school day of the conforming journal against the mocks, all in-process (issue 5):
-with no defect switched on, sign-ins through mock ЕСИА, marks, an achievement, the portal's
-on-demand reads through the ПОДД agent, the internal login, a parent resetting a child's
-password, an event notification, scheduled and explicit exports — and afterwards no error in
-any mock's request journal, no contract violation at the agent, every showcase request done,
-and an event log with the day's security events and no secret in it.
+with no defect switched on, sign-ins through mock ЕСИА, marks, attendance, an event and an
+achievement through the journal's web API, the portal's on-demand reads through the ПОДД
+agent, the internal login, a parent resetting a child's password, the event's notification,
+scheduled and explicit exports — and afterwards no error in any mock's request journal, no
+contract violation at the agent, every showcase request done, and an event log with the day's
+security events and no secret in it.
 
 The pieces are the existing benches: `auth_helpers` (mock ЕСИА and the "browser"),
 `rj_export` (showcase, agent and portal sharing one showcase) and the helpers of the auth and
@@ -23,7 +24,6 @@ from reference_journal.export import create_exporter
 from rj_export import AGENT_URL, EPGU_URL, FAST, MNEMONIC, Bench as Federal, Router, export
 from rj_helpers import ADMIN_PASSWORD, NOW, REFERENCE, PortalTransport, World
 from test_auth import journal_persona, parent_confirmed, pick
-from test_export import add_event
 
 TODAY = REFERENCE.isoformat()
 YEAR = {"from": "2025-09-01", "to": "2026-05-31"}
@@ -123,10 +123,10 @@ def test_a_full_day_leaves_no_error_in_any_mock(day, esia: Esia, world: World):
     resp = b.web("PATCH", f"/marks/{template['id']}", teacher_token, json={"weight": 2})
     assert resp.status_code == 200, resp.text
     day_marks = {added[0]: "5", added[1]: "5"}
-    # attendance: the journal's web API has no attendance endpoint (yet), so the register is
-    # written the way the school's other tools would, straight into storage with a change-log entry
+    # attendance: the teacher turns a recorded absence into a lateness of 10 minutes
     present = next(r for r in world.rows["attendance"] if r["learner_id"] == child and r["status"] != "4")
-    j.db.upsert("attendance", {**present, "status": "4", "minutes_late": "10"}, j.clock.stamp())
+    resp = b.web("PATCH", f"/attendance/{present['id']}", teacher_token, json={"status": 4, "minutes_late": 10})
+    assert resp.status_code == 200, resp.text
 
     # -- a 14+ learner adds an achievement; the under-14 may only read ----------------------------
     achievement = {"title": "Победитель школьной олимпиады по математике", "category": 1, "level": 1,
@@ -159,8 +159,12 @@ def test_a_full_day_leaves_no_error_in_any_mock(day, esia: Esia, world: World):
     assert resp.status_code in (200, 204), resp.text
     assert b.sign_in(under_14["internal_login"], CHILD_PASSWORD)
 
-    # -- an event for tomorrow, announced to the family -------------------------------------------
-    event = add_event(b, world)
+    # -- an event for tomorrow, entered by the teacher and announced to the family ----------------
+    resp = b.web("POST", "/events", teacher_token, json={
+        "event_type": 1, "title": "Родительское собрание", "start_datetime": "2026-05-26 18:00:00",
+        "end_datetime": "2026-05-26 19:00:00", "place": "каб. 214", "learners": [child]})
+    assert resp.status_code == 201, resp.text
+    event = {"row": resp.json(), "child": child, "parent": parent}
 
     # -- the clock moves: the scheduled export, then an explicit one -------------------------------
     for _ in range(2):
