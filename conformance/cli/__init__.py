@@ -33,12 +33,14 @@ def _register() -> None:
     from conformance.cli import dataset_cmd, mocks_cmd, requirements_cmd
     from conformance.cli import flk_cmd
     from conformance.cli import reference_journal_cmd
+    from conformance.cli import sut_cmd
 
     cli.add_command(requirements_cmd.requirements)
     cli.add_command(dataset_cmd.dataset)
     cli.add_command(mocks_cmd.mocks)
     cli.add_command(flk_cmd.flk)
     cli.add_command(reference_journal_cmd.reference_journal)
+    cli.add_command(sut_cmd.sut)
 
 
 _register()
