@@ -11,6 +11,9 @@ run of an environment where ezhd-conformance is installed; it only implements ho
 - ``--ezhd-requirements-out=FILE``: once collection is done (also under ``--collect-only``),
   write ``{"tests": {nodeid: [ids...]}}`` for every collected test, ``[]`` for a test with
   no marker. `ezhd requirements coverage` is built on this file.
+- ``--ezhd-results=FILE``: register a `conformance.results.ResultsCollector` that writes the
+  run's canonical results (verdict per requirement and per test, `specs/schemas/
+  results.schema.json`) to FILE at session finish. Without the option nothing is recorded.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import pytest
 from specs.requirements import Catalogue, SpecError, load_requirements
 
 MARKER = "requirement"
+RESULTS_PLUGIN = "ezhd-results"
 _MARKERS_CHECKED = pytest.StashKey[bool]()
 
 
@@ -34,10 +38,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help='after collection, write JSON {"tests": {nodeid: [requirement IDs]}} to FILE',
     )
+    group.addoption(
+        "--ezhd-results",
+        dest="ezhd_results",
+        metavar="FILE",
+        default=None,
+        help="write the run's results (verdicts per requirement, results.schema.json) to FILE",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARKER}(*ids): requirement IDs this test verifies")
+    out = config.getoption("ezhd_results", None)
+    if out is not None and not config.pluginmanager.has_plugin(RESULTS_PLUGIN):
+        from conformance.results import ResultsCollector  # only runs that record results need it
+
+        collector = ResultsCollector(config.invocation_params.dir / Path(out), _requirement_ids)
+        config.pluginmanager.register(collector, RESULTS_PLUGIN)
 
 
 @pytest.hookimpl(tryfirst=True)  # check every collected test, before any is deselected

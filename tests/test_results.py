@@ -1,0 +1,198 @@
+"""The canonical results (`conformance/results.py`) and the JUnit XML rendered from them."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conformance.cli.requirements_cmd import pytest_plugin_args
+from conformance.junit import write_junit
+from conformance.results import TestRecord, build_results, load_results, validate_results
+from conformance.verdicts import Outcome
+from specs.requirements import load_requirements
+
+pytest_plugins = ["pytester"]
+
+INNER = """
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conformance.verdicts import EnvironmentProblem
+
+
+@pytest.fixture
+def broken_mock():
+    raise ConnectionError("mock down")
+
+
+@pytest.mark.requirement("AUTH-01")
+def test_pass():
+    pass
+
+
+@pytest.mark.requirement("AUTH-02")
+def test_must_fails():
+    assert 1 == 2, "state not checked"
+
+
+@pytest.mark.requirement("AUTH-10")
+def test_should_fails():
+    assert False, "no logout link"
+
+
+@pytest.mark.requirement("AUTH-03")
+def test_environment_problem():
+    raise EnvironmentProblem("ЕСИА mock not reachable")
+
+
+@pytest.mark.requirement("AUTH-04")
+def test_setup_error(broken_mock):
+    pass
+
+
+@pytest.mark.requirement("AUTH-05")
+def test_skipped():
+    pytest.skip("needs a second school")
+
+
+@pytest.mark.requirement("CONT-01")
+def test_optional_feature():
+    pass
+
+
+@pytest.mark.requirement("AUTH-06", "AUTH-10")
+def test_with_evidence(record_property):
+    record_property("ezhd_evidence", "transcripts/auth-06.jsonl")
+
+
+@pytest.mark.requirement("AUTH-07")
+@pytest.mark.parametrize("n", [1, 2])
+def test_half_fails(n):
+    assert n == 1
+
+
+@pytest.mark.requirement("AUTH-08")
+@settings(database=None)
+@given(st.integers(min_value=0, max_value=10))
+def test_property(x):
+    assert x < 3
+
+
+@pytest.mark.requirement("AUTH-09")
+def test_tester_bug():
+    {}["missing"]
+
+
+def test_unmarked():
+    pass
+"""
+
+
+@pytest.fixture
+def run_inner(pytester: pytest.Pytester):
+    def run(*args: str) -> pytest.RunResult:
+        pytester.makepyfile(test_inner=INNER)
+        return pytester.runpytest(*pytest_plugin_args(), "-p", "no:randomly", *args)
+
+    return run
+
+
+def by_id(results: dict) -> dict:
+    return {r["id"]: r for r in results["requirements"]}
+
+
+def test_results_json_has_a_verdict_per_requirement(pytester: pytest.Pytester, run_inner) -> None:
+    (pytester.path / "out").mkdir()
+    result = run_inner("--ezhd-results=out/results.json", "--hypothesis-seed=7")
+    result.assert_outcomes(passed=5, failed=6, errors=1, skipped=1)
+    results = load_results(pytester.path / "out" / "results.json")  # validates against the schema
+    reqs = by_id(results)
+    catalogue = load_requirements()
+    assert [r["id"] for r in results["requirements"]] == list(catalogue.ids)
+
+    verdicts = {rid: reqs[rid]["verdict"] for rid in
+                ["AUTH-01", "AUTH-02", "AUTH-10", "AUTH-03", "AUTH-04", "AUTH-05", "CONT-01",
+                 "AUTH-06", "AUTH-07", "AUTH-08", "AUTH-09", "AUTH-11"]}
+    assert verdicts == {
+        "AUTH-01": "PASS", "AUTH-02": "FAIL", "AUTH-10": "WARN", "AUTH-03": "ERROR",
+        "AUTH-04": "ERROR", "AUTH-05": "SKIPPED", "CONT-01": "NOT_APPLICABLE", "AUTH-06": "PASS",
+        "AUTH-07": "FAIL", "AUTH-08": "FAIL", "AUTH-09": "ERROR", "AUTH-11": "NOT_TESTED",
+    }
+    assert [t["verdict"] for t in reqs["AUTH-10"]["tests"]] == ["WARN", "PASS"]
+    assert [t["verdict"] for t in reqs["AUTH-07"]["tests"]] == ["PASS", "FAIL"]
+    assert all("test_unmarked" not in t["nodeid"] for r in results["requirements"] for t in r["tests"])
+
+    (must_fail,) = reqs["AUTH-02"]["tests"]
+    assert must_fail["nodeid"] == "test_inner.py::test_must_fails"
+    assert "state not checked" in must_fail["message"] and "cause" not in must_fail
+    assert reqs["AUTH-03"]["tests"][0]["cause"] == "EnvironmentProblem: ЕСИА mock not reachable"
+    assert reqs["AUTH-04"]["tests"][0]["cause"] == "setup: ConnectionError: mock down"
+    assert reqs["AUTH-09"]["tests"][0]["cause"].startswith("KeyError")
+    assert reqs["AUTH-05"]["tests"][0]["message"] == "needs a second school"
+    assert "paid_content" in reqs["CONT-01"]["tests"][0]["message"]
+    assert reqs["AUTH-06"]["tests"][0]["evidence"] == ["transcripts/auth-06.jsonl"]
+    hypothesis = reqs["AUTH-08"]["tests"][0]["hypothesis"]
+    assert hypothesis["seed"] == 7 and "x=3" in hypothesis["example"]
+
+    summary = results["summary"]
+    assert summary["requirements"] == len(catalogue)
+    assert sum(summary["verdicts"].values()) == len(catalogue)
+    assert summary["verdicts"]["FAIL"] == 3 and summary["verdicts"]["ERROR"] == 3
+    assert summary["verdicts"]["NOT_TESTED"] == len(catalogue) - 11
+    assert summary["base_level"]["result"] == "fail"
+    blocking = summary["base_level"]["blocking"]
+    assert {"AUTH-02", "AUTH-03", "AUTH-04", "AUTH-05", "AUTH-11"} <= set(blocking)
+    assert not {"AUTH-01", "AUTH-10", "CONT-01"} & set(blocking)
+    run = results["run"]
+    assert run["tool"]["name"] == "ezhd-conformance" and run["pytest_exit_status"] == 1
+    assert run["started"] <= run["finished"]
+    assert "base level: fail" in result.stdout.str()
+
+
+def test_junit_from_results(pytester: pytest.Pytester, run_inner) -> None:
+    run_inner("--ezhd-results=results.json")
+    results = load_results(pytester.path / "results.json")
+    write_junit(results, pytester.path / "junit.xml")
+    root = ET.parse(pytester.path / "junit.xml").getroot()
+    suite = root.find("testsuite")
+    cases = suite.findall("testcase")
+    failures = [c for c in cases if c.find("failure") is not None]
+    errors = [c for c in cases if c.find("error") is not None]
+    # AUTH-02, AUTH-07[2], AUTH-08, and the base-level sign-off case
+    assert len(failures) == 4 == int(suite.get("failures")) == int(root.get("failures"))
+    assert len(errors) == 3 == int(suite.get("errors"))
+    assert int(suite.get("tests")) == len(cases)
+    env = next(c for c in errors if c.get("classname") == "AUTH-03")
+    assert env.find("error").get("message") == "EnvironmentProblem: ЕСИА mock not reachable"
+    base = next(c for c in cases if c.get("name") == "base-level sign-off")
+    assert "AUTH-02" in base.find("failure").get("message")
+    untested = next(c for c in cases if c.get("classname") == "AUTH-11")
+    assert untested.find("skipped").get("type") == "NOT_TESTED"
+
+
+def test_no_results_without_the_option(pytester: pytest.Pytester, run_inner) -> None:
+    run_inner()
+    assert not list(pytester.path.glob("*.json"))
+
+
+def test_all_pass_signs_off_base_level(pytester: pytest.Pytester) -> None:
+    catalogue = load_requirements()
+    records = [
+        TestRecord(f"t.py::test_{r.id}", [r.id], Outcome.PASSED) for r in catalogue if r.strength == "MUST"
+    ]
+    run = {
+        "tool": {"name": "ezhd-conformance", "version": "0"}, "started": "2026-01-01T00:00:00Z",
+        "finished": "2026-01-01T00:00:01Z", "seed": None, "sut": {"base_url": "http://x"},
+        "mocks": {"esia": "http://127.0.0.1:1"}, "declared_features": ["paid_content"],
+        "python": "3.11", "platform": "linux", "pytest_exit_status": 0,
+    }
+    records.append(TestRecord("t.py::test_cont", ["CONT-01"], Outcome.FAILED))
+    results = build_results(catalogue, records, run=run, declared_features=["paid_content"])
+    validate_results(results)
+    assert results["summary"]["base_level"] == {"result": "pass", "blocking": []}
+    assert by_id(results)["CONT-01"]["verdict"] == "WARN"  # declared, so applicable
+    broken = json.loads(json.dumps(results))
+    broken["requirements"][0]["tests"][0]["verdict"] = "ERROR"  # ERROR without its cause
+    with pytest.raises(ValueError, match="cause"):
+        validate_results(broken)
