@@ -8,22 +8,13 @@ import os
 import pytest
 
 import fixtures.dataset
-from conformance.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, main
+from cli_helpers import assert_one_line_error, run_cli
+from conformance.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from fixtures.dataset import MANIFEST_FILE, PERSONAS_FILE, Options
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["dataset", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(err: str, *fragments: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+    return run_cli(capsys, "dataset", *args)
 
 
 @pytest.fixture(scope="module")

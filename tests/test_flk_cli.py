@@ -8,7 +8,8 @@ import shutil
 import pytest
 
 import fixtures.dataset
-from conformance.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, main
+from cli_helpers import assert_one_line_error, run_cli
+from conformance.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from fixtures.dataset import Options
 
 SUBJECTS = ("id;organisation_id;name;create_datetime;send_datetime\n"
@@ -16,17 +17,7 @@ SUBJECTS = ("id;organisation_id;name;create_datetime;send_datetime\n"
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["flk", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(err: str, *fragments: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+    return run_cli(capsys, "flk", *args)
 
 
 @pytest.fixture(scope="module")
