@@ -1,0 +1,1 @@
+"""Conformance tests of the AUTH requirements (ЕСИА sign-in, specs/requirements.yaml)."""
