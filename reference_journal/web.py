@@ -75,6 +75,12 @@ def _forbidden(error: str, ru: str, en: str) -> JournalError:
     return JournalError(403, error, ru, en)
 
 
+
+def _data_change(j, request: Request, account, table: str, row_id: str, operation: str, **details: Any) -> None:
+    """Log a change of school data (LOG-01): who, which row, what operation, from where."""
+    j.events.record(ev.DATA_CHANGE, account.label, object=f"{table}:{row_id}", ip=client_ip(request),
+                    details={"operation": operation, **details})
+
 async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > MAX_BODY:
@@ -295,8 +301,7 @@ async def add_achievement(request: Request) -> Response:
             raise JournalError(400, "invalid_body", "нет такого предмета в школе", "no such subject in the school",
                                [Detail("нет такого предмета", "unknown subject", field="subject_id", rule="reference")])
     j.db.upsert("achievements", row, j.clock.stamp())
-    j.events.record(ev.DATA_CHANGE, account.label, object=f"achievements:{row['id']}", ip=client_ip(request),
-                    details={"operation": "create", "learner": learner_id})
+    _data_change(j, request, account, "achievements", row["id"], "create", learner=learner_id)
     return _json(_item(j, "achievements", row), 201)
 
 
@@ -315,8 +320,7 @@ async def delete_achievement(request: Request) -> Response:
         raise _forbidden("not_allowed", "удалять достижения может обучающийся или школа",
                          "only the learner or the school may delete achievements")
     j.db.delete("achievements", [row["id"]], j.clock.stamp())
-    j.events.record(ev.DATA_CHANGE, account.label, object=f"achievements:{row['id']}", ip=client_ip(request),
-                    details={"operation": "delete", "learner": row["learner_id"]})
+    _data_change(j, request, account, "achievements", row["id"], "delete", learner=row["learner_id"])
     return Response(status_code=204)
 
 
@@ -358,8 +362,7 @@ async def add_mark(request: Request) -> Response:
         raise JournalError(400, "invalid_body", "нет такого урока", "no such lesson",
                            [Detail("неизвестный урок", "unknown lesson", field="lesson_id", rule="reference")])
     j.db.upsert("marks", row, j.clock.stamp())
-    j.events.record(ev.DATA_CHANGE, account.label, object=f"marks:{row['id']}", ip=client_ip(request),
-                    details={"operation": "create", "learner": learner_id})
+    _data_change(j, request, account, "marks", row["id"], "create", learner=learner_id)
     return _json(_item(j, "marks", row), 201)
 
 
@@ -372,8 +375,7 @@ async def change_mark(request: Request) -> Response:
     _staff_for(j, account, row["learner_id"])
     if request.method == "DELETE":
         j.db.delete("marks", [row["id"]], j.clock.stamp())
-        j.events.record(ev.DATA_CHANGE, account.label, object=f"marks:{row['id']}", ip=client_ip(request),
-                        details={"operation": "delete", "learner": row["learner_id"]})
+        _data_change(j, request, account, "marks", row["id"], "delete", learner=row["learner_id"])
         return Response(status_code=204)
     data = await _body(request)
     unknown = sorted(set(data) - {"value", "weight", "comment", "control_form"})
@@ -387,8 +389,7 @@ async def change_mark(request: Request) -> Response:
             row[name] = _field(data, name, kind, required=False, **extra)
     row["teacher_id"] = account.person_id if account.person_table == "staff" else row["teacher_id"]
     j.db.upsert("marks", row, j.clock.stamp())
-    j.events.record(ev.DATA_CHANGE, account.label, object=f"marks:{row['id']}", ip=client_ip(request),
-                    details={"operation": "update", "learner": row["learner_id"], "fields": sorted(data)})
+    _data_change(j, request, account, "marks", row["id"], "update", learner=row["learner_id"], fields=sorted(data))
     return _json(_item(j, "marks", row))
 
 
@@ -478,8 +479,7 @@ async def add_attendance(request: Request) -> Response:
            "lesson_date": lesson["lesson_date"], "status": status, "minutes_late": minutes,
            "create_datetime": j.clock.stamp(), "send_datetime": None}
     j.db.upsert("attendance", row, j.clock.stamp())
-    j.events.record(ev.DATA_CHANGE, account.label, object=f"attendance:{row['id']}", ip=client_ip(request),
-                    details={"operation": "create", "learner": learner_id})
+    _data_change(j, request, account, "attendance", row["id"], "create", learner=learner_id)
     return _json(_item(j, "attendance", row), 201)
 
 
@@ -494,8 +494,7 @@ async def change_attendance(request: Request) -> Response:
                "attendance is recorded by the school's teachers")
     if request.method == "DELETE":
         j.db.delete("attendance", [row["id"]], j.clock.stamp())
-        j.events.record(ev.DATA_CHANGE, account.label, object=f"attendance:{row['id']}", ip=client_ip(request),
-                        details={"operation": "delete", "learner": row["learner_id"]})
+        _data_change(j, request, account, "attendance", row["id"], "delete", learner=row["learner_id"])
         return Response(status_code=204)
     data = await _body(request)
     _only(data, ("status", "minutes_late"))
@@ -507,8 +506,7 @@ async def change_attendance(request: Request) -> Response:
         row["minutes_late"] = _spec_field(j, data, "attendance", "minutes_late")
     _late_minutes(row["status"], row["minutes_late"])
     j.db.upsert("attendance", row, j.clock.stamp())
-    j.events.record(ev.DATA_CHANGE, account.label, object=f"attendance:{row['id']}", ip=client_ip(request),
-                    details={"operation": "update", "learner": row["learner_id"], "fields": sorted(data)})
+    _data_change(j, request, account, "attendance", row["id"], "update", learner=row["learner_id"], fields=sorted(data))
     return _json(_item(j, "attendance", row))
 
 
@@ -590,8 +588,7 @@ async def add_event(request: Request) -> Response:
     with j.db.transaction():
         j.db.upsert("events", row, now)
         _set_event_learners(j, row["id"], learners, now)
-    j.events.record(ev.DATA_CHANGE, account.label, object=f"events:{row['id']}", ip=client_ip(request),
-                    details={"operation": "create", "learners": len(learners)})
+    _data_change(j, request, account, "events", row["id"], "create", learners=len(learners))
     return _json(_event_view(j, row), 201)
 
 
@@ -614,8 +611,7 @@ async def change_event(request: Request) -> Response:
         j.db.upsert("events", row, now)
         if learners is not None:
             _set_event_learners(j, row["id"], learners, now)
-    j.events.record(ev.DATA_CHANGE, account.label, object=f"events:{row['id']}", ip=client_ip(request),
-                    details={"operation": "update", "fields": sorted(data)})
+    _data_change(j, request, account, "events", row["id"], "update", fields=sorted(data))
     return _json(_event_view(j, row))
 
 
@@ -629,8 +625,7 @@ async def cancel_event(request: Request) -> Response:
         raise JournalError(409, "event_cancelled", "событие уже отменено", "the event is already cancelled")
     row["status"] = 2
     j.db.upsert("events", row, j.clock.stamp())
-    j.events.record(ev.DATA_CHANGE, account.label, object=f"events:{row['id']}", ip=client_ip(request),
-                    details={"operation": "cancel"})
+    _data_change(j, request, account, "events", row["id"], "cancel")
     return _json(_event_view(j, row))
 
 
