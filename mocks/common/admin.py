@@ -105,3 +105,22 @@ def journal_endpoint(journal_of: Callable[[Request], Any]) -> Handler:
             return Response(status_code=204)
         return JSONResponse(log.read(query_int(request, "since", 0), request.query_params.get("path")))
     return journal
+
+
+def faults_endpoint(owner_of: Callable[[Request], Any], params: tuple[str, ...]) -> Handler:
+    """`/_admin/faults` over an owner with `add_fault(endpoint, kind, count, **params)` and a
+    `FaultQueue` at `.faults`: `POST` queues one (only the named `params` are passed on),
+    `GET` lists, `DELETE` clears."""
+    async def faults(request: Request) -> Response:
+        owner = owner_of(request)
+        if request.method == "POST":
+            data = await read_object(request)
+            given = {k: data[k] for k in params if k in data}
+            fault = owner.add_fault(str(data.get("endpoint", "")), str(data.get("kind", "")),
+                                    data.get("count", 1), **given)
+            return JSONResponse(fault.public(), status_code=201)
+        if request.method == "DELETE":
+            owner.faults.clear()
+            return Response(status_code=204)
+        return JSONResponse(owner.faults.list())
+    return faults

@@ -40,7 +40,7 @@ from starlette.routing import Route
 
 from mocks.common.admin import BadRequest as _Bad
 from mocks.common.admin import as_object as _object
-from mocks.common.admin import endpoint, journal_endpoint, read_records
+from mocks.common.admin import endpoint, faults_endpoint, journal_endpoint, read_records
 from mocks.common.admin import query_int as _int
 from mocks.common.admin import read_json as _json
 from mocks.epgu.portal import Portal
@@ -82,20 +82,6 @@ async def source(request: Request) -> Response:
     if not _sc(request).remove_source(mnemonic):
         raise KeyError(mnemonic)
     return Response(status_code=204)
-
-
-async def faults(request: Request) -> Response:
-    sc = _sc(request)
-    if request.method == "POST":
-        data = _object(await _json(request))
-        params = {k: data[k] for k in ("status", "seconds") if k in data}
-        fault = sc.add_fault(str(data.get("endpoint", "")), str(data.get("kind", "")),
-                             data.get("count", 1), **params)
-        return JSONResponse(fault.public(), status_code=201)
-    if request.method == "DELETE":
-        sc.faults.clear()
-        return Response(status_code=204)
-    return JSONResponse(sc.faults.list())
 
 
 async def requests_list(request: Request) -> Response:
@@ -190,7 +176,7 @@ def routes() -> list[Route]:
         Route("/settings", w(settings), methods=["GET", "PATCH"]),
         Route("/sources", w(sources), methods=["GET", "POST"]),
         Route("/sources/{mnemonic}", w(source), methods=["DELETE"]),
-        Route("/faults", w(faults), methods=["GET", "POST", "DELETE"]),
+        Route("/faults", w(faults_endpoint(_sc, ("status", "seconds"))), methods=["GET", "POST", "DELETE"]),
         Route("/journal", w(journal_endpoint(lambda r: _sc(r).journal)), methods=["GET", "DELETE"]),
         Route("/requests", w(requests_list), methods=["GET"]),
         Route("/requests/{request_id}", w(request_one), methods=["GET"]),

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mocks.common.admin import BadRequest as _Bad
-from mocks.common.admin import endpoint, journal_endpoint, read_records
+from mocks.common.admin import endpoint, faults_endpoint, journal_endpoint, read_records
 from mocks.common.admin import read_json as _json
 from mocks.esia.core import EsiaCore
 
@@ -142,22 +142,6 @@ async def rotate(request: Request) -> Response:
     return JSONResponse({"kid": key.kid}, status_code=201)
 
 
-async def faults(request: Request) -> Response:
-    core = _core(request)
-    if request.method == "POST":
-        data = await _json(request)
-        if not isinstance(data, dict):
-            raise _Bad("expected an object")
-        params = {k: data[k] for k in ("status", "seconds", "token", "value") if k in data}
-        fault = core.add_fault(str(data.get("endpoint", "")), str(data.get("kind", "")),
-                               int(data.get("count", 1)), **params)
-        return JSONResponse(fault.public(), status_code=201)
-    if request.method == "DELETE":
-        core.faults.clear()
-        return Response(status_code=204)
-    return JSONResponse(core.faults.list())
-
-
 async def logouts(request: Request) -> Response:
     return JSONResponse(_core(request).logouts)
 
@@ -183,7 +167,7 @@ def routes() -> list[Route]:
         Route("/consents", w(consents), methods=["GET", "POST"]),
         Route("/keys", w(keys), methods=["GET"]),
         Route("/keys/rotate", w(rotate), methods=["POST"]),
-        Route("/faults", w(faults), methods=["GET", "POST", "DELETE"]),
+        Route("/faults", w(faults_endpoint(_core, ("status", "seconds", "token", "value"))), methods=["GET", "POST", "DELETE"]),
         Route("/journal", w(journal_endpoint(lambda r: _core(r).journal)), methods=["GET", "DELETE"]),
         Route("/logouts", w(logouts), methods=["GET"]),
         Route("/reset", w(reset), methods=["POST"]),

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from mocks.common.admin import BadRequest as _Bad
 from mocks.common.admin import endpoint as _wrap
-from mocks.common.admin import journal_endpoint, query_int
+from mocks.common.admin import faults_endpoint, journal_endpoint, query_int
 from mocks.common.admin import read_object as _object
 from mocks.smev.core import AgentCore
 
@@ -87,20 +87,6 @@ async def provider(request: Request) -> Response:
     return JSONResponse(core.providers[name].public())
 
 
-async def faults(request: Request) -> Response:
-    core = _core(request)
-    if request.method == "POST":
-        data = await _object(request)
-        params = {k: data[k] for k in ("status", "seconds", "when") if k in data}
-        fault = core.add_fault(str(data.get("endpoint", "")), str(data.get("kind", "")),
-                               data.get("count", 1), **params)
-        return JSONResponse(fault.public(), status_code=201)
-    if request.method == "DELETE":
-        core.faults.clear()
-        return Response(status_code=204)
-    return JSONResponse(core.faults.list())
-
-
 async def violations(request: Request) -> Response:
     core = _core(request)
     if request.method == "DELETE":
@@ -129,7 +115,7 @@ def routes() -> list[Route]:
         Route("/mnemonics/{mnemonic}", w(mnemonic), methods=["DELETE"]),
         Route("/providers", w(providers), methods=["GET", "POST"]),
         Route("/providers/{mnemonic}", w(provider), methods=["GET", "DELETE"]),
-        Route("/faults", w(faults), methods=["GET", "POST", "DELETE"]),
+        Route("/faults", w(faults_endpoint(_core, ("status", "seconds", "when"))), methods=["GET", "POST", "DELETE"]),
         Route("/journal", w(journal_endpoint(lambda r: _core(r).journal)), methods=["GET", "DELETE"]),
         Route("/violations", w(violations), methods=["GET", "DELETE"]),
         Route("/uploads", w(uploads), methods=["GET"]),
