@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
+from conformance import evidence
 from conformance.verdicts import EnvironmentProblem
 
 DEFAULT_ESIA_PASSWORD = "esia"   # mock ЕСИА's password for personas without one
@@ -55,7 +56,7 @@ class Landing:
 
 class Browser(httpx.Client):
     def __init__(self, run: dict[str, Any]) -> None:
-        super().__init__(follow_redirects=False, timeout=30.0)
+        super().__init__(follow_redirects=False, timeout=30.0, event_hooks=evidence.hooks("browser"))
         self.run = run
         self.journal_url: str = run["journal"]["base_url"]
         self.esia_url: str = run["mocks"]["esia"]

@@ -9,6 +9,12 @@ in ERROR through `EnvironmentProblem`: nothing is proven about a journal nobody 
 - `people`: the dataset's people (ЕСИА personas joined with the journal's view of them).
 - `browser`: a fresh cookie-keeping HTTP client per test; mock ЕСИА faults are cleared before
   and after it.
+- `esia`, `smev`, `epgu`: the mocks' admin APIs (`conformance/clients.py`); `portal`: the
+  journal's on-demand API as the portal calls it, through the agent; `test_control`: the
+  journal's test-control API; `driver`: the journal driver (`conformance/driver.py`), or the
+  test is SKIPPED when the SUT has none.
+- Every test's HTTP exchanges are recorded (`conformance/evidence.py`) and written to
+  `<report dir>/transcripts/`, attached to its results as evidence.
 """
 from __future__ import annotations
 
@@ -16,7 +22,10 @@ from typing import Any, Iterator
 
 import pytest
 
+from conformance import evidence
 from conformance.browser import Browser
+from conformance.clients import MockAdmin, Portal, TestControl
+from conformance.driver import JournalDriver, load_driver
 from conformance.people import People
 from conformance.verdicts import EnvironmentProblem
 
@@ -50,3 +59,83 @@ def browser(run: dict[str, Any]) -> Iterator[Browser]:
             b.esia_admin("DELETE", "/faults")
         finally:
             b.close()
+
+
+@pytest.fixture(autouse=True)
+def _transcript(request: pytest.FixtureRequest, record_property) -> Iterator[evidence.Transcript]:
+    """Record the test's HTTP exchanges; write them next to the run file when there is one."""
+    import os
+    from pathlib import Path
+
+    from conformance.runfile import RUN_ENV
+
+    transcript = evidence.start(request.node.nodeid)
+    try:
+        yield transcript
+    finally:
+        evidence.stop()
+        where = os.environ.get(RUN_ENV)
+        if where:
+            path = transcript.write(Path(where).resolve().parent / "transcripts")
+            if path is not None:
+                record_property("ezhd_evidence", str(path))
+
+
+@pytest.fixture(scope="session")
+def esia(run: dict[str, Any]) -> Iterator[MockAdmin]:
+    admin = MockAdmin("esia", run["mocks"]["esia"])
+    yield admin
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def smev(run: dict[str, Any]) -> Iterator[MockAdmin]:
+    admin = MockAdmin("smev", run["mocks"]["smev"])
+    yield admin
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def epgu(run: dict[str, Any]) -> Iterator[MockAdmin]:
+    admin = MockAdmin("epgu", run["mocks"]["epgu"])
+    yield admin
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def portal(run: dict[str, Any]) -> Iterator[Portal]:
+    client = Portal(run)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def test_control(run: dict[str, Any]) -> Iterator[TestControl]:
+    client = TestControl(run)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def _driver(run: dict[str, Any]) -> Iterator[JournalDriver | None]:
+    d = load_driver(run)
+    yield d
+    if d is not None:
+        d.close()
+
+
+@pytest.fixture
+def driver(_driver: JournalDriver | None) -> JournalDriver:
+    if _driver is None:
+        pytest.skip("this check acts in the journal's own interface and the SUT declares no journal driver "
+                    "(sut.toml [driver] class = \"package.module:Class\", see conformance/driver.py)")
+    return _driver
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """An operation the journal's driver does not implement skips the test, saying which."""
+    try:
+        return (yield)
+    except NotImplementedError as exc:
+        pytest.skip(f"the journal driver does not implement {exc}")

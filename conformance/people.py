@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +21,7 @@ SIGN_IN_SCENARIOS = {"mismatch:birthDate", "mismatch:name", "mismatch:snils", "u
 class People:
     esia: dict[int, dict[str, Any]]
     journal: dict[str, dict[str, Any]]       # ЕСИА oid (string) → the journal's persona
+    claimed: set[int] = field(default_factory=set)   # handed out with fresh=True
 
     @classmethod
     def load(cls, run: dict[str, Any]) -> "People":
@@ -39,10 +40,13 @@ class People:
 
     def pick(self, kind: str, *tags: str, prelinked: bool | None = None, account_type: str | None = None,
              under_14: bool | None = None, where: Callable[[dict[str, Any]], bool] = lambda p: True,
-             ) -> dict[str, Any]:
+             fresh: bool = False) -> dict[str, Any]:
         """An ЕСИА persona of `kind` with every one of `tags` (without tags: none of the sign-in
-        scenarios) and the facts asked for."""
+        scenarios) and the facts asked for. `fresh`: one no other test of the run was handed
+        with `fresh` (for tests that change the person's data or account)."""
         for p in self.esia.values():
+            if fresh and p["oid"] in self.claimed:
+                continue
             scenario = set(p.get("scenario") or [])
             if p.get("kind") != kind or p.get("replaced_by") is not None:
                 continue
@@ -58,6 +62,8 @@ class People:
             if under_14 is not None and kind == "learner" and (_age(jp) < 14) != under_14:
                 continue
             if where(p):
+                if fresh:
+                    self.claimed.add(p["oid"])
                 return json.loads(json.dumps(p))
         raise EnvironmentProblem(f"the dataset has no {kind} {list(tags)} prelinked={prelinked} "
                                  f"account_type={account_type}")

@@ -12,10 +12,13 @@ SUT declaration (sut.toml) has no keys for them yet, so only the reference journ
 
     {
       "format": "ezhd-run/1",
-      "journal": {"base_url", "sign_in_url", "sign_out_url" (POST), "redirect_uri", "logout_redirect_uri", "client_id"},
+      "journal": {"base_url", "sign_in_url", "sign_out_url" (POST), "redirect_uri", "logout_redirect_uri",
+                  "client_id", "mnemonic" (the journal's at the agent), "openapi_url" (its published
+                  journal.yaml, API-01), "sbom_url" (CycloneDX SBOM, FREE-01)},
       "mocks": {"esia": URL, "smev": URL, "epgu": URL},
       "test_control": {"url", "token_env"} | null,
       "dataset": {"directory", "seed", "journal_personas", "esia_personas"},
+      "driver": {"class": "module:Class", "admin_login", "admin_password_env"} | null (conformance/driver.py),
       "sut": <Sut.redacted()>
     }
 """

@@ -218,18 +218,23 @@ def _set_up_reference(stack: ExitStack, report_dir: Path, defects: tuple[str, ..
     from fixtures.bundle import personas_of
 
     journal_personas.write_text(json.dumps(personas_of(bundle), ensure_ascii=False), encoding="utf-8")
-    previous = os.environ.get(TOKEN_ENV)
-    os.environ[TOKEN_ENV] = token
-    stack.callback(_restore_env, TOKEN_ENV, previous)
+    from conformance.driver import ADMIN_PASSWORD_ENV
+
+    for name, value in ((TOKEN_ENV, token), (ADMIN_PASSWORD_ENV, info["admin_password"])):
+        stack.callback(_restore_env, name, os.environ.get(name))
+        os.environ[name] = value
     run = {
         "journal": {"base_url": sut.base_url, "sign_in_url": sut.base_url + "/auth/esia/login",
                     "sign_out_url": sut.base_url + "/auth/esia/logout",
                     "redirect_uri": sut.esia.redirect_uri, "logout_redirect_uri": sut.esia.logout_redirect_uri,
-                    "client_id": sut.esia.client_id},
+                    "client_id": sut.esia.client_id, "mnemonic": sut.agent.mnemonic,
+                    "openapi_url": sut.base_url + "/api/v1/openapi.yaml", "sbom_url": sut.base_url + "/sbom.json"},
         "mocks": dict(urls),
         "test_control": {"url": sut.test_control.url, "token_env": TOKEN_ENV} if sut.test_control else None,
         "dataset": {"directory": str(dataset_dir), "seed": seed, "journal_personas": str(journal_personas),
                     "esia_personas": str(dataset_dir / "personas.jsonl")},
+        "driver": {"class": "conformance.driver:ReferenceDriver", "admin_login": info["admin_login"],
+                   "admin_password_env": ADMIN_PASSWORD_ENV},
         "reference_defects": sorted(defects),
         "sut": sut.redacted(),
     }
@@ -302,7 +307,7 @@ def _run_pytest(report_dir: Path, run: dict[str, Any], sut: Any, mocks: dict[str
     os.environ[RUN_ENV] = str(report_dir / "run.json")
     try:
         args = [str(CONFORMANCE_DIR), "-p", "no:cacheprovider", "-q", "--rootdir", str(CONFORMANCE_DIR.parent),
-                "-o", "testpaths=conformance", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                "-o", "testpaths=conformance", "-p", "no:schemathesis", "-W", "ignore::pytest.PytestAssertRewriteWarning",
                 "--ezhd-results", str(results_path)]
         code = pytest.main(args, plugins=[_RunPlugin(results_path, sut, mocks, seed, only)])
     finally:

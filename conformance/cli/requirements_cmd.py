@@ -197,10 +197,12 @@ def _collect(directory: Path) -> dict[str, list[str]]:
 
 def pytest_plugin_args() -> list[str]:
     """pytest arguments that load the `ezhd` plugin: `-p conformance.plugin`, unless pytest
-    loads it anyway through its entry point (loading it twice is an error)."""
+    loads it anyway through its entry point (loading it twice is an error). Schemathesis's own
+    pytest plugin is kept out: the suite uses Schemathesis as a library, and its plugin blanks
+    the values in Hypothesis's report of a failing example."""
     autoload = not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     registered = any(ep.value == PLUGIN_MODULE for ep in entry_points(group="pytest11"))
-    return [] if autoload and registered else ["-p", PLUGIN_MODULE]
+    return ["-p", "no:schemathesis"] + ([] if autoload and registered else ["-p", PLUGIN_MODULE])
 
 
 def _failure_summary(proc: subprocess.CompletedProcess[str]) -> str:

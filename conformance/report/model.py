@@ -1,0 +1,257 @@
+"""The report's input and view model: one run's `results.json` (+ waivers) made ready to render.
+
+`load_input(PATH)` takes a run directory (holding `results.json`, maybe `run.json`) or a
+results.json file and checks it against the schema; evidence paths in it are relative to the
+directory of results.json, or absolute. `build_view` turns it into plain dicts for a writer:
+every text already redacted (`conformance/report/redact.py`), transcripts read, waivers
+applied, the effective verdict (WAIVED where a waiver covers every failing test) beside the
+original one, and the command that re-runs one requirement.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from conformance.report.redact import redact, redact_exchange, redact_text
+from conformance.report.waivers import Applied
+from conformance.results import load_results
+
+__all__ = ["ReportInputError", "RunInput", "Transcript", "load_input", "load_transcript", "build_view",
+           "explain", "rerun_command", "DISPLAY_ORDER", "MAX_EXCHANGES", "MAX_VALUE_CHARS"]
+
+RESULTS_NAME = "results.json"
+RUN_NAME = "run.json"
+MAX_EXCHANGES = 200      # per transcript shown in HTML
+MAX_VALUE_CHARS = 20_000  # per shown value (bodies)
+#: verdicts best first, WAIVED between SKIPPED and WARN
+DISPLAY_ORDER = ("PASS", "NOT_APPLICABLE", "SKIPPED", "WAIVED", "WARN", "NOT_TESTED", "ERROR", "FAIL")
+_RANK = {v: i for i, v in enumerate(DISPLAY_ORDER)}
+
+
+class ReportInputError(ValueError):
+    """The run directory or results file cannot be used (one line, for the user)."""
+
+
+@dataclass
+class RunInput:
+    """A run as read from disk: results, where its relative paths start, its run.json if any."""
+
+    results: dict[str, Any]
+    results_path: Path
+    base_dir: Path
+    run_file: dict[str, Any] | None = None
+
+
+@dataclass
+class Transcript:
+    """One evidence file: its exchanges (redacted), or why they could not be read."""
+
+    path: str
+    resolved: Path
+    exchanges: list[Any]
+    notes: list[str]
+    found: bool
+    truncated: bool = False
+
+
+def load_input(path: Path | str) -> RunInput:
+    """Read a run directory or a results.json file; ReportInputError when unusable."""
+    path = Path(path)
+    results_path = path / RESULTS_NAME if path.is_dir() else path
+    if not results_path.is_file():
+        where = f"{path} holds no {RESULTS_NAME}" if path.is_dir() else f"{path} does not exist"
+        raise ReportInputError(f"{where}; give a run directory of `ezhd certify` or a results.json")
+    try:
+        results = load_results(results_path)
+    except (OSError, ValueError) as exc:
+        raise ReportInputError(f"{results_path}: {' '.join(str(exc).split())[:400]}") from None
+    run_file = None
+    run_path = results_path.parent / RUN_NAME
+    if run_path.is_file():
+        try:
+            run_file = json.loads(run_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            run_file = None
+    return RunInput(results, results_path, results_path.parent, run_file)
+
+
+def resolve_evidence(path: str, base_dir: Path) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else base_dir / candidate
+
+
+def load_transcript(path: str, base_dir: Path, limit: int | None = MAX_EXCHANGES) -> Transcript:
+    """Read a JSON Lines transcript, each exchange redacted; a missing file is a note."""
+    resolved = resolve_evidence(path, base_dir)
+    try:
+        text = resolved.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return Transcript(path, resolved, [], [f"{exc.strerror or 'cannot read'}"], found=False)
+    exchanges: list[Any] = []
+    notes: list[str] = []
+    truncated = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if limit is not None and len(exchanges) >= limit:
+            truncated = True
+            break
+        try:
+            exchanges.append(redact_exchange(json.loads(line)))
+        except ValueError:
+            notes.append(f"line {number}: not JSON")
+            exchanges.append({"raw": redact_text(line)})
+    return Transcript(path, resolved, exchanges, notes, found=True, truncated=truncated)
+
+
+def explain(message: str | None) -> dict[str, str | None] | None:
+    """The failure in plain words: its first line without the exception name, and expected vs
+    actual when the message states them (``expected X, got Y``, ``assert ACTUAL == EXPECTED``)."""
+    if not message:
+        return None
+    text = redact_text(message.strip())
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    summary = re.sub(r"^(?:AssertionError|Failed|assert)\s*:?\s*", "", lines[0]) if lines else text
+    expected = actual = None
+    m = re.search(r"(?is)\bexpected\b\s*:?\s*(.+?)\s*[,;.]?\s+(?:but\s+)?(?:got|actual|received|was)\b\s*:?\s*(.+?)\s*$",
+                  text)
+    if m:
+        expected, actual = m.group(1).strip(), m.group(2).splitlines()[0].strip()
+    else:
+        for line in lines:
+            m = re.match(r"^(?:AssertionError:\s*)?assert\s+(.+?)\s+==\s+(.+)$", line)
+            if m:
+                actual, expected = m.group(1), m.group(2)
+                break
+    return {"summary": summary or text, "expected": expected, "actual": actual, "full": text}
+
+
+def rerun_command(requirement_id: str, results: Mapping[str, Any], run_file: Mapping[str, Any] | None) -> str:
+    """`ezhd certify` for just `requirement_id` with the run's SUT and seed."""
+    run = results["run"]
+    sut = (run.get("sut") or {}).get("source") or (run_file or {}).get("sut", {}).get("source") or "sut.toml"
+    args = ["ezhd", "certify", "--sut", str(sut)]
+    if sut == "reference":
+        for defect in (run_file or {}).get("reference_defects") or []:
+            args += ["--reference-defect", str(defect)]
+    args += ["--only", requirement_id]
+    seed = run.get("seed")
+    if seed is None:
+        seed = ((run_file or {}).get("dataset") or {}).get("seed")
+    if isinstance(seed, int) or (isinstance(seed, str) and seed.isdigit()):
+        args += ["--seed", str(seed)]
+    args += ["--report-dir", f"reports/rerun-{requirement_id}"]
+    return shlex.join(args)
+
+
+def effective_verdict(verdicts: list[str]) -> str:
+    return max(verdicts, key=_RANK.__getitem__) if verdicts else "NOT_TESTED"
+
+
+def build_view(inp: RunInput, applied: Applied | None = None, *, lang: str = "ru",
+               evidence_map: Mapping[str, Transcript] | None = None) -> dict[str, Any]:
+    """Plain dicts for the templates (every text redacted). `evidence_map` replaces reading
+    evidence files (the sealed package passes its redacted copies)."""
+    from specs.requirements import load_requirements
+
+    results, run = inp.results, inp.results["run"]
+    applied = applied or Applied()
+    areas: dict[str, dict[str, str]] = {}
+    try:
+        catalogue_areas = load_requirements().areas
+    except Exception:  # the report still renders without the catalogue's area titles
+        catalogue_areas = {}
+    requirements = []
+    counts = {v: 0 for v in DISPLAY_ORDER}
+    waived_must: list[str] = []
+    for req in results["requirements"]:
+        area = req["area"]
+        if area not in areas:
+            title = getattr(catalogue_areas.get(area), "title", None)
+            areas[area] = {"ru": title.ru, "en": title.en} if title else {"ru": area, "en": area}
+        tests = []
+        for test in req["tests"]:
+            waiver = applied.for_test(req["id"], test["nodeid"])
+            transcripts = []
+            for path in test["evidence"]:
+                tr = (evidence_map or {}).get(path) or load_transcript(path, inp.base_dir)
+                transcripts.append({"path": tr.path, "found": tr.found, "notes": tr.notes,
+                                    "truncated": tr.truncated,
+                                    "exchanges": [_exchange_view(e) for e in tr.exchanges]})
+            tests.append({
+                "nodeid": test["nodeid"], "verdict": test["verdict"],
+                "shown": "WAIVED" if waiver else test["verdict"],
+                "duration": test["duration_s"],
+                "explain": explain(test["message"]) if test["verdict"] != "PASS" else None,
+                "cause": redact_text(test["cause"]) if test.get("cause") else None,
+                "hypothesis": redact(test.get("hypothesis")),
+                "waiver": waiver.as_dict() if waiver else None,
+                "transcripts": transcripts,
+            })
+        shown = effective_verdict([t["shown"] for t in tests])
+        if shown == "WAIVED" and req["strength"] == "MUST" and req["level"] == "base":
+            waived_must.append(req["id"])
+        counts[shown] += 1
+        requirements.append({
+            "id": req["id"], "area": area, "strength": req["strength"], "level": req["level"],
+            "feature": req["feature"], "title": req["title"], "verdict": req["verdict"], "shown": shown,
+            "duration": round(sum(t["duration_s"] for t in req["tests"]), 3), "tests": tests,
+            "rerun": rerun_command(req["id"], results, inp.run_file),
+            "open": shown in ("FAIL", "ERROR", "WARN", "WAIVED"),
+        })
+    sut = redact(run.get("sut"))
+    return {
+        "lang": lang if lang in ("ru", "en") else "ru",
+        "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"),
+        "run": {
+            "suite": run["tool"], "started": run["started"], "finished": run["finished"],
+            "seed": run["seed"], "python": run["python"], "platform": run["platform"],
+            "mocks": redact(run["mocks"]), "declared_features": run["declared_features"],
+            "pytest_exit_status": run["pytest_exit_status"],
+            "sut_json": json.dumps(sut, ensure_ascii=False, indent=2) if sut is not None else None,
+        },
+        "base_level": results["summary"]["base_level"],
+        "counts": {v: n for v, n in counts.items()},
+        "total": len(requirements),
+        "areas": areas,
+        "verdicts_present": [v for v in DISPLAY_ORDER if counts[v]],
+        "requirements": requirements,
+        "waivers": {
+            "all": [w.as_dict() for w in applied.all],
+            "expired": [w.as_dict() for w in applied.expired],
+            "unused": [w.as_dict() for w in applied.unused],
+            "waived_must": waived_must,
+        },
+    }
+
+
+def _exchange_view(exchange: Any) -> dict[str, Any]:
+    """Heading fields (method, url, status) and every other key as display text."""
+    if not isinstance(exchange, dict):
+        return {"head": "", "fields": [("value", _show(exchange))]}
+    head = " ".join(str(exchange[k]) for k in ("method", "url") if exchange.get(k) is not None)
+    status = exchange.get("status", exchange.get("status_code"))
+    if status is not None:
+        head = f"{head} → {status}" if head else str(status)
+    fields = [(str(k), _show(v)) for k, v in exchange.items() if k not in ("method", "url", "status", "status_code")]
+    return {"head": head, "fields": fields}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, ensure_ascii=False, indent=2)
+    elif isinstance(value, str) and value.strip()[:1] in ("{", "["):
+        try:
+            text = json.dumps(json.loads(value), ensure_ascii=False, indent=2)
+        except ValueError:
+            text = value
+    else:
+        text = "" if value is None else str(value)
+    if len(text) > MAX_VALUE_CHARS:
+        text = text[:MAX_VALUE_CHARS] + f"\n… ({len(text) - MAX_VALUE_CHARS} more characters)"
+    return text
