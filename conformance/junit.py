@@ -1,11 +1,14 @@
 """JUnit XML rendered from the results dict (`conformance/results.py`), for CI dashboards.
 
-One ``<testcase>`` per requirement-test pair (classname = requirement ID, name = test node
-ID): FAIL is a ``<failure>``, ERROR an ``<error>`` with its cause, SKIPPED and NOT_APPLICABLE
+One ``<testcase>`` per requirement-test pair (classname = requirement ID, name = ``[ID] test
+node ID``, file = the test's file), so GitLab and Jenkins list each test with its requirement
+even when they show the name alone: FAIL is a ``<failure>``, ERROR an ``<error>`` with its cause, SKIPPED and NOT_APPLICABLE
 are ``<skipped>``, PASS and WARN pass (a WARN's message goes to ``<system-out>``, since JUnit
 has no warning). A requirement without tests is one ``<skipped type="NOT_TESTED">`` case.
 One more case, ``ezhd::base-level sign-off``, fails when the base level fails, listing the
 blocking requirements, so a CI job goes red whenever sign-off would be refused.
+A failing test covered by a waiver (`waived`, from `conformance/report/waivers.py`) is a
+``<skipped type="WAIVED">`` with the waiver's note; the sign-off case is not affected.
 """
 from __future__ import annotations
 
@@ -13,13 +16,16 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Mapping
 
+Waived = Mapping[tuple[str, str], str]  # (requirement ID, test node ID) -> note
+
 __all__ = ["render_junit", "write_junit"]
 
 SUITE_NAME = "ezhd-conformance"
 
 
-def render_junit(results: Mapping[str, Any]) -> ET.ElementTree:
-    """The JUnit XML tree of `results`."""
+def render_junit(results: Mapping[str, Any], waived: Waived | None = None) -> ET.ElementTree:
+    """The JUnit XML tree of `results`; `waived` turns those failing tests into skipped ones."""
+    waived = waived or {}
     run = results["run"]
     suite = ET.Element("testsuite", name=SUITE_NAME, timestamp=run["started"])
     properties = ET.SubElement(suite, "properties")
@@ -45,7 +51,11 @@ def render_junit(results: Mapping[str, Any]) -> ET.ElementTree:
             total_time += test["duration_s"]
             case = _case(suite, rid, test["nodeid"], test["duration_s"])
             verdict, message = test["verdict"], test["message"] or ""
-            if verdict == "FAIL":
+            note = waived.get((rid, test["nodeid"]))
+            if note is not None and verdict in ("FAIL", "ERROR", "WARN"):
+                counts["skipped"] += 1
+                ET.SubElement(case, "skipped", type="WAIVED", message=note).text = _details(requirement, test)
+            elif verdict == "FAIL":
                 counts["failures"] += 1
                 ET.SubElement(case, "failure", type="FAIL", message=message).text = _details(requirement, test)
             elif verdict == "ERROR":
@@ -80,13 +90,18 @@ def render_junit(results: Mapping[str, Any]) -> ET.ElementTree:
     return tree
 
 
-def write_junit(results: Mapping[str, Any], path: Path | str) -> None:
+def write_junit(results: Mapping[str, Any], path: Path | str, waived: Waived | None = None) -> None:
     """Write the JUnit XML of `results` to `path` (UTF-8, with an XML declaration)."""
-    render_junit(results).write(path, encoding="utf-8", xml_declaration=True)
+    render_junit(results, waived).write(path, encoding="utf-8", xml_declaration=True)
 
 
 def _case(suite: ET.Element, classname: str, name: str, duration_s: float) -> ET.Element:
-    return ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{duration_s:.3f}")
+    if classname == "ezhd":  # the sign-off case keeps its plain name
+        return ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{duration_s:.3f}")
+    attrs = {"classname": classname, "name": f"[{classname}] {name}", "time": f"{duration_s:.3f}"}
+    if "::" in name:
+        attrs["file"] = name.split("::", 1)[0]
+    return ET.SubElement(suite, "testcase", attrs)
 
 
 def _details(requirement: Mapping[str, Any], test: Mapping[str, Any]) -> str:

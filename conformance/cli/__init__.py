@@ -35,6 +35,7 @@ def _register() -> None:
     from conformance.cli import reference_journal_cmd
     from conformance.cli import sut_cmd
     from conformance.cli import certify_cmd
+    from conformance.cli import report_cmd
 
     cli.add_command(requirements_cmd.requirements)
     cli.add_command(dataset_cmd.dataset)
@@ -43,6 +44,7 @@ def _register() -> None:
     cli.add_command(reference_journal_cmd.reference_journal)
     cli.add_command(sut_cmd.sut)
     cli.add_command(certify_cmd.certify)
+    cli.add_command(report_cmd.report)
 
 
 _register()

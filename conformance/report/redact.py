@@ -21,6 +21,8 @@ SECRET_KEYS = frozenset({
     "authorization", "proxy_authorization", "cookie", "set_cookie", "password", "new_password",
     "client_secret", "secret", "token", "access_token", "id_token", "refresh_token", "code",
     "code_verifier", "private_key", "api_key", "x_api_key", "session", "sessionid",
+    # also secret in conformance/evidence.py's transcripts
+    "auth_request", "test_control_token", "admin_password", "current_password", "initial_password",
 })
 _STRING_ONLY = frozenset({"code"})  # secret only when a string: `"code": 404` stays
 _NAMES = "|".join(sorted((re.escape(k).replace("_", "[-_]") for k in SECRET_KEYS), key=len, reverse=True))

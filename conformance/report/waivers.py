@@ -86,8 +86,8 @@ def load_waivers(path: Path | str, known_ids: Iterable[str] | None = None) -> li
     except OSError as exc:
         raise WaiverError([f"cannot read: {exc.strerror or exc}"], str(path)) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+    except (yaml.YAMLError, ValueError) as exc:
         raise WaiverError([f"not valid YAML: {' '.join(str(exc).split())}"], str(path)) from None
     return parse_waivers(data, known_ids, source=str(path))
 
@@ -142,6 +142,13 @@ def apply_waivers(results: Mapping[str, Any], waivers: Iterable[Waiver], today: 
         if not used:
             applied.unused.append(waiver)
     return applied
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader keeping dates as text, so a bad date is a problem to report, not a crash."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,198 @@
+"""`ezhd report`: reports rendered from a run's results.json.
+
+    ezhd report html    RUN_DIR [--out FILE] [--lang ru|en] [--waivers FILE] [--today DATE]
+    ezhd report junit   RUN_DIR [--out FILE] [--waivers FILE] [--today DATE]
+    ezhd report seal    RUN_DIR --key KEY [--cert FILE] [--key-password-env NAME] --out FILE.zip
+                        [--lang ru|en] [--waivers FILE] [--today DATE]
+    ezhd report verify  PACKAGE
+    ezhd report diff    OLD NEW [--format text|json]
+
+RUN_DIR is a run directory of `ezhd certify` or a results.json. Exit codes: 0 ok; 1 when
+`verify` finds a problem or `diff` finds a requirement that broke; 2 for a usage problem
+(an invalid waivers.yaml lists every problem, one per line).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from conformance.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageProblem
+
+_LANG = click.Choice(["ru", "en"])
+_RUN = click.Path(path_type=Path)
+
+
+@click.group("report")
+def report() -> None:
+    """Reports of a run: HTML, JUnit, the signed certification package, diffs."""
+
+
+def _waiver_options(fn):
+    fn = click.option("--today", default=None, metavar="YYYY-MM-DD",
+                      help="The date waivers are checked against (default: today).")(fn)
+    return click.option("--waivers", "waivers_path", type=click.Path(path_type=Path, dir_okay=False),
+                        default=None, help="waivers.yaml: accepted failures shown as WAIVED.")(fn)
+
+
+def _load(run: Path):
+    from conformance.report.model import ReportInputError, load_input
+
+    try:
+        return load_input(run)
+    except ReportInputError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def _waivers(inp: Any, path: Path | None, today: str | None, command: str):
+    """Apply waivers.yaml; print expired and unused waivers; exit 2 listing every problem."""
+    from conformance.report.waivers import Applied, WaiverError, apply_waivers, load_waivers
+
+    if path is None:
+        return Applied(), None
+    try:
+        day = dt.date.fromisoformat(today) if today else None
+    except ValueError:
+        raise UsageProblem(f"--today: {today!r} is not a date YYYY-MM-DD") from None
+    try:
+        waivers = load_waivers(path, [r["id"] for r in inp.results["requirements"]])
+    except WaiverError as exc:
+        n = len(exc.problems)
+        click.echo(f"ezhd report {command}: error: {path}: {n} problem{'s' if n != 1 else ''}", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        raise click.exceptions.Exit(EXIT_USAGE) from None
+    applied = apply_waivers(inp.results, waivers, day)
+    for w in applied.expired:
+        click.echo(f"waiver {w.requirement} ({w.ticket}) expired on {w.expires.isoformat()}: not applied", err=True)
+    for w in applied.unused:
+        what = f"{w.requirement} {w.test}" if w.test else w.requirement
+        click.echo(f"waiver {what} ({w.ticket}) is unused: no failing test matches it", err=True)
+    strengths = {r["id"]: (r["strength"], r["level"]) for r in inp.results["requirements"]}
+    musts = sorted({rid for rid, _ in applied.waived if strengths.get(rid) == ("MUST", "base")})
+    if musts:
+        click.echo(f"waived MUST requirements still block base-level sign-off: {', '.join(musts)}", err=True)
+    return applied, path.read_text(encoding="utf-8")
+
+
+def _write_target(out: Path | None, default: Path) -> Path:
+    target = out or default
+    if target.is_dir():
+        raise UsageProblem(f"--out: {target} is a directory; give a file name")
+    if not target.parent.is_dir():
+        raise UsageProblem(f"--out: directory {target.parent} does not exist")
+    return target
+
+
+@report.command("html")
+@click.argument("run", type=_RUN)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where to write (default RUN_DIR/report.html).")
+@click.option("--lang", type=_LANG, default="ru", show_default=True, help="Language the page opens in.")
+@_waiver_options
+def html(run: Path, out: Path | None, lang: str, waivers_path: Path | None, today: str | None) -> None:
+    """Write the self-contained HTML report of a run."""
+    from conformance.report.html import write_html
+
+    inp = _load(run)
+    applied, _ = _waivers(inp, waivers_path, today, "html")
+    target = _write_target(out, inp.base_dir / "report.html")
+    try:
+        write_html(inp, target, applied, lang=lang)
+    except OSError as exc:
+        raise UsageProblem(f"--out: cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(f"report written to {target}")
+    raise click.exceptions.Exit(EXIT_OK)
+
+
+@report.command("junit")
+@click.argument("run", type=_RUN)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where to write (default RUN_DIR/junit.xml).")
+@_waiver_options
+def junit(run: Path, out: Path | None, waivers_path: Path | None, today: str | None) -> None:
+    """Write the JUnit XML of a run (one test case per test, requirement ID in the name)."""
+    from conformance.junit import write_junit
+    from conformance.report.seal import _waived_notes
+
+    inp = _load(run)
+    applied, _ = _waivers(inp, waivers_path, today, "junit")
+    target = _write_target(out, inp.base_dir / "junit.xml")
+    try:
+        write_junit(inp.results, target, waived=_waived_notes(applied))
+    except OSError as exc:
+        raise UsageProblem(f"--out: cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(f"JUnit XML written to {target}")
+    raise click.exceptions.Exit(EXIT_OK)
+
+
+@report.command("seal")
+@click.argument("run", type=_RUN)
+@click.option("--key", "key_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="PEM private key (Ed25519 or RSA), optionally followed by its certificate.")
+@click.option("--cert", "cert_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="PEM certificate of the key, when it is not in the --key file.")
+@click.option("--key-password-env", metavar="NAME", default=None,
+              help="Environment variable holding the password of an encrypted key.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="The package to write (.zip).")
+@click.option("--lang", type=_LANG, default="ru", show_default=True, help="Language of the report inside.")
+@_waiver_options
+def seal_cmd(run: Path, key_path: Path, cert_path: Path | None, key_password_env: str | None, out: Path,
+             lang: str, waivers_path: Path | None, today: str | None) -> None:
+    """Write the signed certification package of a run."""
+    from conformance.report.seal import SealError, load_signer, seal
+
+    inp = _load(run)
+    applied, waivers_text = _waivers(inp, waivers_path, today, "seal")
+    password = None
+    if key_password_env:
+        if key_password_env not in os.environ:
+            raise UsageProblem(f"--key-password-env: environment variable {key_password_env} is not set")
+        password = os.environ[key_password_env].encode()
+    target = _write_target(out, out)
+    try:
+        signer = load_signer(key_path, cert_path, password)
+        manifest = seal(inp, signer, target, applied=applied, waivers_text=waivers_text, lang=lang)
+    except SealError as exc:
+        raise UsageProblem(str(exc)) from None
+    click.echo(f"package written to {target}: {len(manifest['files'])} files signed ({manifest['signature']['algorithm']})")
+    for path in manifest["missing_evidence"]:
+        click.echo(f"note: evidence file not found, not in the package: {path}", err=True)
+    raise click.exceptions.Exit(EXIT_OK)
+
+
+@report.command("verify")
+@click.argument("package", type=click.Path(path_type=Path, dir_okay=False))
+def verify_cmd(package: Path) -> None:
+    """Check the hashes and the signature of a certification package."""
+    from conformance.report.seal import verify
+
+    if not package.is_file():
+        raise UsageProblem(f"{package} does not exist")
+    found = verify(package)
+    if not found.ok:
+        click.echo(f"ezhd report verify: {package}: NOT intact, {len(found.problems)} problem(s)", err=True)
+        for problem in found.problems:
+            click.echo(f"  {problem}", err=True)
+        raise click.exceptions.Exit(EXIT_FAIL)
+    manifest = found.manifest or {}
+    click.echo(f"ok: {found.files} files match the signed manifest; signed by {found.signer}")
+    click.echo(f"suite {manifest.get('suite', {}).get('version')}, run started {manifest.get('run', {}).get('started')}, "
+               f"base level {manifest.get('run', {}).get('base_level')}")
+    raise click.exceptions.Exit(EXIT_OK)
+
+
+@report.command("diff")
+@click.argument("old", type=_RUN)
+@click.argument("new", type=_RUN)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def diff_cmd(old: Path, new: Path, fmt: str) -> None:
+    """List requirements whose verdict changed from OLD to NEW; exit 1 when one broke."""
+    from conformance.report.diff import diff_results, render_json, render_text
+
+    changes = diff_results(_load(old).results, _load(new).results)
+    click.echo(render_json(changes) if fmt == "json" else render_text(changes))
+    raise click.exceptions.Exit(EXIT_FAIL if changes["regression"] else EXIT_OK)

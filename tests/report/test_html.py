@@ -1,0 +1,108 @@
+"""`ezhd report html`: the page's content without a browser (the browser test is beside it)."""
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+from cli_helpers import assert_one_line_error, run_cli
+from conformance.junit import write_junit
+from conformance.report.model import explain, load_input, rerun_command
+from conformance.results import load_results, write_results
+from report_helpers import FAILING, SECRETS, TOKEN, make_run, transcript_lines
+
+
+def test_default_output_language_and_content(tmp_path, capsys) -> None:
+    run = make_run(tmp_path / "run", FAILING, missing_evidence=True)
+    code, out, err = run_cli(capsys, "report", "html", str(run))
+    assert code == 0, err
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert out.strip() == f"report written to {run / 'report.html'}"
+    assert page.startswith("<!DOCTYPE html>") and '<html lang="ru">' in page
+    # self-contained: no external stylesheet, script, font or image
+    assert not re.search(r"<(link|img|iframe)\b|<script[^>]+src=|url\(|@import", page)
+    assert "<style>" in page and "<script>" in page
+    assert not [s for s in SECRETS if s in page]
+    for rid in FAILING:
+        assert f'id="req-{rid}" data-verdict="FAIL"' in page
+    assert "Blocking</span>: AUTH-02, AUTH-04, EXP-01" in page
+    assert "ezhd certify --sut /srv/vendor/sut.toml --only EXP-01 --seed 42 --report-dir reports/rerun-EXP-01" in page
+    assert "transcripts/gone.jsonl" in page and "Файл записи обмена не найден" in page
+    assert "Декларация испытуемой системы" in page and "EZHD_TEST_CONTROL_TOKEN" in page
+    assert "0.1.0" in page and "Linux-6.1-x86_64" in page and "http://127.0.0.1:8101" in page
+
+    code, _, err = run_cli(capsys, "report", "html", str(run / "results.json"), "--lang", "en",
+                           "--out", str(tmp_path / "en.html"))
+    assert code == 0, err
+    assert '<html lang="en">' in (tmp_path / "en.html").read_text(encoding="utf-8")
+
+
+def test_transcripts_absolute_paths_and_escaping(tmp_path) -> None:
+    run = make_run(tmp_path / "run", ("AUTH-02",))
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    lines = transcript_lines("AUTH-02") + [{"method": "GET", "url": "https://j/<script>alert(1)</script>", "status": 200},
+                                           "not an object", {"only": "a key"}]
+    elsewhere.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json at all\n", encoding="utf-8")
+    results = load_results(run / "results.json")
+    test = next(r for r in results["requirements"] if r["id"] == "AUTH-02")["tests"][0]
+    test["evidence"] = [str(elsewhere)]
+    test["message"] = "AssertionError: <b>bold</b> client_secret=abc123456\nassert 'got' == 'want'"
+    write_results(results, run / "results.json")
+    from conformance.report.html import render_html
+
+    page = render_html(load_input(run))
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page and "abc123456" not in page and TOKEN not in page
+    assert "line 7: not JSON" in page and "a key" in page
+    assert "(7 <span class=\"ru\">обменов</span>" in page
+
+
+def test_explain_and_rerun() -> None:
+    assert explain("AssertionError: expected status 403, got 200") == {
+        "summary": "expected status 403, got 200", "expected": "status 403", "actual": "200",
+        "full": "AssertionError: expected status 403, got 200"}
+    pytest_style = explain("AssertionError: state not checked\nassert 'abc' == 'xyz'")
+    assert pytest_style["summary"] == "state not checked"
+    assert (pytest_style["expected"], pytest_style["actual"]) == ("'xyz'", "'abc'")
+    assert explain("needs a second school")["expected"] is None
+    assert explain(None) is None
+    results = {"run": {"sut": {"source": "reference"}, "seed": 7}}
+    run_file = {"reference_defects": ["AUTH-03"], "dataset": {"seed": 7}}
+    assert rerun_command("AUTH-03", results, run_file) == (
+        "ezhd certify --sut reference --reference-defect AUTH-03 --only AUTH-03 --seed 7 "
+        "--report-dir reports/rerun-AUTH-03")
+    assert "--seed" not in rerun_command("AUTH-03", {"run": {"sut": None, "seed": None}}, None)
+
+
+def test_usage_errors(tmp_path, capsys) -> None:
+    code, _, err = run_cli(capsys, "report", "html", str(tmp_path))
+    assert code == 2
+    assert_one_line_error(err, "holds no results.json")
+    run = make_run(tmp_path / "run")
+    code, _, err = run_cli(capsys, "report", "html", str(run), "--out", str(tmp_path / "no" / "r.html"))
+    assert code == 2
+    assert_one_line_error(err, "does not exist")
+    code, _, err = run_cli(capsys, "report", "html", str(run), "--lang", "de")
+    assert code == 2
+    code, _, err = run_cli(capsys, "report", "html", str(run), "--waivers", str(tmp_path / "w.yaml"), "--today", "soon")
+    assert code == 2
+    assert_one_line_error(err, "--today")
+
+
+def test_junit_names_carry_the_requirement(tmp_path, capsys) -> None:
+    run = make_run(tmp_path / "run", FAILING)
+    code, out, err = run_cli(capsys, "report", "junit", str(run))
+    assert code == 0, err
+    suite = ET.parse(run / "junit.xml").getroot().find("testsuite")
+    cases = suite.findall("testcase")
+    failing = [c for c in cases if c.find("failure") is not None and c.get("classname") != "ezhd"]
+    assert sorted(c.get("classname") for c in failing) == sorted(FAILING)
+    case = next(c for c in failing if c.get("classname") == "AUTH-02")
+    assert case.get("name") == "[AUTH-02] conformance/auth/test_auth_02.py::test_auth_02"
+    assert case.get("file") == "conformance/auth/test_auth_02.py"
+    assert "evidence: transcripts/AUTH-02.jsonl" in case.find("failure").text
+    results = load_input(run).results
+    tests = sum(max(1, len(r["tests"])) for r in results["requirements"])
+    assert int(suite.get("tests")) == len(cases) == tests + 1  # + the base-level sign-off case
+    write_junit(results, tmp_path / "direct.xml")
+    assert (tmp_path / "direct.xml").read_bytes() == (run / "junit.xml").read_bytes()
