@@ -6,6 +6,9 @@ requirements coverage` collecting) tests still collect, and any test that needs 
 in ERROR through `EnvironmentProblem`: nothing is proven about a journal nobody started.
 
 - `run`: the run file's dict (URLs of the journal and mocks, the SUT, the dataset).
+- `_reachable` (autouse, once per session): the journal and the mocks of the run answer over
+  HTTP, else every test ends in ERROR with the cause ("the journal at URL does not answer:
+  connection refused").
 - `people`: the dataset's people (ЕСИА personas joined with the journal's view of them).
 - `browser`: a fresh cookie-keeping HTTP client per test; mock ЕСИА faults are cleared before
   and after it.
@@ -41,6 +44,24 @@ def run() -> dict[str, Any]:
     if data is None:
         raise EnvironmentProblem(f"no run: ${RUN_ENV} is not set; run the suite with `ezhd certify`")
     return data
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reachable() -> None:
+    """Before any test: the journal and the mocks of the run answer. When one does not, every
+    test ends in ERROR with that cause (nothing can be proven about a journal that is not
+    there); without a run file nothing is checked here (`run` reports that)."""
+    from conformance.runfile import load_run, unreachable
+
+    try:
+        data = load_run()
+    except (OSError, ValueError):
+        return
+    if data is None:
+        return
+    problems = unreachable(data)
+    if problems:
+        raise EnvironmentProblem("; ".join(problems))
 
 
 @pytest.fixture(scope="session")

@@ -6,21 +6,30 @@ before running pytest over the `conformance` package. The tests read it through 
 fixtures of `conformance/conftest.py`. The file holds no secret: the test-control token is
 read from the environment variable named by `test_control.token_env`.
 
-`sign_in_url` and `sign_out_url` are where a browser starts ЕСИА sign-in and signs out; the
-SUT declaration (sut.toml) has no keys for them yet, so only the reference journal's
-(`/auth/esia/login`, `POST /auth/esia/logout`) are known.
+The "journal" and "driver" entries come from the SUT declaration (`journal_entry`,
+`driver_entry`): `sign_in_url`, `sign_out_url` (POST), `link_url`, `openapi_url` and
+`sbom_url` are sut.toml's `[journal]` keys, defaulting to the reference journal's paths under
+`base_url` (`conformance.sut.DEFAULT_PATHS`).
 
     {
       "format": "ezhd-run/1",
-      "journal": {"base_url", "sign_in_url", "sign_out_url" (POST), "redirect_uri", "logout_redirect_uri",
-                  "client_id", "mnemonic" (the journal's at the agent), "openapi_url" (its published
-                  journal.yaml, API-01), "sbom_url" (CycloneDX SBOM, FREE-01)},
+      "journal": {"base_url", "sign_in_url", "sign_out_url" (POST), "link_url" (manual ЕСИА
+                  linking), "redirect_uri", "logout_redirect_uri", "client_id", "mnemonic" (the
+                  journal's at the agent), "openapi_url" (its published journal.yaml, API-01),
+                  "sbom_url" (CycloneDX SBOM, FREE-01)},
       "mocks": {"esia": URL, "smev": URL, "epgu": URL},
+      "mocks_file": the ready file the mocks were attached through (`--mocks`) | null (started by certify),
       "test_control": {"url", "token_env"} | null,
-      "dataset": {"directory", "seed", "journal_personas", "esia_personas"},
-      "driver": {"class": "module:Class", "admin_login", "admin_password_env"} | null (conformance/driver.py),
+      "dataset": {"directory", "seed", "journal_personas", "esia_personas", "loaded": bool},
+      "driver": {"class": "module:Class" | null, "admin_login", "admin_password_env"} | null
+                (conformance/driver.py),
+      "reference_defects": [ID, ...], "only": [requirement ID, ...] (empty: all), "level": "base",
       "sut": <Sut.redacted()>
     }
+
+`unreachable(run)` says which of the journal and the mocks does not answer; the suite's
+session check (`conformance/conftest.py`) turns that into an ERROR of every test, and
+`ezhd certify` into its summary.
 """
 from __future__ import annotations
 
@@ -49,3 +58,49 @@ def load_run(path: str | os.PathLike[str] | None = None) -> dict[str, Any] | Non
     if data.get("format") != FORMAT:
         raise ValueError(f"{where}: not an {FORMAT} run file")
     return data
+
+
+def journal_entry(sut: Any) -> dict[str, Any]:
+    """The run file's "journal" entry of a `conformance.sut.Sut`."""
+    return {**sut.urls(), "redirect_uri": sut.esia.redirect_uri,
+            "logout_redirect_uri": sut.esia.logout_redirect_uri, "client_id": sut.esia.client_id,
+            "mnemonic": sut.agent.mnemonic}
+
+
+def driver_entry(sut: Any) -> dict[str, Any] | None:
+    """The run file's "driver" entry of a `conformance.sut.Sut` (no password, only its variable)."""
+    if sut.driver is None:
+        return None
+    return {"class": sut.driver.class_ref, "admin_login": sut.driver.admin_login,
+            "admin_password_env": sut.driver.admin_password_env}
+
+
+def no_answer(url: str, timeout: float = 5.0) -> str | None:
+    """Why nothing answers at `url`, or None when something does (any HTTP status counts)."""
+    import httpx
+
+    try:
+        httpx.get(url, timeout=timeout)
+    except httpx.ConnectError as exc:
+        text = str(exc)
+        return "connection refused" if "refused" in text.lower() else f"cannot connect ({text})"
+    except httpx.TimeoutException:
+        return f"no answer within {timeout:g} s"
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def unreachable(run: dict[str, Any], timeout: float = 5.0) -> list[str]:
+    """One line per part of the run that does not answer: the journal, then each mock."""
+    problems = []
+    base = (run.get("journal") or {}).get("base_url")
+    if base:
+        why = no_answer(base, timeout)
+        if why:
+            problems.append(f"the journal at {base} does not answer: {why}")
+    for name, url in (run.get("mocks") or {}).items():
+        why = no_answer(f"{url.rstrip('/')}/_admin/health", timeout)
+        if why:
+            problems.append(f"mock {name} at {url} does not answer: {why}")
+    return problems

@@ -23,6 +23,15 @@ Choices:
 - `features` values are booleans; only features set to true are declared. A feature name
   not in `specs/requirements.yaml` is an error naming the known ones.
 - Relative paths are relative to the TOML file.
+- The journal's browser and publication URLs (`journal.sign_in_url`, `sign_out_url` (POST),
+  `link_url`, `openapi_url`, `sbom_url`) are optional; their defaults are the reference
+  journal's paths under `base_url` (`DEFAULT_PATHS`), so a journal laid out like it declares
+  only `base_url`.
+- `[driver]` is optional: `class = "package.module:Class"` (a `conformance.driver.JournalDriver`,
+  imported when the declaration is checked, so a typo shows before a run), `admin_login` and
+  `admin_password_env` (the NAME of the variable holding the administrator's password, which
+  must be set; never the password itself). Without a driver the checks that act in the
+  journal's own interface are SKIPPED.
 """
 from __future__ import annotations
 
@@ -48,7 +57,7 @@ from specs.requirements import load_requirements
 
 __all__ = [
     "SCHEMA_FILE", "REFERENCE_FEATURES", "REFERENCE_MNEMONIC", "REFERENCE_CLIENT_ID",
-    "Sut", "EsiaClient", "Agent", "TestControl", "SutError",
+    "Sut", "EsiaClient", "Agent", "TestControl", "Driver", "SutError", "DEFAULT_PATHS",
     "load_sut", "sut_from_mapping", "reference_sut", "known_features",
 ]
 
@@ -67,6 +76,16 @@ REFERENCE_FEATURES: frozenset[str] = frozenset()
 _REFERENCE_CALLBACK = "/auth/esia/callback"
 _REFERENCE_SIGNED_OUT = "/auth/esia/signed-out"
 _REFERENCE_TEST_CONTROL = "/test-control/v1"
+REFERENCE_DRIVER = "conformance.driver:ReferenceDriver"
+
+# journal.* URLs a sut.toml may leave out: the reference journal's paths under base_url
+DEFAULT_PATHS = {
+    "sign_in_url": "/auth/esia/login",
+    "sign_out_url": "/auth/esia/logout",
+    "link_url": "/auth/esia/link",
+    "openapi_url": "/api/v1/openapi.yaml",
+    "sbom_url": "/sbom.json",
+}
 
 
 class SutError(ValueError):
@@ -108,6 +127,15 @@ class TestControl:
 
 
 @dataclass(frozen=True)
+class Driver:
+    """The journal driver (conformance/driver.py) and the administrator it signs in as."""
+
+    class_ref: str | None = None             # "package.module:Class"
+    admin_login: str | None = None
+    admin_password_env: str | None = None    # the NAME of the variable; the password stays there
+
+
+@dataclass(frozen=True)
 class Sut:
     """A validated SUT declaration."""
 
@@ -117,6 +145,16 @@ class Sut:
     features: frozenset[str] = frozenset()   # declared optional features (set to true)
     test_control: TestControl | None = None
     source: Path | None = None               # the sut.toml it came from; None for `reference`
+    sign_in_url: str = ""                    # journal.* URLs, defaults from DEFAULT_PATHS
+    sign_out_url: str = ""
+    link_url: str = ""
+    openapi_url: str = ""
+    sbom_url: str = ""
+    driver: Driver | None = None
+
+    def urls(self) -> dict[str, str]:
+        """The journal's URLs: base_url and every DEFAULT_PATHS key (defaults applied)."""
+        return {"base_url": self.base_url, **{k: getattr(self, k) for k in DEFAULT_PATHS}}
 
     def declares(self, feature: str) -> bool:
         return feature in self.features
@@ -134,7 +172,7 @@ class Sut:
             esia["private_key"] = str(self.esia.private_key)
         out: dict[str, Any] = {
             "source": str(self.source) if self.source else "reference",
-            "journal": {"base_url": self.base_url},
+            "journal": self.urls(),
             "esia": esia,
             "agent": {"mnemonic": self.agent.mnemonic, "channels": list(self.agent.channels),
                       "datamart": self.agent.datamart},
@@ -145,15 +183,19 @@ class Sut:
             if self.test_control.token_env:
                 tc["token_env"] = self.test_control.token_env
             out["test_control"] = tc
+        if self.driver is not None:
+            out["driver"] = {"class": self.driver.class_ref, "admin_login": self.driver.admin_login,
+                             "admin_password_env": self.driver.admin_password_env}
         return out
 
     def summary(self) -> str:
         """One line: who and what is declared."""
         features = ", ".join(sorted(self.features)) or "none"
         tc = "test-control " + ("yes" if self.test_control else "no")
+        drv = "driver " + ((self.driver.class_ref or "none") if self.driver else "none")
         return (f"{self.base_url}: ЕСИА client {self.esia.client_id}, agent {self.agent.mnemonic} "
                 f"({'+'.join(self.agent.channels)}, datamart {self.agent.datamart}), "
-                f"features: {features}, {tc}")
+                f"features: {features}, {tc}, {drv}")
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -201,6 +243,8 @@ def reference_sut(journal_url: str, certificate: str | os.PathLike[str],
                   test_control_token_env: str | None = None,
                   client_id: str = REFERENCE_CLIENT_ID,
                   channels: Iterable[str] = ("edu-upload", "showcase"),
+                  admin_login: str | None = None,
+                  admin_password_env: str | None = None,
                   environ: Mapping[str, str] | None = None) -> Sut:
     """The declaration of the bundled reference journal (`--sut reference`).
 
@@ -209,7 +253,9 @@ def reference_sut(journal_url: str, certificate: str | os.PathLike[str],
     name of the variable holding it). The rest is fixed by the reference journal: ЕСИА client
     EZHD01, callback `/auth/esia/callback`, sign-out return `/auth/esia/signed-out`, agent
     mnemonic MNSV03, both export channels, datamart myedu, test control at
-    `/test-control/v1`, and the optional features it implements (`REFERENCE_FEATURES`: none).
+    `/test-control/v1`, the journal's URLs at their defaults (`DEFAULT_PATHS`), its driver
+    `ReferenceDriver` (with `admin_login` and `admin_password_env` when given; the variable
+    must then be set), and the optional features it implements (`REFERENCE_FEATURES`: none).
     The result goes through the same checks as a sut.toml.
     """
     base = journal_url.rstrip("/")
@@ -221,7 +267,12 @@ def reference_sut(journal_url: str, certificate: str | os.PathLike[str],
         "agent": {"mnemonic": REFERENCE_MNEMONIC, "channels": list(channels),
                   "datamart": DEFAULT_DATAMART},
         "features": {name: name in REFERENCE_FEATURES for name in known_features()},
+        "driver": {"class": REFERENCE_DRIVER},
     }
+    if admin_login is not None:
+        data["driver"]["admin_login"] = admin_login
+    if admin_password_env is not None:
+        data["driver"]["admin_password_env"] = admin_password_env
     if private_key is not None:
         data["esia"]["private_key"] = str(private_key)
     if test_control_token is not None or test_control_token_env is not None:
@@ -315,6 +366,16 @@ def _describe(error: jsonschema.ValidationError) -> list[str]:
         what = "both token and token_env are set" if both else "no token given"
         return [(f"{_key(path + ['token_env'])}: {what} — set exactly one: token_env = the name of an "
                 "environment variable holding the token (preferred), or token = the token itself")]
+    if v == "dependentRequired":
+        # error.validator_value: {present key: [keys it needs]}
+        lines = []
+        for present, needed in error.validator_value.items():
+            if isinstance(value, dict) and present in value:
+                for need in needed:
+                    if need not in value:
+                        lines.append(f"{_key(path + [need])}: required with {present} — add it, "
+                                     f"or leave {present} out too")
+        return lines or [f"{_key(path)}: {error.message}"]
     if v == "propertyNames":
         return [f"{_key(path)}: {error.instance!r} is not a valid feature name (lower-case letters, digits, _)"]
     return [f"{_key(path)}: {error.message}"]
@@ -323,6 +384,30 @@ def _describe(error: jsonschema.ValidationError) -> list[str]:
 # --- semantic checks -------------------------------------------------------------------------
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # as the schema's test_control.token_env
+_CLASS_REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _driver_class_problem(ref: str) -> str | None:
+    """Why `ref` ("module:Class") is not a usable journal driver, or None."""
+    import importlib
+
+    from conformance.driver import JournalDriver
+
+    module_name, _, class_name = ref.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        return (f"driver.class: cannot import {module_name}: {exc} — install the driver's package "
+                "or add its folder to PYTHONPATH")
+    except Exception as exc:  # noqa: BLE001 - the vendor's module failed while importing
+        return f"driver.class: importing {module_name} failed: {type(exc).__name__}: {exc}"
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        return f"driver.class: {module_name} has no {class_name} — give \"package.module:Class\""
+    if not (isinstance(cls, type) and issubclass(cls, JournalDriver)):
+        return (f"driver.class: {ref} is not a subclass of conformance.driver.JournalDriver — "
+                "subclass it (see conformance/driver.py)")
+    return None
 
 
 def _get(data: Any, *keys: str) -> Any:
@@ -386,6 +471,19 @@ def _semantic(data: Any, base_dir: Path, environ: Mapping[str, str]
             elif on is True:
                 declared.add(name)
 
+    driver = _get(data, "driver")
+    if isinstance(driver, Mapping):
+        pw_env = driver.get("admin_password_env")
+        if isinstance(pw_env, str) and _ENV_NAME.fullmatch(pw_env) and not environ.get(pw_env):
+            problems.append(f"driver.admin_password_env: environment variable {pw_env} is not set "
+                            f"or empty — export {pw_env}=<the journal administrator's password> "
+                            "before running")
+        ref = driver.get("class")
+        if isinstance(ref, str) and _CLASS_REF.fullmatch(ref):
+            problem = _driver_class_problem(ref)
+            if problem:
+                problems.append(problem)
+
     token = None
     tc = _get(data, "test_control")
     token_env = _get(tc, "token_env")
@@ -419,7 +517,14 @@ def _semantic(data: Any, base_dir: Path, environ: Mapping[str, str]
             "test_control": (TestControl(url=tc["url"].rstrip("/"), token=token or "",
                                          token_env=token_env if "token" not in tc else None)
                              if isinstance(tc, Mapping) else None),
+            "driver": (Driver(class_ref=driver.get("class"), admin_login=driver.get("admin_login"),
+                              admin_password_env=driver.get("admin_password_env"))
+                       if isinstance(driver, Mapping) else None),
         }
+        base = built["base_url"]
+        journal = data["journal"]
+        for key, path in DEFAULT_PATHS.items():
+            built[key] = journal.get(key) or base + path
     except (KeyError, TypeError, AttributeError):
         return problems, None  # the schema errors already say what is wrong
     return problems, built

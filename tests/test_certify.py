@@ -5,6 +5,7 @@ seeded defect the requirement it breaks FAILs (exit 1). Each run is a subprocess
 suite's own pytest session does not nest inside this one."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -41,14 +42,19 @@ def test_the_reference_journal_passes_the_selected_auth_requirements(tmp_path):
     assert "[REDACTED]" in str(results["run"]["sut"]["test_control"])
     assert ET.parse(tmp_path / "run" / "junit.xml").getroot() is not None
     assert "AUTH-04      MUST      PASS" in proc.stdout
+    # live progress: one line per requirement as its last test finishes, no pytest dots
+    assert re.search(r"^AUTH-04 +\d+ pass +\| run: pass \d+ fail 0 error 0 skip 0", proc.stdout, re.M), proc.stdout
+    assert not re.search(r"^\.+$", proc.stdout, re.M)
     # the journal and the mocks are gone: the ready file is removed when the journal stops
     assert not (tmp_path / "run" / "journal.ready.json").exists()
 
 
 @pytest.mark.slow
 def test_a_seeded_defect_fails_its_requirement(tmp_path):
-    proc = certify(tmp_path / "run", "--only", "AUTH-04", "--reference-defect", "ACCEPT_ALG_NONE")
+    proc = certify(tmp_path / "run", "--only", "AUTH-04", "--reference-defect", "ACCEPT_ALG_NONE",
+                   "--no-progress")
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "| run:" not in proc.stdout                                     # --no-progress
     results = load_results(tmp_path / "run" / "results.json")
     assert verdicts(results)["AUTH-04"] == "FAIL"
     failed = [t for r in results["requirements"] if r["id"] == "AUTH-04" for t in r["tests"]
@@ -73,3 +79,209 @@ def test_an_unknown_defect_or_requirement_is_exit_2(capsys, tmp_path):
                            "--report-dir", str(tmp_path / "r"))
     assert code == 2
     assert_one_line_error(err, "AUTH-99")
+
+
+# --- a vendor journal: sut.toml, mocks started beforehand (`ezhd mocks up`), --mocks ---------------
+
+def _wait_for(path: Path, proc: subprocess.Popen, what: str, timeout: float = 60.0) -> dict:
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"{what} exited with {proc.returncode}"
+        assert time.monotonic() < deadline, f"{what} did not start within {timeout:.0f} s"
+        time.sleep(0.05)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def _vendor_files(tmp_path: Path, base_url: str, *, test_control: bool = True, driver: bool = True) -> Path:
+    """Certificate, key and a sut.toml for the reference journal seen as a vendor's journal."""
+    from cryptography.hazmat.primitives import serialization
+
+    from mocks.esia.testing import make_client_credentials
+
+    keys = tmp_path / "keys"
+    keys.mkdir(exist_ok=True)
+    key, cert_pem = make_client_credentials("EZHD01")
+    (keys / "journal.key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (keys / "journal.cert.pem").write_text(cert_pem, encoding="utf-8")
+    lines = [
+        "[journal]", f'base_url = "{base_url}"',
+        "[esia]", 'client_id = "EZHD01"', 'certificate = "keys/journal.cert.pem"',
+        'private_key = "keys/journal.key.pem"',
+        f'redirect_uri = "{base_url}/auth/esia/callback"',
+        f'logout_redirect_uri = "{base_url}/auth/esia/signed-out"',
+        "[agent]", 'mnemonic = "MNSV03"', 'channels = ["edu-upload", "showcase"]',
+    ]
+    if driver:
+        lines += ["[driver]", 'class = "conformance.driver:ReferenceDriver"', 'admin_login = "admin"',
+                  'admin_password_env = "VENDOR_ADMIN_PASSWORD"']
+    if test_control:
+        lines += ["[test_control]", f'url = "{base_url}/test-control/v1"', 'token_env = "VENDOR_TC_TOKEN"']
+    sut = tmp_path / "sut.toml"
+    sut.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return sut
+
+
+@pytest.mark.slow
+def test_a_vendor_journal_attached_to_mocks_started_beforehand(tmp_path):
+    import json
+    import os
+
+    mocks_ready = tmp_path / "mocks.json"
+    mocks = subprocess.Popen([sys.executable, "-m", "conformance.cli", "mocks", "up", "--ready-file",
+                              str(mocks_ready)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = None
+    try:
+        urls = _wait_for(mocks_ready, mocks, "ezhd mocks up")
+        # the vendor configures its journal with the mocks' URLs (here: the reference journal)
+        sut = _vendor_files(tmp_path, "http://placeholder")   # keys first; sut.toml rewritten below
+        config = tmp_path / "journal.toml"
+        config.write_text("\n".join([
+            f"db = {json.dumps(str(tmp_path / 'journal.sqlite'))}",
+            f"esia_url = {json.dumps(urls['esia'])}",
+            'esia_client_id = "EZHD01"',
+            f"esia_key = {json.dumps(str(tmp_path / 'keys' / 'journal.key.pem'))}",
+            f"esia_cert = {json.dumps(str(tmp_path / 'keys' / 'journal.cert.pem'))}",
+            f"agent_url = {json.dumps(urls['smev'])}",
+            f"showcase_url = {json.dumps(urls['epgu'])}",
+            'journal_mnemonic = "MNSV03"', ""]), encoding="utf-8")
+        journal_ready = tmp_path / "journal.json"
+        journal = subprocess.Popen([sys.executable, "-m", "conformance.cli", "reference-journal", "serve",
+                                    "--config", str(config), "--ready-file", str(journal_ready)],
+                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        info = _wait_for(journal_ready, journal, "the journal")
+        text = sut.read_text(encoding="utf-8").replace("http://placeholder", info["url"])
+        sut.write_text(text, encoding="utf-8")
+        env = {**os.environ, "VENDOR_TC_TOKEN": info["test_control_token"],
+               "VENDOR_ADMIN_PASSWORD": info["admin_password"]}
+        proc = subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--sut", str(sut),
+                               "--mocks", str(mocks_ready), "--report-dir", str(tmp_path / "run"),
+                               "--only", "AUTH-01", "--only", "AUTH-04"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=240, env=env)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        results = load_results(tmp_path / "run" / "results.json")
+        got = verdicts(results)
+        assert got["AUTH-01"] == "PASS" and got["AUTH-04"] == "PASS"
+        assert results["run"]["sut"]["source"] == str(sut)
+        assert results["run"]["mocks"] == urls
+        run = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))
+        assert run["journal"]["link_url"] == info["url"] + "/auth/esia/link"
+        assert run["driver"] == {"class": "conformance.driver:ReferenceDriver", "admin_login": "admin",
+                                 "admin_password_env": "VENDOR_ADMIN_PASSWORD"}
+        assert run["mocks_file"] == str(mocks_ready.resolve()) and run["dataset"]["loaded"] is True
+        assert info["admin_password"] not in (tmp_path / "run" / "run.json").read_text(encoding="utf-8")
+        assert "(attached)" in proc.stdout
+        # the mocks given by --mocks are left running
+        assert mocks.poll() is None and mocks_ready.exists()
+    finally:
+        if journal is not None:
+            _stop(journal)
+        _stop(mocks)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_a_journal_that_does_not_answer_errors_every_test_and_exits_3(tmp_path):
+    base = f"http://127.0.0.1:{_free_port()}"
+    sut = _vendor_files(tmp_path, base, test_control=False, driver=False)
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--sut", str(sut),
+                           "--report-dir", str(tmp_path / "run"), "--only", "AUTH-01", "--only", "AUTH-03"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = load_results(tmp_path / "run" / "results.json")
+    tests = [t for r in results["requirements"] if r["id"] in ("AUTH-01", "AUTH-03") for t in r["tests"]]
+    assert tests and all(t["verdict"] == "ERROR" for t in tests)
+    assert all(f"the journal at {base} does not answer: connection refused" in t["cause"] for t in tests)
+    assert ET.parse(tmp_path / "run" / "junit.xml").getroot() is not None
+    assert f"UNREACHABLE: the journal at {base} does not answer: connection refused" in proc.stdout
+    assert "cannot have been configured with their URLs" in proc.stdout    # no --mocks
+    assert "dataset was not loaded" in proc.stdout                          # no test-control
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_replay_reproduces_the_fail_verdicts(tmp_path):
+    first = certify(tmp_path / "run", "--only", "AUTH-04", "--reference-defect", "ACCEPT_ALG_NONE", "--seed", "7")
+    assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--replay", str(tmp_path / "run")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "--reference-defect ACCEPT_ALG_NONE" in proc.stdout and "--seed 7" in proc.stdout
+    before = load_results(tmp_path / "run" / "results.json")
+    after = load_results(tmp_path / "run-replay" / "results.json")
+    assert after["run"]["seed"] == before["run"]["seed"] == 7
+
+    def fails(results):
+        return sorted(t["nodeid"] for r in results["requirements"] for t in r["tests"] if t["verdict"] == "FAIL")
+    assert fails(after) == fails(before) and fails(before)
+    assert verdicts(after) == verdicts(before)
+
+
+# --- options -------------------------------------------------------------------------------------
+
+def test_level_other_than_base_and_parallel_runs_are_exit_2(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "certify", "--sut", "reference", "--level", "advanced",
+                           "--report-dir", str(tmp_path / "r"))
+    assert code == 2 and "advanced" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "certify", "--sut", "reference", "-j", "4", "--report-dir", str(tmp_path / "r"))
+    assert code == 2
+    assert_one_line_error(err, "-j", "not supported yet")
+    assert not (tmp_path / "r").exists()
+
+
+def test_replay_and_sut_options_are_checked(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "certify", "--report-dir", str(tmp_path / "r"))
+    assert code == 2
+    assert_one_line_error(err, "--sut", "--replay")
+    code, _, err = run_cli(capsys, "certify", "--replay", str(tmp_path / "nothing"))
+    assert code == 2
+    assert_one_line_error(err, "--replay", "no run.json")
+    (tmp_path / "old").mkdir()
+    code, _, err = run_cli(capsys, "certify", "--replay", str(tmp_path / "old"), "--sut", "reference")
+    assert code == 2
+    assert_one_line_error(err, "--replay", "leave out --sut")
+
+
+def test_a_bad_mocks_ready_file_is_exit_2_and_mocks_that_do_not_answer_exit_3(capsys, tmp_path):
+    sut = _vendor_files(tmp_path, "http://127.0.0.1:9", test_control=False, driver=False)
+    code, _, err = run_cli(capsys, "certify", "--sut", str(sut), "--mocks", str(tmp_path / "none.json"),
+                           "--report-dir", str(tmp_path / "r"))
+    assert code == 2
+    assert_one_line_error(err, "--mocks", "none.json", "ezhd mocks up")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"esia": "http://127.0.0.1:9"}')
+    code, _, err = run_cli(capsys, "certify", "--sut", str(sut), "--mocks", str(bad), "--report-dir", str(tmp_path / "r"))
+    assert code == 2
+    assert_one_line_error(err, "--mocks", "smev, epgu")
+    port = _free_port()
+    bad.write_text(json_dumps({n: f"http://127.0.0.1:{port}" for n in ("esia", "smev", "epgu")}))
+    code, _, err = run_cli(capsys, "certify", "--sut", str(sut), "--mocks", str(bad), "--report-dir", str(tmp_path / "r"))
+    assert code == 3
+    assert_one_line_error(err, "mock esia", "does not answer: connection refused")
+    assert not (tmp_path / "r").exists()
+
+
+def json_dumps(data) -> str:
+    import json
+
+    return json.dumps(data)

@@ -292,3 +292,83 @@ def test_a_token_pasted_into_token_env_is_not_echoed(tmp_path, creds, env):
         'token_env = "EZHD_TEST_CONTROL_TOKEN"', f'token_env = "{TOKEN}"')))
     assert len(problems) == 1 and problems[0].startswith("test_control.token_env: the value is not valid")
     assert TOKEN not in problems[0]
+
+
+# --- journal URLs and the driver ---------------------------------------------------------------
+
+def test_journal_urls_default_to_the_reference_paths_under_base_url(tmp_path, creds, env):
+    sut = load_sut(_example(tmp_path, creds))
+    base = "https://journal.example.ru"
+    assert sut.urls() == {"base_url": base, "sign_in_url": base + "/auth/esia/login",
+                          "sign_out_url": base + "/auth/esia/logout", "link_url": base + "/auth/esia/link",
+                          "openapi_url": base + "/api/v1/openapi.yaml", "sbom_url": base + "/sbom.json"}
+    assert sut.redacted()["journal"] == sut.urls()
+    assert sut.driver is None and "driver" not in sut.redacted()
+
+
+def test_journal_urls_can_be_declared(tmp_path, creds, env):
+    def edit(text: str) -> str:
+        return (text.replace('# sign_in_url = "https://journal.example.ru/auth/esia/login"',
+                             'sign_in_url = "https://journal.example.ru/esia/start"')
+                .replace('# openapi_url = "https://journal.example.ru/api/v1/openapi.yaml"',
+                         'openapi_url = "https://docs.example.ru/journal.yaml"'))
+    sut = load_sut(_example(tmp_path, creds, edit))
+    assert sut.sign_in_url == "https://journal.example.ru/esia/start"
+    assert sut.openapi_url == "https://docs.example.ru/journal.yaml"
+    assert sut.sign_out_url == "https://journal.example.ru/auth/esia/logout"   # still the default
+    problems = _problems(_example(tmp_path, creds, lambda t: t.replace(
+        '# sbom_url = "https://journal.example.ru/sbom.json"', 'sbom_url = "sbom.json"')))
+    assert len(problems) == 1 and problems[0].startswith("journal.sbom_url: 'sbom.json' is not valid")
+
+
+def _with_driver(lines: str):
+    return lambda t: t.replace("[test_control]", f"[driver]\n{lines}\n\n[test_control]")
+
+
+def test_the_driver_table(tmp_path, creds, env, monkeypatch):
+    monkeypatch.setenv("EZHD_JOURNAL_ADMIN_PASSWORD", "pw-secret-123")
+    sut = load_sut(_example(tmp_path, creds, _with_driver(
+        'class = "conformance.driver:ReferenceDriver"\nadmin_login = "admin"\n'
+        'admin_password_env = "EZHD_JOURNAL_ADMIN_PASSWORD"')))
+    assert sut.driver.class_ref == "conformance.driver:ReferenceDriver"
+    assert sut.redacted()["driver"] == {"class": "conformance.driver:ReferenceDriver", "admin_login": "admin",
+                                        "admin_password_env": "EZHD_JOURNAL_ADMIN_PASSWORD"}
+    assert "pw-secret-123" not in json.dumps(sut.redacted()) + sut.summary() + repr(sut)
+    assert "driver conformance.driver:ReferenceDriver" in sut.summary()
+    from conformance.runfile import driver_entry, journal_entry
+
+    assert driver_entry(sut) == sut.redacted()["driver"]
+    assert journal_entry(sut)["link_url"] == "https://journal.example.ru/auth/esia/link"
+    assert journal_entry(sut)["mnemonic"] == "MNSV03"
+
+
+def test_driver_problems_are_listed_with_the_others(tmp_path, creds, env, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_PASSWORD_VAR", raising=False)
+    problems = _problems(_example(tmp_path, creds, lambda t: _with_driver(
+        'class = "no_such_vendor.driver:Driver"\nadmin_password_env = "NO_SUCH_PASSWORD_VAR"')(
+        t.replace('mnemonic = "MNSV03"', 'mnemonic = "mn"'))))
+    keys = [p.split(":", 1)[0] for p in problems]
+    assert sorted(keys) == ["agent.mnemonic", "driver.admin_login", "driver.admin_password_env",
+                            "driver.class"], problems
+    text = "\n".join(problems)
+    assert "driver.admin_login: required with admin_password_env" in text
+    assert "cannot import no_such_vendor.driver" in text and "PYTHONPATH" in text
+    assert "environment variable NO_SUCH_PASSWORD_VAR is not set" in text
+
+
+@pytest.mark.parametrize("ref, expected", [
+    ("conformance.driver:Nope", "conformance.driver has no Nope"),
+    ("conformance.driver:Answer", "is not a subclass of conformance.driver.JournalDriver"),
+    ("conformance.driver", "is not valid"),
+])
+def test_driver_class_must_be_a_journal_driver(tmp_path, creds, env, ref, expected):
+    problems = _problems(_example(tmp_path, creds, _with_driver(f'class = "{ref}"')))
+    assert len(problems) == 1 and problems[0].startswith("driver.class:") and expected in problems[0]
+
+
+def test_reference_sut_declares_the_reference_driver(creds, monkeypatch):
+    cert, key = creds
+    monkeypatch.setenv("REF_ADMIN_PW", "x")
+    sut = reference_sut("http://127.0.0.1:8000", cert, key, admin_login="admin", admin_password_env="REF_ADMIN_PW")
+    assert sut.driver.class_ref == "conformance.driver:ReferenceDriver" and sut.driver.admin_login == "admin"
+    assert sut.link_url == "http://127.0.0.1:8000/auth/esia/link"

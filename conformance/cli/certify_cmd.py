@@ -1,38 +1,60 @@
 """`ezhd certify`: run the conformance suite against a journal and write the results.
 
-    ezhd certify --sut FILE|reference [--reference-defect ID ...] [--only ID ...]
-                 [--report-dir DIR] [--seed N]
+    ezhd certify --sut FILE|reference [--mocks READY.json] [--reference-defect ID ...]
+                 [--only ID ...] [--report-dir DIR] [--seed N] [--level base] [--no-progress]
+    ezhd certify --replay RUN_DIR [--only ID ...] [--report-dir DIR]
 
 1. The SUT: `--sut FILE` reads a sut.toml (`conformance.sut.load_sut`; every problem is
    reported, exit 2). `--sut reference` runs the bundled reference journal: a test
    certificate and key are generated into the report directory, and the journal is started
    as a subprocess (`python -m conformance.cli reference-journal serve`) wired to the mocks,
    with the `--reference-defect`s switched on.
-2. The mocks (`mocks.environment.Environment`: ЕСИА, ПОДД agent, ЕПГУ) are served on
-   loopback. The journal is registered at ЕСИА as a client (certificate, callback and
-   sign-out return), at the agent as the provider of journal.yaml, and at the showcase as its
+2. The mocks (ЕСИА, ПОДД agent, ЕПГУ). A vendor's journal must be configured with their URLs
+   before it runs, so for a FILE SUT the vendor starts them first (`ezhd mocks up
+   --ready-file READY.json`), points the journal at them, and gives `--mocks READY.json`:
+   certify attaches to them (each must answer `/_admin/health`, else exit 3). Without
+   `--mocks`, certify serves its own on loopback (`mocks.environment.Environment`) and prints
+   their URLs — a vendor's journal cannot know those, so that is only useful for the
+   reference journal or a journal that discovers them at run time.
+   The journal is registered at ЕСИА as a client (certificate, redirect URIs of sut.toml), at
+   the agent as the provider of journal.yaml (mnemonic, base_url), and at the showcase as its
    source. ЕСИА gets the personas of a dataset generated from `--seed`; the journal gets the
-   same dataset through test-control.
+   same dataset through test-control when the SUT declares it — otherwise the dataset is
+   written to DIR/dataset (and DIR/dataset.zip) and the vendor must load it into the journal
+   (`ezhd dataset generate --seed N` writes the same files ahead of the run).
 3. pytest runs in-process over the `conformance` package with `--ezhd-results
-   DIR/results.json`; the tests find the run through `DIR/run.json` (`conformance.runfile`).
-   JUnit XML is written next to it, and a per-requirement summary is printed.
+   DIR/results.json` and `--hypothesis-seed=N` (Hypothesis examples follow the run's seed, the
+   example database is off); the tests find the run through `DIR/run.json`
+   (`conformance.runfile`; "journal" and "driver" come from the SUT declaration). One line
+   per requirement is printed as its last test finishes (`--no-progress`: pytest's dots).
+   JUnit XML is written next to results.json, and a per-requirement summary is printed.
+
+`--replay RUN_DIR` runs again with what RUN_DIR recorded in run.json: the SUT (`reference`, or
+the sut.toml path, read again), the seed, the reference defects, the `--only` selection
+(unless `--only` is given) and the mocks ready file (when it still exists, unless `--mocks` is
+given). It writes to `--report-dir`, default RUN_DIR + "-replay".
+
+When the journal does not answer at its base_url (nothing listens), the run still happens:
+every test ends in ERROR with the cause ("the journal at URL does not answer: connection
+refused"), results.json and junit.xml are written, the summary says the journal was
+unreachable, and the exit code is 3 — nothing was verified, which is not the same as a
+journal that was verified and failed (1).
 
 Exit: 0 when the base level passes, 1 when it does not, 2 on a configuration error, 3 when
-the environment could not be set up. With `--only`, only the requirements named are run and
-the exit code is decided on them (every selected base MUST is PASS or NOT_APPLICABLE); the
-results still list the whole catalogue, the others NOT_TESTED, and the summary's base level
-is that of the whole catalogue. The mocks and the journal are always stopped.
-
-A sut.toml run uses mocks on loopback too; it needs the vendor's journal to reach them, so for
-now only `--sut reference` is wired end to end (a FILE run stops after the checks with exit 2
-naming what is missing).
+the environment could not be set up or the journal or a mock did not answer. With `--only`,
+only the requirements named are run and the exit code is decided on them (every selected
+base MUST is PASS or NOT_APPLICABLE); the results still list the whole catalogue, the others
+NOT_TESTED, and the summary's base level is that of the whole catalogue. Mocks and a
+journal started by certify are always stopped; mocks attached through `--mocks` are left
+running. `--level` accepts `base` only (the one level the standard defines here); `-j N`
+(parallel tests) is not supported yet and exits 2 for N > 1.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -47,50 +69,94 @@ from conformance.cli import EXIT_FAIL, EXIT_OK, UsageProblem
 
 CONFORMANCE_DIR = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
+MOCK_NAMES = ("esia", "smev", "epgu")
+EXIT_ENVIRONMENT = 3
+HYPOTHESIS_PROFILE = "ezhd-certify"
 
 
 class SetupProblem(click.ClickException):
     """The environment (mocks, journal, dataset) could not be set up: exit 3."""
 
-    exit_code = 3
+    exit_code = EXIT_ENVIRONMENT
 
 
 @click.command("certify")
-@click.option("--sut", "sut_arg", required=True, metavar="FILE|reference",
+@click.option("--sut", "sut_arg", default=None, metavar="FILE|reference",
               help="The SUT declaration (sut.toml), or `reference` for the bundled reference journal.")
+@click.option("--mocks", "mocks_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="READY.json",
+              help="Attach to mocks already running: the ready file of `ezhd mocks up --ready-file`. "
+                   "Needed for a vendor journal, which must be configured with the mocks' URLs before "
+                   "the run; without it certify starts its own mocks on loopback.")
+@click.option("--replay", "replay_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="RUN_DIR",
+              help="Run again with the SUT, seed, reference defects and selection recorded in RUN_DIR.")
 @click.option("--reference-defect", "defects", multiple=True, metavar="ID",
               help="With --sut reference: switch a seeded defect on (repeatable).")
 @click.option("--only", "only", multiple=True, metavar="ID",
               help="Run only the tests of these requirement IDs (repeatable).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to write results (default reports/run-<UTC timestamp>).")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated dataset.")
+              help="Where to write results (default reports/run-<UTC timestamp>; RUN_DIR-replay with --replay).")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the generated dataset and of Hypothesis.  [default: 1]")
+@click.option("--level", type=click.Choice(["base"]), default="base", show_default=True,
+              help="The conformance level to certify (only `base` is defined).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Parallel test processes: not supported yet (N > 1 exits 2).")
+@click.option("--no-progress", is_flag=True, help="Print pytest's dots instead of one line per requirement.")
 @click.option("--force", is_flag=True, help="Replace an earlier run in --report-dir.")
-def certify(sut_arg: str, defects: tuple[str, ...], only: tuple[str, ...], report_dir: Path | None,
-            seed: int, force: bool) -> None:
-    """Run the conformance suite against a journal; write results.json and JUnit XML."""
+def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | None, defects: tuple[str, ...],
+            only: tuple[str, ...], report_dir: Path | None, seed: int | None, level: str, jobs: int | None,
+            no_progress: bool, force: bool) -> None:
+    """Run the conformance suite against a journal; write results.json and JUnit XML.
+
+    For a vendor journal: start the mocks (`ezhd mocks up --ready-file mocks.json`), configure
+    the journal with their URLs, then `ezhd certify --sut sut.toml --mocks mocks.json`.
+    """
     from conformance.sut import SutError, load_sut
     from specs.requirements import load_requirements
+
+    if jobs is not None and jobs > 1:
+        raise UsageProblem("-j: parallel runs are not supported yet (the results collector reads test "
+                           "outcomes in-process); run without -j")
+    if replay_dir is not None:
+        if sut_arg is not None or seed is not None or defects:
+            raise UsageProblem("--replay takes the SUT, seed and reference defects from RUN_DIR; "
+                               "leave out --sut, --seed and --reference-defect")
+        sut_arg, seed, defects, recorded_only, recorded_mocks = _replayed(replay_dir)
+        only = only or recorded_only
+        if mocks_file is None and recorded_mocks is not None and recorded_mocks.exists():
+            mocks_file = recorded_mocks
+        if report_dir is None:
+            report_dir = replay_dir.parent / (replay_dir.name + "-replay")
+        click.echo(f"replaying {replay_dir}: --sut {sut_arg} --seed {seed}"
+                   + "".join(f" --reference-defect {d}" for d in defects)
+                   + "".join(f" --only {r}" for r in only))
+    if sut_arg is None:
+        raise UsageProblem("give --sut FILE|reference, or --replay RUN_DIR")
+    seed = 1 if seed is None else seed
 
     catalogue = load_requirements()
     unknown = [rid for rid in only if rid not in catalogue]
     if unknown:
         raise UsageProblem(f"--only: unknown requirement ID {', '.join(unknown)}")
+    sut = None
     if sut_arg != "reference":
         if defects:
             raise UsageProblem("--reference-defect needs --sut reference")
         try:
-            load_sut(sut_arg)
+            sut = load_sut(Path(sut_arg).resolve())   # absolute: run.json records it for --replay
         except SutError as exc:
             raise UsageProblem("; ".join(exc.problems)) from None
-        raise UsageProblem(f"--sut {sut_arg}: the declaration is valid, but runs against a vendor "
-                           "journal are not wired yet; use --sut reference")
-    from reference_journal.defects import unknown as unknown_defects
+    else:
+        from reference_journal.defects import unknown as unknown_defects
 
-    bad = unknown_defects(defects)
-    if bad:
-        raise UsageProblem(f"--reference-defect: unknown defect {', '.join(bad)} "
-                           "(see `ezhd reference-journal defects`)")
+        bad = unknown_defects(defects)
+        if bad:
+            raise UsageProblem(f"--reference-defect: unknown defect {', '.join(bad)} "
+                               "(see `ezhd reference-journal defects`)")
+    attached = _read_ready_file(mocks_file) if mocks_file is not None else None
+
     if report_dir is None:
         report_dir = Path("reports") / f"run-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
     if report_dir.is_dir() and any(report_dir.iterdir()):
@@ -107,28 +173,117 @@ def certify(sut_arg: str, defects: tuple[str, ...], only: tuple[str, ...], repor
         raise UsageProblem(f"--report-dir: cannot create {report_dir}: {exc.strerror or exc}") from None
     report_dir = report_dir.resolve()
 
+    options = {"seed": seed, "defects": defects, "only": only, "level": level,
+               "mocks_file": str(mocks_file.resolve()) if mocks_file is not None else None}
     with ExitStack() as stack:
-        run, sut, mocks = _set_up_reference(stack, report_dir, defects, seed)
-        results = _run_pytest(report_dir, run, sut, mocks, seed, only)
-    code = _summarise(results, only, report_dir)
+        started = time.monotonic()
+        dataset = _dataset(report_dir, seed)
+        urls = attached if attached is not None else _start_mocks(stack, report_dir)
+        if sut is None:
+            sut = _start_reference(stack, report_dir, urls, defects)
+        elif attached is None:
+            click.echo("note: the mocks were started by certify, so the journal cannot have been configured "
+                       "with their URLs; start them first with `ezhd mocks up --ready-file F`, configure the "
+                       "journal, and pass --mocks F")
+        run, unreachable = _prepare(stack, report_dir, sut, urls, dataset, options)
+        click.echo(f"environment ready in {time.monotonic() - started:.1f} s: journal {sut.base_url}, "
+                   + ", ".join(f"{k} {v}" for k, v in urls.items())
+                   + (" (attached)" if attached is not None else "")
+                   + (f"; defects: {', '.join(defects)}" if defects else ""))
+        results = _run_pytest(report_dir, run, sut, urls, seed, only, progress=not no_progress,
+                              short_tracebacks=bool(unreachable))
+    code = _summarise(results, only, report_dir, unreachable)
     raise click.exceptions.Exit(code)
 
 
-# --- environment -------------------------------------------------------------------------------
+# --- what a run needs ----------------------------------------------------------------------------
 
-def _set_up_reference(stack: ExitStack, report_dir: Path, defects: tuple[str, ...], seed: int):
-    import httpx
+def _replayed(run_dir: Path) -> tuple[str, int, tuple[str, ...], tuple[str, ...], Path | None]:
+    """(sut, seed, reference defects, only, mocks ready file) recorded in RUN_DIR."""
+    from conformance.runfile import load_run
+
+    run_file = run_dir / "run.json"
+    if not run_file.is_file():
+        raise UsageProblem(f"--replay: {run_dir} holds no run (no run.json)")
+    try:
+        run = load_run(run_file)
+    except (OSError, ValueError) as exc:
+        raise UsageProblem(f"--replay: cannot read {run_file}: {exc}") from None
+    assert run is not None
+    source = (run.get("sut") or {}).get("source")
+    seed = (run.get("dataset") or {}).get("seed")
+    results_file = run_dir / "results.json"
+    if seed is None and results_file.is_file():
+        try:
+            seed = json.loads(results_file.read_text(encoding="utf-8"))["run"]["seed"]
+        except (OSError, ValueError, KeyError, TypeError):
+            seed = None
+    if not source or not isinstance(seed, int):
+        raise UsageProblem(f"--replay: {run_file} does not record the SUT and the seed")
+    mocks_file = run.get("mocks_file")
+    return (str(source), seed, tuple(run.get("reference_defects") or ()), tuple(run.get("only") or ()),
+            Path(mocks_file) if mocks_file else None)
+
+
+def _read_ready_file(path: Path) -> dict[str, str]:
+    """The mocks' URLs from `ezhd mocks up --ready-file`; each must answer /_admin/health."""
+    from conformance.runfile import no_answer
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageProblem(f"--mocks: {path} not found — start the mocks with `ezhd mocks up --ready-file "
+                           f"{path}` and wait until it is written") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageProblem(f"--mocks: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    except ValueError:
+        raise UsageProblem(f"--mocks: {path} is not JSON; give the ready file `ezhd mocks up` writes") from None
+    if not isinstance(data, dict):
+        raise UsageProblem(f"--mocks: {path} is not a {{name: url}} object; give the ready file of `ezhd mocks up`")
+    missing = [n for n in MOCK_NAMES if not isinstance(data.get(n), str)]
+    if missing:
+        raise UsageProblem(f"--mocks: {path} has no URL for {', '.join(missing)} — start all three mocks "
+                           "(`ezhd mocks up` without names)")
+    urls = {n: data[n].rstrip("/") for n in MOCK_NAMES}
+    for name, url in urls.items():
+        why = no_answer(f"{url}/_admin/health")
+        if why:
+            raise SetupProblem(f"mock {name} at {url} (from {path}) does not answer: {why} — "
+                               "is `ezhd mocks up` still running?")
+    return urls
+
+
+def _dataset(report_dir: Path, seed: int) -> dict[str, Any]:
+    from fixtures.bundle import bundle_bytes, personas_of
+    from fixtures.dataset import Options, generate
+
+    directory = generate(Options(seed=seed), report_dir / "dataset").out
+    bundle = bundle_bytes(directory)
+    (report_dir / "dataset.zip").write_bytes(bundle)
+    journal_personas = report_dir / "journal-personas.json"
+    journal_personas.write_text(json.dumps(personas_of(bundle), ensure_ascii=False), encoding="utf-8")
+    return {"directory": directory, "bundle": bundle, "journal_personas": journal_personas}
+
+
+def _start_mocks(stack: ExitStack, report_dir: Path) -> dict[str, str]:
+    from mocks.environment import Environment
+
+    env = Environment(state_dir=report_dir / "mocks")
+    stack.callback(env.stop)
+    try:
+        return env.start()
+    except OSError as exc:
+        raise SetupProblem(f"cannot start the mocks: {exc}") from None
+
+
+def _start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], defects: tuple[str, ...]):
+    """Start the reference journal wired to `urls`; its `Sut` (environment variables set)."""
     from cryptography.hazmat.primitives import serialization
 
-    from conformance.runfile import TOKEN_ENV, write_run
+    from conformance.driver import ADMIN_PASSWORD_ENV
     from conformance.sut import REFERENCE_CLIENT_ID, REFERENCE_MNEMONIC, SutError, reference_sut
-    from fixtures.bundle import bundle_bytes
-    from fixtures.dataset import Options, generate
-    from mocks.environment import Environment
     from mocks.esia.testing import make_client_credentials
 
-    started = time.monotonic()
-    # the journal's test certificate
     keys = report_dir / "keys"
     keys.mkdir(exist_ok=True)
     key, cert_pem = make_client_credentials(REFERENCE_CLIENT_ID)
@@ -139,20 +294,6 @@ def _set_up_reference(stack: ExitStack, report_dir: Path, defects: tuple[str, ..
                                    serialization.NoEncryption()))
     cert_path.write_text(cert_pem, encoding="utf-8")
 
-    # the dataset
-    dataset_dir = generate(Options(seed=seed), report_dir / "dataset").out
-    bundle = bundle_bytes(dataset_dir)
-    (report_dir / "dataset.zip").write_bytes(bundle)
-
-    # the mocks
-    env = Environment(state_dir=report_dir / "mocks")
-    stack.callback(env.stop)
-    try:
-        urls = env.start()
-    except OSError as exc:
-        raise SetupProblem(f"cannot start the mocks: {exc}") from None
-
-    # the journal, as a subprocess
     config = report_dir / "reference-journal.toml"
     config.write_text("\n".join([
         f"db = {json.dumps(str(report_dir / 'journal.sqlite'))}",
@@ -185,64 +326,88 @@ def _set_up_reference(stack: ExitStack, report_dir: Path, defects: tuple[str, ..
             raise SetupProblem(f"the reference journal did not start within {READY_TIMEOUT:.0f} s")
         time.sleep(0.05)
     info = json.loads(ready.read_text(encoding="utf-8"))
-    journal_url = info["url"]
-    token = info["test_control_token"]
-
+    _set_env(stack, ADMIN_PASSWORD_ENV, info["admin_password"])
     try:
-        sut = reference_sut(journal_url, cert_path, key_path, test_control_token=token)
+        return reference_sut(info["url"], cert_path, key_path, test_control_token=info["test_control_token"],
+                             admin_login=info["admin_login"], admin_password_env=ADMIN_PASSWORD_ENV)
     except SutError as exc:
         raise SetupProblem(str(exc)) from None
 
+
+def _prepare(stack: ExitStack, report_dir: Path, sut: Any, urls: dict[str, str], dataset: dict[str, Any],
+             options: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Register the journal at the mocks, load the dataset, write run.json.
+    Returns the run and what did not answer (the journal)."""
+    import httpx
+
+    from conformance.runfile import TOKEN_ENV, driver_entry, journal_entry, no_answer, write_run
+
+    directory = dataset["directory"]
     with httpx.Client(timeout=120.0) as http:
-        def admin(base: str, path: str, **kwargs: Any) -> Any:
-            resp = http.post(f"{base}/_admin{path}", **kwargs)
+        def admin(base: str, method: str, path: str, **kwargs: Any) -> Any:
+            try:
+                resp = http.request(method, f"{base}/_admin{path}", **kwargs)
+            except httpx.HTTPError as exc:
+                raise SetupProblem(f"{base}/_admin{path}: {exc}") from None
             if resp.status_code >= 300:
                 raise SetupProblem(f"{base}/_admin{path}: {resp.status_code} {resp.text[:200]}")
             return resp
 
-        admin(urls["esia"], "/clients", json={
-            "client_id": sut.esia.client_id, "certificate": cert_pem,
+        admin(urls["esia"], "POST", "/clients", json={
+            "client_id": sut.esia.client_id, "certificate": sut.esia.certificate.read_text(encoding="utf-8"),
             "redirect_uris": [sut.esia.redirect_uri, sut.esia.logout_redirect_uri]})
-        admin(urls["esia"], "/personas", content=(dataset_dir / "personas.jsonl").read_bytes(),
+        admin(urls["esia"], "POST", "/personas", content=(directory / "personas.jsonl").read_bytes(),
               headers={"Content-Type": "application/x-ndjson"})
-        admin(urls["smev"], "/providers", json={"mnemonic": sut.agent.mnemonic, "base_url": journal_url,
-                                                "spec": "journal.yaml", "title": "reference journal"})
-        if env.showcase is not None:
-            env.showcase.configure(journal_mnemonic=sut.agent.mnemonic)
-        resp = http.post(f"{journal_url}/test-control/v1/dataset", content=bundle,
-                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/zip"})
-        if resp.status_code != 201:
-            raise SetupProblem(f"the journal refused the dataset: {resp.status_code} {resp.text[:300]}")
+        admin(urls["smev"], "POST", "/providers", json={
+            "mnemonic": sut.agent.mnemonic, "base_url": sut.base_url, "spec": "journal.yaml",
+            "title": "journal under test"})
+        admin(urls["epgu"], "PATCH", "/settings", json={"journal_mnemonic": sut.agent.mnemonic})
 
-    journal_personas = report_dir / "journal-personas.json"
-    from fixtures.bundle import personas_of
+        unreachable = []
+        why = no_answer(sut.base_url)
+        if why:
+            unreachable.append(f"the journal at {sut.base_url} does not answer: {why}")
+            click.echo(f"warning: {unreachable[0]} — every test will end in ERROR")
+        loaded = False
+        if sut.test_control is not None and not unreachable:
+            try:
+                resp = http.post(f"{sut.test_control.url}/dataset", content=dataset["bundle"],
+                                 headers={"Authorization": f"Bearer {sut.test_control.token}",
+                                          "Content-Type": "application/zip"})
+            except httpx.HTTPError as exc:
+                raise SetupProblem(f"test-control {sut.test_control.url}/dataset: {exc}") from None
+            if resp.status_code != 201:
+                raise SetupProblem(f"the journal refused the dataset: {resp.status_code} {resp.text[:300]}")
+            loaded = True
+        elif sut.test_control is None:
+            click.echo(f"note: the SUT declares no test-control API, so the dataset was not loaded into the "
+                       f"journal. It is in {directory} (zip: {report_dir / 'dataset.zip'}); the journal must "
+                       f"hold it for the tests to find their people — `ezhd dataset generate --seed "
+                       f"{options['seed']} --out DIR` writes the same files ahead of the run")
 
-    journal_personas.write_text(json.dumps(personas_of(bundle), ensure_ascii=False), encoding="utf-8")
-    from conformance.driver import ADMIN_PASSWORD_ENV
-
-    for name, value in ((TOKEN_ENV, token), (ADMIN_PASSWORD_ENV, info["admin_password"])):
-        stack.callback(_restore_env, name, os.environ.get(name))
-        os.environ[name] = value
+    if sut.test_control is not None:
+        _set_env(stack, TOKEN_ENV, sut.test_control.token)
     run = {
-        "journal": {"base_url": sut.base_url, "sign_in_url": sut.base_url + "/auth/esia/login",
-                    "sign_out_url": sut.base_url + "/auth/esia/logout",
-                    "redirect_uri": sut.esia.redirect_uri, "logout_redirect_uri": sut.esia.logout_redirect_uri,
-                    "client_id": sut.esia.client_id, "mnemonic": sut.agent.mnemonic,
-                    "openapi_url": sut.base_url + "/api/v1/openapi.yaml", "sbom_url": sut.base_url + "/sbom.json"},
+        "journal": journal_entry(sut),
         "mocks": dict(urls),
+        "mocks_file": options["mocks_file"],
         "test_control": {"url": sut.test_control.url, "token_env": TOKEN_ENV} if sut.test_control else None,
-        "dataset": {"directory": str(dataset_dir), "seed": seed, "journal_personas": str(journal_personas),
-                    "esia_personas": str(dataset_dir / "personas.jsonl")},
-        "driver": {"class": "conformance.driver:ReferenceDriver", "admin_login": info["admin_login"],
-                   "admin_password_env": ADMIN_PASSWORD_ENV},
-        "reference_defects": sorted(defects),
+        "dataset": {"directory": str(directory), "seed": options["seed"],
+                    "journal_personas": str(dataset["journal_personas"]),
+                    "esia_personas": str(directory / "personas.jsonl"), "loaded": loaded},
+        "driver": driver_entry(sut),
+        "reference_defects": sorted(options["defects"]),
+        "only": list(options["only"]),
+        "level": options["level"],
         "sut": sut.redacted(),
     }
     write_run(report_dir / "run.json", run)
-    click.echo(f"environment ready in {time.monotonic() - started:.1f} s: journal {journal_url}, "
-               + ", ".join(f"{k} {v}" for k, v in urls.items())
-               + (f"; defects: {', '.join(defects)}" if defects else ""))
-    return run, sut, urls
+    return run, unreachable
+
+
+def _set_env(stack: ExitStack, name: str, value: str) -> None:
+    stack.callback(_restore_env, name, os.environ.get(name))
+    os.environ[name] = value
 
 
 def _restore_env(name: str, previous: str | None) -> None:
@@ -295,21 +460,106 @@ class _RunPlugin:
             items[:] = keep
 
 
+class _Progress:
+    """One line per requirement as its last test finishes: its counts and the run's so far.
+    pytest's progress letters are blanked (the failure details at the end stay)."""
+
+    _KINDS = ("pass", "fail", "error", "skip")
+
+    def __init__(self, run_plugin: _RunPlugin) -> None:
+        self.run_plugin = run_plugin
+        self.ids: dict[str, list[str]] = {}          # nodeid -> requirement IDs
+        self.left: dict[str, int] = {}               # requirement -> tests not finished
+        self.counts: dict[str, dict[str, int]] = {}  # requirement -> kind -> n
+        self.totals = dict.fromkeys(self._KINDS, 0)
+        self.done = 0
+        self.config: Any = None
+
+    def pytest_configure(self, config: Any) -> None:
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: Any) -> None:
+        from conformance.plugin import _requirement_ids
+
+        for item in session.items:
+            ids = _requirement_ids(item)
+            if not ids:
+                continue
+            self.ids[item.nodeid] = ids
+            for rid in ids:
+                self.left[rid] = self.left.get(rid, 0) + 1
+                self.counts.setdefault(rid, dict.fromkeys(self._KINDS, 0))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_teststatus(self, report: Any, config: Any):
+        result = yield
+        if isinstance(result, tuple) and len(result) == 3:
+            category, _letter, word = result
+            return category, "", word
+        return result
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        from conformance.verdicts import Outcome
+
+        ids = self.ids.get(nodeid)
+        collector = self.run_plugin.collector
+        record = collector.records.get(nodeid) if collector is not None else None
+        if not ids or record is None:
+            return
+        kind = {Outcome.PASSED: "pass", Outcome.FAILED: "fail", Outcome.ERROR: "error",
+                Outcome.SKIPPED: "skip"}[record.outcome]
+        self.totals[kind] += 1
+        self.done += 1
+        for rid in ids:
+            self.counts[rid][kind] += 1
+            self.left[rid] -= 1
+            if self.left[rid] == 0:
+                self._line(rid)
+
+    def _line(self, rid: str) -> None:
+        c = self.counts[rid]
+        own = ", ".join(f"{c[k]} {k}" for k in self._KINDS if c[k]) or "none"
+        run = " ".join(f"{k} {self.totals[k]}" for k in self._KINDS)
+        line = f"{rid:<10} {own:<28} | run: {run} ({self.done}/{len(self.ids)} tests)"
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter") if self.config else None
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(line)
+        else:
+            click.echo(line)
+
+
 def _run_pytest(report_dir: Path, run: dict[str, Any], sut: Any, mocks: dict[str, str], seed: int,
-                only: tuple[str, ...]) -> dict[str, Any]:
+                only: tuple[str, ...], progress: bool = True, short_tracebacks: bool = False) -> dict[str, Any]:
+    from hypothesis import settings as hypothesis_settings
+
     from conformance.results import load_results
     from conformance.runfile import RUN_ENV
 
     results_path = report_dir / "results.json"
     if results_path.exists():
         results_path.unlink()
+    # the run's seed drives Hypothesis; no example database, so a run does not depend on earlier ones
+    hypothesis_settings.register_profile(HYPOTHESIS_PROFILE, database=None)
     previous = os.environ.get(RUN_ENV)
     os.environ[RUN_ENV] = str(report_dir / "run.json")
     try:
         args = [str(CONFORMANCE_DIR), "-p", "no:cacheprovider", "-q", "--rootdir", str(CONFORMANCE_DIR.parent),
                 "-o", "testpaths=conformance", "-p", "no:schemathesis", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                f"--hypothesis-seed={seed}", f"--hypothesis-profile={HYPOTHESIS_PROFILE}",
+                # a module that does not import leaves its requirements NOT_TESTED (they block
+                # sign-off), it does not stop the tests of the other requirements
+                "--continue-on-collection-errors",
                 "--ezhd-results", str(results_path)]
-        code = pytest.main(args, plugins=[_RunPlugin(results_path, sut, mocks, seed, only)])
+        run_plugin = _RunPlugin(results_path, sut, mocks, seed, only)
+        plugins: list[Any] = [run_plugin]
+        if short_tracebacks:   # the same cause for every test (the journal does not answer): one line each
+            args.append("--tb=line")
+        if progress:
+            args += ["-o", "console_output_style=classic"]
+            plugins.append(_Progress(run_plugin))
+        code = pytest.main(args, plugins=plugins)
     finally:
         _restore_env(RUN_ENV, previous)
     if not results_path.exists():
@@ -321,7 +571,8 @@ def _run_pytest(report_dir: Path, run: dict[str, Any], sut: Any, mocks: dict[str
     return results
 
 
-def _summarise(results: dict[str, Any], only: tuple[str, ...], report_dir: Path) -> int:
+def _summarise(results: dict[str, Any], only: tuple[str, ...], report_dir: Path,
+               unreachable: list[str] | None = None) -> int:
     from conformance.verdicts import base_level_result
 
     click.echo("")
@@ -345,4 +596,8 @@ def _summarise(results: dict[str, Any], only: tuple[str, ...], report_dir: Path)
                    + (f" (blocking: {', '.join(full['blocking'])})" if full["blocking"] else ""))
         passed = full["result"] == "pass"
     click.echo(f"results: {report_dir / 'results.json'}; JUnit: {report_dir / 'junit.xml'}")
+    if unreachable:
+        for line in unreachable:
+            click.echo(f"UNREACHABLE: {line}; every test ended in ERROR and nothing was verified")
+        return EXIT_ENVIRONMENT
     return EXIT_OK if passed else EXIT_FAIL
