@@ -153,3 +153,35 @@ def serve(config: Path | None, host: str, port: int, db: str | None, defects: tu
         if ready_file is not None and ready_file.exists():
             ready_file.unlink()
     click.echo("stopped")
+
+
+@reference_journal.command("kill-matrix")
+@click.option("--defect", "only", multiple=True, metavar="ID", help="Only these defects (repeatable); default all.")
+@click.option("--scope", type=click.Choice(["tied", "full"]), default="tied", show_default=True,
+              help="tied: run only the requirements each defect is tied to; full: the whole catalogue.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Certify runs at a time.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Dataset seed of every run.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/kill-matrix"),
+              show_default=True, help="Where each run's report and the matrix (kill-matrix.json) go.")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Print the matrix as a Markdown table.")
+def kill_matrix_cmd(only: tuple[str, ...], scope: str, jobs: int, seed: int, out: Path, as_markdown: bool) -> None:
+    """Certify the reference journal once per seeded defect; exit 1 unless every defect is caught."""
+    from conformance.killmatrix import markdown, run_matrix
+    from reference_journal.defects import CATALOGUE, unknown
+
+    bad = unknown(only)
+    if bad:
+        raise UsageProblem(f"--defect: unknown defect {', '.join(bad)} (see `ezhd reference-journal defects`)")
+    chosen = [(d.id, list(d.requirement_ids)) for d in CATALOGUE.values() if not only or d.id in only]
+    outcomes = run_matrix(chosen, out, jobs=jobs, scope=scope, seed=seed)
+    if as_markdown:
+        click.echo(markdown(outcomes), nl=False)
+    else:
+        for o in outcomes:
+            mark = "killed" if o.killed else f"SURVIVED ({o.note})"
+            click.echo(f"{o.defect:<32} {','.join(o.tied):<17} {mark:<10} {o.seconds:5.0f} s  "
+                       f"failing: {', '.join(o.failing) or '-'}")
+    killed = sum(o.killed for o in outcomes)
+    click.echo(f"killed {killed} of {len(outcomes)}; details in {out / 'kill-matrix.json'}")
+    raise click.exceptions.Exit(0 if killed == len(outcomes) else 1)
