@@ -5,6 +5,7 @@ seeded defect the requirement it breaks FAILs (exit 1). Each run is a subprocess
 suite's own pytest session does not nest inside this one."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -41,6 +42,10 @@ def test_the_reference_journal_passes_the_selected_auth_requirements(tmp_path):
     assert set(results["run"]["mocks"]) == {"esia", "smev", "epgu"}
     assert "[REDACTED]" in str(results["run"]["sut"]["test_control"])
     assert ET.parse(tmp_path / "run" / "junit.xml").getroot() is not None
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")   # the report for people
+    assert "AUTH-04" in page and "<html" in page
+    transcripts = list((tmp_path / "run" / "transcripts").glob("*.jsonl"))  # evidence of every test
+    assert transcripts and all(str(t) in json.dumps(results) for t in transcripts)
     assert "AUTH-04      MUST      PASS" in proc.stdout
     # live progress: one line per requirement as its last test finishes, no pytest dots
     assert re.search(r"^AUTH-04 +\d+ pass +\| run: pass \d+ fail 0 error 0 skip 0", proc.stdout, re.M), proc.stdout

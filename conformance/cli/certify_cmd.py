@@ -568,6 +568,10 @@ def _run_pytest(report_dir: Path, run: dict[str, Any], sut: Any, mocks: dict[str
     from conformance.junit import write_junit
 
     write_junit(results, report_dir / "junit.xml")
+    from conformance.report.html import write_html
+    from conformance.report.model import load_input
+
+    write_html(load_input(report_dir), report_dir / "report.html")
     return results
 
 
@@ -595,7 +599,7 @@ def _summarise(results: dict[str, Any], only: tuple[str, ...], report_dir: Path,
         click.echo(f"base level: {full['result']}"
                    + (f" (blocking: {', '.join(full['blocking'])})" if full["blocking"] else ""))
         passed = full["result"] == "pass"
-    click.echo(f"results: {report_dir / 'results.json'}; JUnit: {report_dir / 'junit.xml'}")
+    click.echo(f"results: {report_dir / 'results.json'}; JUnit: {report_dir / 'junit.xml'}; report: {report_dir / 'report.html'}")
     if unreachable:
         for line in unreachable:
             click.echo(f"UNREACHABLE: {line}; every test ended in ERROR and nothing was verified")
