@@ -1,0 +1,176 @@
+"""Free software only (FREE-01): the journal publishes a software bill of materials at
+`run["journal"]["sbom_url"]` — CycloneDX JSON (or SPDX JSON) of a valid basic shape, listing
+components — and every component in it states a licence that is free/open-source by the
+allow-list `specs/free_licences.yaml` (SPDX ids approved by OSI or FSF, SPDX expressions over
+them, public-domain dedications). An unknown, proprietary (`LicenseRef-…`) or missing licence
+fails: the journal must show that what it ships is free."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from conformance import evidence
+from conformance.verdicts import EnvironmentProblem
+
+ALLOW_LIST = Path(__file__).resolve().parents[2] / "specs" / "free_licences.yaml"
+
+
+@lru_cache(maxsize=1)
+def _allowed() -> tuple[frozenset[str], tuple[re.Pattern[str], ...]]:
+    try:
+        data = yaml.safe_load(ALLOW_LIST.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise EnvironmentProblem(f"cannot read the licence allow-list {ALLOW_LIST}: {exc}") from None
+    ids = frozenset(str(i).lower() for i in data["spdx_ids"])
+    return ids, tuple(re.compile(p, re.I) for p in data.get("names") or ())
+
+
+def free_id(spdx_id: str) -> bool:
+    ids, _ = _allowed()
+    key = spdx_id.strip().lower()
+    if key.endswith("+"):
+        key = key[:-1]
+    return key in ids or key.replace("-or-later", "-only") in ids
+
+
+def free_expression(expression: str) -> bool:
+    """An SPDX licence expression is free: OR needs one free branch, AND needs all, WITH adds
+    an exception (permissions only) to a licence."""
+    tokens = re.findall(r"\(|\)|[^\s()]+", expression)
+    pos = 0
+
+    def peek() -> str | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take() -> str:
+        nonlocal pos
+        if pos >= len(tokens):
+            raise ValueError("unexpected end")
+        pos += 1
+        return tokens[pos - 1]
+
+    def factor() -> bool:
+        token = take()
+        if token == "(":
+            value = disjunction()
+            if take() != ")":
+                raise ValueError("missing )")
+            return value
+        if token.upper() in ("AND", "OR", "WITH", ")"):
+            raise ValueError(f"unexpected {token}")
+        if (peek() or "").upper() == "WITH":
+            take()
+            take()
+        return free_id(token)
+
+    def conjunction() -> bool:
+        value = factor()
+        while (peek() or "").upper() == "AND":
+            take()
+            value = factor() and value
+        return value
+
+    def disjunction() -> bool:
+        value = conjunction()
+        while (peek() or "").upper() == "OR":
+            take()
+            value = conjunction() or value
+        return value
+
+    try:
+        value = disjunction()
+    except ValueError:
+        return False
+    return value and pos == len(tokens)
+
+
+def free_name(name: str) -> bool:
+    _, patterns = _allowed()
+    return any(p.search(name.strip()) for p in patterns) or free_expression(name)
+
+
+def licence_problem(licences: Any) -> str | None:
+    """Why a CycloneDX `licenses` list does not show a free licence; None when it does."""
+    if not isinstance(licences, list) or not licences:
+        return "no licence stated"
+    for entry in licences:
+        if not isinstance(entry, dict):
+            return f"malformed licence entry {entry!r}"
+        if "expression" in entry:
+            if not free_expression(str(entry["expression"])):
+                return f"licence expression {entry['expression']!r} is not free by specs/free_licences.yaml"
+            continue
+        lic = entry.get("license")
+        if not isinstance(lic, dict):
+            return f"malformed licence entry {entry!r}"
+        if lic.get("id"):
+            if not free_id(str(lic["id"])):
+                return f"licence {lic['id']!r} ({lic.get('name', '')}) is not free by specs/free_licences.yaml"
+        elif lic.get("name"):
+            if not free_name(str(lic["name"])):
+                return f"licence {lic['name']!r} is not a known free licence"
+        else:
+            return f"licence entry without id or name: {entry!r}"
+    return None
+
+
+def _components(doc: Any) -> list[tuple[str, str | None]]:
+    """(component, problem) for every component of a CycloneDX or SPDX JSON document."""
+    assert isinstance(doc, dict), "the SBOM is not a JSON object"
+    if doc.get("bomFormat") == "CycloneDX":
+        assert re.fullmatch(r"1\.\d+", str(doc.get("specVersion", ""))), (
+            f"the CycloneDX SBOM has specVersion {doc.get('specVersion')!r}, not 1.x")
+        comps = doc.get("components")
+        assert isinstance(comps, list) and comps, "the CycloneDX SBOM lists no components"
+        out = []
+        for c in comps:
+            assert isinstance(c, dict) and c.get("name"), f"a component of the SBOM has no name: {str(c)[:200]}"
+            label = f"{c['name']} {c.get('version', '')}".strip()
+            out.append((label, licence_problem(c.get("licenses"))))
+        return out
+    if str(doc.get("spdxVersion", "")).startswith("SPDX-"):
+        packages = doc.get("packages")
+        assert isinstance(packages, list) and packages, "the SPDX SBOM lists no packages"
+        out = []
+        for p in packages:
+            assert isinstance(p, dict) and p.get("name"), f"a package of the SBOM has no name: {str(p)[:200]}"
+            stated = p.get("licenseConcluded")
+            if stated in (None, "NOASSERTION", "NONE"):
+                stated = p.get("licenseDeclared")
+            problem = None if isinstance(stated, str) and free_expression(stated) else (
+                f"licence {stated!r} is not free by specs/free_licences.yaml")
+            out.append((f"{p['name']} {p.get('versionInfo', '')}".strip(), problem))
+        return out
+    raise AssertionError("the SBOM is neither CycloneDX JSON (bomFormat) nor SPDX JSON (spdxVersion)")
+
+
+@pytest.fixture(scope="module")
+def sbom(run) -> Any:
+    url = (run.get("journal") or {}).get("sbom_url")
+    assert url, "the journal publishes no SBOM URL (sbom_url): FREE-01 needs a software bill of materials"
+    client = evidence.client("sut")
+    try:
+        resp = client.get(url)
+    except httpx.HTTPError as exc:
+        raise EnvironmentProblem(f"the journal did not answer GET {url}: {exc}") from None
+    finally:
+        client.close()
+    assert resp.status_code == 200, f"the SBOM at {url} answered HTTP {resp.status_code}"
+    try:
+        return resp.json()
+    except ValueError:
+        raise AssertionError(f"the SBOM at {url} is not JSON") from None
+
+
+@pytest.mark.requirement("FREE-01")
+def test_every_component_of_the_sbom_is_free(sbom):
+    components = _components(sbom)
+    bad = [f"{name}: {problem}" for name, problem in components if problem]
+    assert not bad, (f"{len(bad)} of {len(components)} SBOM components are not shown to be free/open-source: "
+                     + "; ".join(bad[:10]))

@@ -1,0 +1,89 @@
+"""Reading the journal's security event log as its auditor does (`driver.administrator()
+.audit_events(from, to)`), and judging records without knowing the journal's field names:
+a record is any JSON object of the answer's list (`items`, `events`, `records` or the answer
+itself); its time is the first field named like a time; its outcome any field named like one."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from conformance.notif._support import journal_now
+
+TIME_KEYS = ("time", "timestamp", "at", "when", "datetime", "date_time", "occurred_at", "created_at", "ts")
+OUTCOME_KEYS = ("outcome", "result", "status", "success", "succeeded")
+FAILURE = re.compile(r"fail|denied|refus|reject|invalid|error|wrong|unauthori", re.I)
+SUCCESS = re.compile(r"^(success|succeeded|ok|allowed|granted|accepted|done|true)$", re.I)
+
+
+class AuditLog:
+    """The auditor's session and the journal's clock, for reading windows of the log."""
+
+    def __init__(self, driver, test_control) -> None:
+        self.session = driver.administrator()
+        self.test_control = test_control
+
+    def now(self) -> dt.datetime:
+        return journal_now(self.test_control)
+
+    def read(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+        answer = self.session.audit_events(start.isoformat(), end.isoformat())
+        assert answer.ok, f"the auditor could not read the event log for {start} … {end}: {answer.describe()}"
+        return records(answer.data)
+
+
+def records(data: Any) -> list[dict[str, Any]]:
+    if isinstance(data, dict):
+        for key in ("items", "events", "records", "entries", "data"):
+            if isinstance(data.get(key), list):
+                data = data[key]
+                break
+    assert isinstance(data, list), f"the event log answer holds no list of records: {str(data)[:300]}"
+    return [r for r in data if isinstance(r, dict)]
+
+
+def text(record: Any) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str)
+
+
+def mentioning(items: list[dict[str, Any]], *needles: str) -> list[dict[str, Any]]:
+    return [r for r in items if any(n and n in text(r) for n in needles)]
+
+
+def time_of(record: dict[str, Any]) -> dt.datetime | None:
+    for key in TIME_KEYS:
+        value = record.get(key)
+        if isinstance(value, str):
+            try:
+                moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return moment if moment.tzinfo else None
+    return None
+
+
+def outcome_of(record: dict[str, Any]) -> str | None:
+    """"failure", "success" or None when the record states no outcome."""
+    for key in OUTCOME_KEYS:
+        if key not in record:
+            continue
+        value = record[key]
+        if isinstance(value, bool):
+            return "success" if value else "failure"
+        if isinstance(value, str) and FAILURE.search(value):
+            return "failure"
+        if isinstance(value, str) and SUCCESS.match(value.strip()):
+            return "success"
+    return None
+
+
+def check_record(record: dict[str, Any], start: dt.datetime, end: dt.datetime, outcome: str, what: str) -> None:
+    """The record has a time within the window (1 s of slack either side) and the outcome."""
+    moment = time_of(record)
+    assert moment is not None, f"the log record of {what} has no time with a UTC offset: {text(record)[:300]}"
+    slack = dt.timedelta(seconds=1)
+    assert start - slack <= moment <= end + slack, (
+        f"the log record of {what} is timed {moment.isoformat()}, outside {start.isoformat()} … {end.isoformat()}")
+    assert outcome_of(record) == outcome, (f"the log record of {what} does not state the outcome {outcome}: "
+                                           f"{text(record)[:300]}")

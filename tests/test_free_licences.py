@@ -1,0 +1,30 @@
+"""The FREE-01 check's own licence reading (conformance/free/test_sbom.py): SPDX expressions
+and CycloneDX licence entries against specs/free_licences.yaml."""
+from __future__ import annotations
+
+import pytest
+
+from conformance.free.test_sbom import free_expression, licence_problem
+
+
+@pytest.mark.parametrize("expression, free", [
+    ("MIT", True), ("mit", True), ("Apache-2.0 OR BSD-3-Clause", True), ("(MIT AND LicenseRef-x) OR BSD-2-Clause", True),
+    ("MIT AND LicenseRef-proprietary", False), ("GPL-2.0-or-later WITH Classpath-exception-2.0", True),
+    ("GPL-2.0+", True), ("LicenseRef-proprietary", False), ("NOASSERTION", False), ("MIT OR", False),
+    ("", False), ("(MIT", False),
+])
+def test_expressions(expression, free):
+    assert free_expression(expression) is free
+
+
+@pytest.mark.parametrize("licences, ok", [
+    ([{"expression": "MIT"}], True),
+    ([{"license": {"id": "PSF-2.0"}}], True),
+    ([{"license": {"name": "Public Domain (blessing)"}}], True),
+    ([{"license": {"name": "OSI Approved: BSD License"}}], True),
+    ([{"license": {"id": "LicenseRef-proprietary", "name": "КриптоПро CSP EULA (proprietary)"}}], False),
+    ([{"license": {"name": "NOASSERTION"}}], False),
+    ([], False), (None, False),
+])
+def test_licence_entries(licences, ok):
+    assert (licence_problem(licences) is None) is ok
