@@ -32,18 +32,21 @@ class Defect:
     description: str
     implemented_in: str = JOURNAL
     where: str = ""  # module (or slot) that checks the switch
+    # journal settings under which the defect can show at all (e.g. a showcase-channel defect);
+    # `ezhd certify --reference-defect` applies them
+    settings: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return {"id": self.id, "requirement_ids": list(self.requirement_ids), "title": self.title,
                 "description": self.description, "implemented_in": self.implemented_in,
-                "where": self.where}
+                "where": self.where, "settings": dict(self.settings)}
 
 
 CATALOGUE: dict[str, Defect] = {}
 
 
 def defect(id: str, requirements: Iterable[str], title: str, description: str,
-           implemented_in: str = JOURNAL, where: str = "") -> Defect:
+           implemented_in: str = JOURNAL, where: str = "", settings: dict[str, str] | None = None) -> Defect:
     """Register a defect (ids are unique, upper-case with underscores)."""
     if id in CATALOGUE:
         raise ValueError(f"defect {id} registered twice")
@@ -52,7 +55,8 @@ def defect(id: str, requirements: Iterable[str], title: str, description: str,
     if implemented_in not in PLACES:
         raise ValueError(f"defect {id}: implemented_in must be one of {PLACES}")
     entry = Defect(id, tuple(requirements), title, " ".join(description.split()), implemented_in,
-                   where or (f"reference_journal.{implemented_in}" if implemented_in != JOURNAL else ""))
+                   where or (f"reference_journal.{implemented_in}" if implemented_in != JOURNAL else ""),
+                   tuple(sorted((settings or {}).items())))
     CATALOGUE[id] = entry
     return entry
 
@@ -208,7 +212,8 @@ defect("NO_RETRY_ON_503", ["EXP-06"], "no retry after 5xx or a transport error",
        EXPORT)
 defect("NO_STATUS_POLLING", ["EXP-06"], "request id taken as success",
        """On the showcase channel the journal records an upload as done as soon as it gets a
-       request id and never polls its status, so ФЛК errors go unnoticed.""", EXPORT)
+       request id and never polls its status, so ФЛК errors go unnoticed.""", EXPORT,
+       settings={"export_channel": "showcase"})
 defect("RETRY_ON_400", ["EXP-06"], "a refused file is resent unchanged",
        """A file refused with 400 (or status 7) is sent again, unchanged, until the job's
        attempt limit, instead of being corrected or reported.""", EXPORT)
@@ -317,6 +322,7 @@ def render_markdown() -> str:
         lines += ["", f"## {area}", "", "| id | requirements | where | what goes wrong |", "|---|---|---|---|"]
         for d in items:
             place = d.implemented_in + (f" (`{d.where}`)" if d.implemented_in == JOURNAL and d.where else "")
+            needs = "".join(f" Shows with `{k} = {v}` (certify sets it)." for k, v in d.settings)
             lines.append(f"| `{d.id}` | {', '.join(d.requirement_ids)} | {place} | "
-                         f"**{d.title}.** {d.description} |")
+                         f"**{d.title}.** {d.description}{needs} |")
     return "\n".join(lines) + "\n"

@@ -276,6 +276,23 @@ def _start_mocks(stack: ExitStack, report_dir: Path) -> dict[str, str]:
         raise SetupProblem(f"cannot start the mocks: {exc}") from None
 
 
+def _defect_settings(defects: tuple[str, ...]) -> list[str]:
+    """TOML lines of the journal settings the chosen defects need to show at all (a
+    showcase-channel defect makes the journal export through the showcase channel)."""
+    from reference_journal.defects import CATALOGUE
+
+    wanted: dict[str, str] = {}
+    for d in defects:
+        for key, value in CATALOGUE[d].settings:
+            if wanted.setdefault(key, value) != value:
+                raise UsageProblem(f"--reference-defect: {d} needs {key} = {value!r}, another defect needs "
+                                   f"{wanted[key]!r}; run them separately")
+    if wanted:
+        click.echo("reference journal settings for the chosen defects: "
+                   + ", ".join(f"{k} = {v}" for k, v in wanted.items()))
+    return [f"{key} = {json.dumps(value)}" for key, value in wanted.items()]
+
+
 def _start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], defects: tuple[str, ...]):
     """Start the reference journal wired to `urls`; its `Sut` (environment variables set)."""
     from cryptography.hazmat.primitives import serialization
@@ -304,6 +321,7 @@ def _start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], d
         f"agent_url = {json.dumps(urls['smev'])}",
         f"showcase_url = {json.dumps(urls['epgu'])}",
         f"journal_mnemonic = {json.dumps(REFERENCE_MNEMONIC)}",
+        *_defect_settings(defects),
         "",
     ]), encoding="utf-8")
     ready = report_dir / "journal.ready.json"
@@ -356,8 +374,9 @@ def _prepare(stack: ExitStack, report_dir: Path, sut: Any, urls: dict[str, str],
         admin(urls["esia"], "POST", "/clients", json={
             "client_id": sut.esia.client_id, "certificate": sut.esia.certificate.read_text(encoding="utf-8"),
             "redirect_uris": [sut.esia.redirect_uri, sut.esia.logout_redirect_uri]})
-        admin(urls["esia"], "POST", "/personas", content=(directory / "personas.jsonl").read_bytes(),
-              headers={"Content-Type": "application/x-ndjson"})
+        personas = (directory / "personas.jsonl").read_bytes()
+        for mock in ("esia", "epgu"):   # ЕСИА signs them in; the portal addresses their notifications
+            admin(urls[mock], "POST", "/personas", content=personas, headers={"Content-Type": "application/x-ndjson"})
         admin(urls["smev"], "POST", "/providers", json={
             "mnemonic": sut.agent.mnemonic, "base_url": sut.base_url, "spec": "journal.yaml",
             "title": "journal under test"})

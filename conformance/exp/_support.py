@@ -1,0 +1,216 @@
+"""Helpers of the EXP tests: the dataset's tables, what the showcase holds, the export channel
+the journal uses and fault injection on it, and a teacher's session in the journal.
+
+Everything here reads the generated dataset (CSV files of `run["dataset"]["directory"]`) and
+the mocks' admin APIs; the journal is reached only through test-control and the driver."""
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+from typing import Any
+
+from conformance.browser import Browser
+from conformance.clients import MockAdmin
+from conformance.driver import JournalDriver, UserSession
+from conformance.people import People
+from conformance.verdicts import EnvironmentProblem
+from specs.csvio import iter_records
+from specs.tables import Table, TableSet, load_tables
+
+EDU_UPLOAD, SHOWCASE = "edu-upload", "showcase"
+OK, FAILED, FLK = 3, 4, 7          # showcase status codes (showcase.yaml StatusCode)
+MAX_ROWS = 1_000_000
+
+Record = dict[str, "str | None"]
+
+
+@functools.lru_cache(maxsize=1)
+def tables() -> TableSet:
+    return load_tables()
+
+
+# --- the dataset -------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=64)
+def _records(directory: str, name: str) -> tuple[Record, ...]:
+    path = Path(directory) / f"{name}.csv"
+    if not path.exists():
+        return ()
+    try:
+        return tuple(r for _, r in iter_records(tables()[name], path, tables()))
+    except (OSError, ValueError) as exc:
+        raise EnvironmentProblem(f"cannot read the dataset's {name}.csv: {exc}") from None
+
+
+def dataset(run: dict[str, Any], name: str) -> tuple[Record, ...]:
+    """The dataset's records of a table (texts as in the export CSV); () when it has none."""
+    return _records(run["dataset"]["directory"], name)
+
+
+def key_of(table: Table, row: dict[str, Any]) -> tuple[str, ...]:
+    return tuple("" if row.get(k) is None else str(row[k]) for k in table.primary_key)
+
+
+# --- the showcase --------------------------------------------------------------------------------
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def showcase_select(epgu: MockAdmin, table: str, columns: tuple[str, ...], where: str = "",
+                    params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of a showcase table (the named columns), through the mock's read-only SQL."""
+    sql = f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_quote(table)}{where}"
+    result = epgu.post("/query", json={"sql": sql, "params": params or [], "maxrows": MAX_ROWS, "timeout": 30})
+    if result.get("truncated"):
+        raise EnvironmentProblem(f"the showcase's answer for {table} was truncated")
+    return [dict(zip(result["columns"], row)) for row in result["rows"]]
+
+
+def showcase_keys(epgu: MockAdmin, name: str) -> set[tuple[str, ...]]:
+    table = tables()[name]
+    return {key_of(table, r) for r in showcase_select(epgu, name, table.primary_key)}
+
+
+def showcase_rows(epgu: MockAdmin, name: str, column: str, value: str) -> list[dict[str, Any]]:
+    """Every stored row of `name` whose `column` equals `value` (all columns)."""
+    table = tables()[name]
+    return showcase_select(epgu, name, table.column_names, f" WHERE {_quote(column)} = ?", [value])
+
+
+def requests_since(epgu: MockAdmin, seq: int, table: str | None = None) -> list[dict[str, Any]]:
+    """Upload requests the showcase registered after request number `seq`, oldest first."""
+    params: dict[str, Any] = {"limit": 100_000}
+    if table:
+        params["table"] = table
+    return [r for r in epgu.get("/requests", params=params) or [] if r["seq"] > seq]
+
+
+def settled_since(epgu: MockAdmin, seq: int, table: str | None = None, timeout: float = 15.0
+                  ) -> list[dict[str, Any]]:
+    """`requests_since`, once the showcase has finished processing them (or `timeout` passed):
+    a journal that does not wait for the final status may finish its job before the showcase
+    does, and the verdict is about what the showcase ends up with."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = requests_since(epgu, seq, table)
+        if all(r.get("final", r["code"] in (OK, FAILED, 5, FLK)) for r in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def last_request_seq(epgu: MockAdmin) -> int:
+    return max((r["seq"] for r in epgu.get("/requests", params={"limit": 100_000}) or []), default=0)
+
+
+def describe_requests(found: list[dict[str, Any]]) -> str:
+    return "; ".join(f"#{r['seq']} {r['table']} {r['operation']} → {r['code']} ({r.get('key')})" for r in found) \
+        or "none"
+
+
+# --- the export channel ------------------------------------------------------------------------
+
+def channel_of(job: dict[str, Any], run: dict[str, Any]) -> str:
+    """The channel the journal exported through (its job's uploads; else its declaration)."""
+    used = {u.get("channel") for u in job.get("uploads") or []}
+    if len(used) == 1:
+        return used.pop()
+    declared = ((run.get("sut") or {}).get("agent") or {}).get("channels") or [EDU_UPLOAD]
+    return declared[0]
+
+
+def upload_path(run: dict[str, Any], channel: str, table: str, operation: str = "upload") -> str:
+    """The path the journal sends a file of `table` to (as the mock journals record it)."""
+    mnemonic = run["journal"]["mnemonic"]
+    datamart = ((run.get("sut") or {}).get("agent") or {}).get("datamart") or "myedu"
+    if channel == SHOWCASE:
+        return f"/v2/datamarts/{datamart}/tables/{table}/{operation}"
+    return f"/{mnemonic}/{datamart}/api/edu-upload/v1/csv/{table}"
+
+
+def upload_mock(channel: str, smev: MockAdmin, epgu: MockAdmin) -> MockAdmin:
+    """The mock that receives the journal's files on this channel."""
+    return epgu if channel == SHOWCASE else smev
+
+
+def sends(mock: MockAdmin, seq: int, path: str, method: str = "POST") -> list[dict[str, Any]]:
+    """The journal's sends to `path` the mock recorded after journal entry `seq`."""
+    return [e for e in mock.journal_since(seq, path) if e.get("path") == path and e.get("method") == method
+            and e.get("endpoint") != "admin"]
+
+
+def body_digest(entry: dict[str, Any]) -> tuple[Any, ...]:
+    """What identifies a sent body in a mock journal entry: its sha256 when the mock keeps it,
+    else its size."""
+    for key in ("sha256", "body_sha256"):
+        if entry.get(key):
+            return (key, entry[key])
+    body = entry.get("body")
+    if isinstance(body, dict) and body.get("sha256"):
+        return ("sha256", body["sha256"])
+    return ("bytes", entry.get("body_bytes", entry.get("size")))
+
+
+# --- a teacher in the journal --------------------------------------------------------------------
+
+def staff_organisation(run: dict[str, Any], staff_id: str) -> str | None:
+    for s in dataset(run, "staff"):
+        if s["id"] == staff_id:
+            return s["organisation_id"]
+    return None
+
+
+def pick_teacher(people: People, run: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A prelinked teacher who signs in without a scenario, and their school."""
+    def teacher(p: dict[str, Any]) -> bool:
+        jp = people.of(p["oid"]) or {}
+        return "teacher" in (jp.get("roles") or []) and bool(staff_organisation(run, jp.get("record_id", "")))
+
+    persona = people.pick("staff", prelinked=True, account_type="confirmed", where=teacher)
+    return persona, staff_organisation(run, people.of(persona["oid"])["record_id"]) or ""
+
+
+def teacher_session(run: dict[str, Any], people: People, driver: JournalDriver
+                    ) -> tuple[Browser, UserSession, str]:
+    """(browser, the teacher's journal session, their school) — close the browser after."""
+    persona, school = pick_teacher(people, run)
+    browser = Browser(run)
+    browser.esia_admin("DELETE", "/faults")
+    landing = browser.sign_in(persona["oid"])
+    if not landing.signed_in:
+        browser.close()
+        raise EnvironmentProblem(f"a teacher could not sign in through ЕСИА: {landing.describe()}")
+    return browser, driver.session(browser), school
+
+
+def base_mark(run: dict[str, Any], school: str) -> Record:
+    """A dataset mark of a learner of `school`: the fields a new mark can copy."""
+    learners = {r["id"] for r in dataset(run, "learners") if r["organisation_id"] == school}
+    for m in dataset(run, "marks"):
+        if m["learner_id"] in learners:
+            return dict(m)
+    raise EnvironmentProblem(f"the dataset has no mark of a learner of {school}")
+
+
+MARK_FIELDS = ("subject_id", "period_id", "lesson_id", "mark_type", "grade_system", "value", "weight",
+               "mark_date", "control_form", "comment")
+
+
+def mark_fields(record: Record) -> dict[str, Any]:
+    """The driver's fields of a mark from its CSV texts (integers as numbers when they are)."""
+    table = tables()["marks"]
+    out: dict[str, Any] = {}
+    for name in MARK_FIELDS:
+        text = record.get(name)
+        if text is None:
+            continue
+        if table.column(name).type == "integer":
+            try:
+                out[name] = int(text)
+                continue
+            except ValueError:
+                pass
+        out[name] = text
+    return out
+

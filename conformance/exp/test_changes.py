@@ -1,0 +1,106 @@
+"""Corrections and deletions reach the showcase with the next incremental export (EXP-03,
+EXP-04).
+
+A teacher signs in through ЕСИА and, in the journal's own interface (the driver), gives two
+new marks to a learner of their school (copying a dataset mark's subject, period and lesson).
+An incremental export (`changes`, marks only) must bring both to the showcase. The teacher
+then corrects one mark and deletes the other; the next incremental export must replace the
+first (new value, one row) and remove the second. The marks are the test's own; the
+corrected one is deleted again at the end."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+from conformance.exp import _support as sup
+
+
+def _export_marks(test_control, epgu) -> dict[str, Any]:
+    before = sup.last_request_seq(epgu)
+    job = test_control.export(scope="changes", tables=["marks"])
+    assert job["state"] == "done", f"the incremental export failed: {job.get('error')!r}"
+    sup.settled_since(epgu, before)
+    return job
+
+
+def _stored(epgu, mark_id: str) -> list[dict[str, Any]]:
+    return sup.showcase_rows(epgu, "marks", "id", mark_id)
+
+
+@pytest.fixture(scope="module")
+def scenario(full_export, run, people, _driver, test_control, epgu) -> Iterator[dict[str, Any]]:
+    if _driver is None:
+        pytest.skip("marks are changed in the journal's own interface and the SUT declares no journal driver")
+    try:
+        browser, session, school = sup.teacher_session(run, people, _driver)
+    except NotImplementedError as exc:
+        pytest.skip(f"the journal driver does not implement {exc}")
+    created: list[str] = []
+    try:
+        base = sup.base_mark(run, school)
+        learner = base["learner_id"]
+        fields = sup.mark_fields(base)
+        old, new = ("4", "5") if base.get("value") != "4" else ("3", "5")
+        ids = []
+        for _ in range(2):
+            answer = session.add_mark(learner, **{**fields, "value": old, "comment": "EXP-03/04 conformance"})
+            assert answer.ok and isinstance(answer.data, dict) and answer.data.get("id"), (
+                f"a teacher could not give a mark in the journal: {answer.describe()}")
+            ids.append(answer.data["id"])
+            created.append(answer.data["id"])
+        corrected, deleted = ids
+        _export_marks(test_control, epgu)
+        first = {i: _stored(epgu, i) for i in ids}
+        answer = session.change_mark(corrected, value=new)
+        assert answer.ok, f"the teacher could not correct the mark {corrected}: {answer.describe()}"
+        answer = session.delete_mark(deleted)
+        assert answer.ok, f"the teacher could not delete the mark {deleted}: {answer.describe()}"
+        created.remove(deleted)
+        _export_marks(test_control, epgu)
+        second = {i: _stored(epgu, i) for i in ids}
+        yield {"corrected": corrected, "deleted": deleted, "old": old, "new": new, "first": first,
+               "second": second}
+    finally:
+        try:
+            for mark_id in created:
+                session.delete_mark(mark_id)
+            if created:
+                test_control.export(scope="changes", tables=["marks"])
+        finally:
+            browser.close()
+
+
+@pytest.mark.requirement("EXP-04")
+def test_a_new_mark_reaches_the_showcase(scenario):
+    for mark_id in (scenario["corrected"], scenario["deleted"]):
+        assert scenario["first"][mark_id], (f"a mark the teacher gave ({mark_id}) is not in the showcase after "
+                                            f"the next incremental export")
+
+
+@pytest.mark.requirement("EXP-04")
+def test_an_updated_mark_reaches_the_showcase(scenario):
+    mark_id = scenario["corrected"]
+    assert scenario["first"][mark_id], f"the new mark {mark_id} never reached the showcase"
+    values = [r["value"] for r in scenario["second"][mark_id]]
+    assert values == [scenario["new"]], (
+        f"the teacher changed mark {mark_id} from {scenario['old']} to {scenario['new']}, but after the next "
+        f"incremental export the showcase holds {values or 'no row'}: the update was not exported")
+
+
+@pytest.mark.requirement("EXP-03")
+def test_a_deleted_mark_leaves_the_showcase(scenario):
+    mark_id = scenario["deleted"]
+    assert scenario["first"][mark_id], f"the new mark {mark_id} never reached the showcase"
+    assert not scenario["second"][mark_id], (
+        f"the teacher deleted mark {mark_id} in the journal, but after the next incremental export the "
+        f"showcase still holds it: no delete was sent")
+
+
+@pytest.mark.requirement("EXP-03")
+def test_a_corrected_mark_is_replaced_not_duplicated(scenario):
+    mark_id = scenario["corrected"]
+    rows = scenario["second"][mark_id]
+    assert len(rows) == 1 and rows[0]["value"] == scenario["new"], (
+        f"after correcting mark {mark_id} to {scenario['new']}, the showcase holds "
+        f"{[r['value'] for r in rows] or 'no row'} for it: the record was not replaced")

@@ -1,0 +1,106 @@
+"""Upload verdicts (EXP-06): a transient failure is retried, a refused file is not resent
+unchanged, and an upload counts as done only once the showcase has processed it.
+
+Each test queues one fault in the mocks' fault queues (the agent's `upload` endpoint for the
+edu-upload channel, the showcase's for the request-id channel; both are queued and the one
+the journal does not use stays unused), runs a full export of one small table
+(`organisations`) through test-control, and reads what the mocks saw: the journal's sends
+(request journals) and the showcase's upload requests with their final status. Faults are
+cleared in `finally`."""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import pytest
+
+from conformance.exp import _support as sup
+from conformance.verdicts import EnvironmentProblem
+
+TABLE = "organisations"
+
+
+@contextlib.contextmanager
+def _faults(smev, epgu, lifecycle: dict[str, Any] | None = None, **upload: Any) -> Iterator[None]:
+    for mock in (smev, epgu):
+        mock.delete("/faults")
+    try:
+        if upload:
+            smev.post("/faults", json={"endpoint": "upload", **upload})
+            epgu.post("/faults", json={"endpoint": "upload", **upload})
+        if lifecycle:
+            epgu.post("/faults", json={"endpoint": "lifecycle", **lifecycle})
+        yield
+    finally:
+        for mock in (smev, epgu):
+            mock.delete("/faults")
+
+
+def _export(run, test_control, smev, epgu, **faults: Any) -> dict[str, Any]:
+    """Export TABLE with the faults queued; what the mocks saw."""
+    marks = {"smev": smev.journal_seq(), "epgu": epgu.journal_seq(), "requests": sup.last_request_seq(epgu)}
+    with _faults(smev, epgu, **faults):
+        job = test_control.export(scope="full", tables=[TABLE])
+    channel = sup.channel_of(job, run)
+    mock = sup.upload_mock(channel, smev, epgu)
+    path = sup.upload_path(run, channel, TABLE)
+    return {"job": job, "channel": channel, "marks": marks,
+            "sends": sup.sends(mock, marks["smev" if mock is smev else "epgu"], path),
+            "requests": [r for r in sup.settled_since(epgu, marks["requests"], TABLE) if r["operation"] == "upload"]}
+
+
+def _fault_hit(seen: dict[str, Any], status: int) -> None:
+    if not seen["sends"] or seen["sends"][0].get("status") != status:
+        raise EnvironmentProblem(f"the injected {status} did not answer the journal's first send of {TABLE} "
+                                 f"({seen['channel']}): sends {[s.get('status') for s in seen['sends']]}")
+
+
+def _no_duplicates(epgu) -> None:
+    rows = sup.showcase_select(epgu, TABLE, sup.tables()[TABLE].primary_key)
+    keys = [sup.key_of(sup.tables()[TABLE], r) for r in rows]
+    assert len(keys) == len(set(keys)), f"the showcase holds duplicated {TABLE} records after the retry"
+
+
+@pytest.mark.requirement("EXP-06")
+def test_a_503_is_retried_and_the_file_arrives(run, test_control, smev, epgu):
+    seen = _export(run, test_control, smev, epgu, kind="status", status=503, count=1)
+    _fault_hit(seen, 503)
+    later = [s.get("status") for s in seen["sends"][1:]]
+    assert later, (f"the upload of {TABLE} was answered 503 (service unavailable, a transient failure) and the "
+                   f"journal never sent it again")
+    arrived = [r for r in seen["requests"] if r["code"] == sup.OK]
+    assert arrived, (f"after the 503 the file of {TABLE} never reached the showcase "
+                     f"(resends answered {later}; showcase requests: {sup.describe_requests(seen['requests'])})")
+    _no_duplicates(epgu)
+
+
+@pytest.mark.requirement("EXP-06")
+def test_a_refused_file_is_not_resent_unchanged(run, test_control, smev, epgu):
+    seen = _export(run, test_control, smev, epgu, kind="status", status=400, count=1)
+    _fault_hit(seen, 400)
+    refused = sup.body_digest(seen["sends"][0])
+    again = [s for s in seen["sends"][1:] if sup.body_digest(s) == refused]
+    assert not again, (f"the upload of {TABLE} was refused with 400 and the journal sent the same file again "
+                       f"{len(again)} time(s) (a non-transient 4xx must be corrected or reported, not retried "
+                       f"blindly)")
+
+
+@pytest.mark.requirement("EXP-06")
+def test_an_upload_counts_only_after_its_final_status(run, test_control, smev, epgu):
+    seen = _export(run, test_control, smev, epgu, lifecycle={"kind": "fail", "count": 1})
+    if seen["channel"] == sup.SHOWCASE:
+        polled = {e.get("path") for e in epgu.journal_since(seen["marks"]["epgu"], "/v2/requests/")
+                  if e.get("method") == "GET"}
+        for upload in seen["job"]["uploads"]:
+            rid = upload.get("request_id")
+            if rid and f"/v2/requests/{rid}/status" not in polled:
+                pytest.fail(f"the journal never asked the status of showcase request {rid} ({TABLE}) before "
+                            f"recording the upload as {upload.get('outcome', 'done')}")
+    requests = seen["requests"]
+    if not requests or requests[0]["code"] != sup.FAILED:
+        raise EnvironmentProblem(f"the injected processing failure did not end the first request of {TABLE} in "
+                                 f"status 4: {sup.describe_requests(requests)}")
+    assert any(r["code"] == sup.OK for r in requests[1:]), (
+        f"the showcase failed to process the file of {TABLE} (status 4) and the journal never sent it again: "
+        f"it counted the upload done without following it to its final status "
+        f"(requests: {sup.describe_requests(requests)})")
