@@ -1,0 +1,112 @@
+"""A parent manages the journal password of their child under 14, under the password policy
+(ROLE-04).
+
+The parent asks through the portal (`setLearnerPassword`, `X-Esia-Oid` = the parent). A strong
+password for a child under 14 must be set (the child then signs in with it); weak passwords —
+too short, or without an upper-case or lower-case Latin letter, a digit or a symbol — must be
+refused with 400 `password_policy` and leave the child's password as it was; a child of 14 or
+over manages their own password, so the parent is refused (403). Age is counted on the
+journal's date by the day: on the day before the 14th birthday the parent may still set it.
+Every child's issued password is put back at the end."""
+from __future__ import annotations
+
+import pytest
+
+from conformance.role._support import (STRONG_PASSWORD, age_on, clock_on, day_before_14,
+                                       journal_today, pick_learner, thirteen_this_year)
+
+WEAK = {
+    "7 characters": "Ab1!xyz",
+    "no upper-case letter": "rol-check-2026!",
+    "no lower-case letter": "ROL-CHECK-2026!",
+    "no digit": "Rol-Check-Two!",
+    "no symbol": "RolCheck2026",
+}
+
+
+def _set(portal, parent_oid: str, learner_id: str, password: str):
+    return portal.post(f"/api/v1/learners/{learner_id}/password", parent_oid, json={"password": password})
+
+
+def _put_back(portal, parent_oid: str, child: dict) -> None:
+    _set(portal, parent_oid, child["record_id"], child["internal_password"])
+
+
+def _signs_in(driver, child: dict, password: str) -> bool:
+    answer, _ = driver.sign_in(child["internal_login"], password)
+    return answer.ok
+
+
+@pytest.mark.requirement("ROLE-04")
+def test_a_parent_sets_a_strong_password_for_a_child_under_14(driver, portal, people, dataset, test_control):
+    today = journal_today(test_control)
+    child, parent_oid = pick_learner(people, dataset, thirteen_this_year(today),
+                                     lambda born: age_on(born, today) <= 12,
+                                     lambda born: age_on(born, today) < 14, parent=True)
+    resp = _set(portal, parent_oid, child["record_id"], STRONG_PASSWORD)
+    try:
+        assert resp.status_code == 204, (f"the parent (oid {parent_oid}) could not set a policy-conforming password "
+                                         f"for their child {child['record_id']} under 14: HTTP {resp.status_code} "
+                                         f"{resp.text[:300]}")
+        assert _signs_in(driver, child, STRONG_PASSWORD), "the child cannot sign in with the password the parent set"
+        assert not _signs_in(driver, child, child["internal_password"]), \
+            "the child's previous password still works after the parent set a new one"
+    finally:
+        _put_back(portal, parent_oid, child)
+
+
+@pytest.mark.requirement("ROLE-04")
+def test_weak_passwords_are_refused(driver, portal, people, dataset, test_control):
+    today = journal_today(test_control)
+    child, parent_oid = pick_learner(people, dataset, thirteen_this_year(today),
+                                     lambda born: age_on(born, today) <= 12,
+                                     lambda born: age_on(born, today) < 14, parent=True)
+    accepted, wrong_answer = [], []
+    try:
+        for kind, weak in WEAK.items():
+            resp = _set(portal, parent_oid, child["record_id"], weak)
+            if resp.status_code < 300:
+                accepted.append(kind)
+            elif resp.status_code != 400 or resp.json().get("error") != "password_policy":
+                wrong_answer.append(f"{kind}: HTTP {resp.status_code} {resp.text[:120]}")
+        assert not accepted, f"the journal accepted weak passwords for a child ({', '.join(accepted)})"
+        assert not wrong_answer, f"a weak password was not refused as 400 password_policy: {wrong_answer}"
+        assert _signs_in(driver, child, child["internal_password"]), \
+            "the child's password changed although every new one was refused"
+    finally:
+        if accepted:
+            _put_back(portal, parent_oid, child)
+
+
+@pytest.mark.requirement("ROLE-04")
+def test_a_parent_cannot_set_the_password_of_a_child_of_14_or_over(driver, portal, people, dataset, test_control):
+    today = journal_today(test_control)
+    teen, parent_oid = pick_learner(people, dataset, lambda born: age_on(born, today) >= 14, parent=True)
+    resp = _set(portal, parent_oid, teen["record_id"], STRONG_PASSWORD)
+    try:
+        assert resp.status_code == 403, (f"the parent (oid {parent_oid}) set the password of {teen['record_id']}, "
+                                         f"who is {age_on(dataset.birth_date(teen['record_id']), today)}: "
+                                         f"HTTP {resp.status_code} (expected 403 learner_too_old)")
+        assert resp.json().get("error") == "learner_too_old", f"the refusal is not learner_too_old: {resp.text[:200]}"
+        assert _signs_in(driver, teen, teen["internal_password"]), "the teen's own password stopped working"
+    finally:
+        if resp.status_code < 300:
+            _put_back(portal, parent_oid, teen)
+
+
+@pytest.mark.requirement("ROLE-04")
+def test_a_parent_manages_the_password_until_the_14th_birthday(driver, portal, people, dataset, test_control):
+    """Late in the year of the 14th birthday, before it, the child is still under 14."""
+    today = journal_today(test_control)
+    child, parent_oid = pick_learner(people, dataset,
+                                     lambda born: (born.month, born.day) > (1, 1) and age_on(born, today) >= 13,
+                                     lambda born: (born.month, born.day) > (1, 1), parent=True)
+    with clock_on(test_control, day_before_14(dataset.birth_date(child["record_id"]))) as eve:
+        resp = _set(portal, parent_oid, child["record_id"], STRONG_PASSWORD)
+        try:
+            assert resp.status_code == 204, (f"the parent could not set the password of {child['record_id']} "
+                                             f"(born {child['birth_date']}, 13 on the journal's date {eve}): "
+                                             f"HTTP {resp.status_code} {resp.text[:200]}")
+        finally:
+            if resp.status_code < 300:
+                _put_back(portal, parent_oid, child)

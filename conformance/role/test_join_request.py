@@ -1,0 +1,129 @@
+"""A request to join a school waits for that school's administrator (ROLE-05).
+
+A new journal account (created by the journal administrator, signed in with its own login)
+asks to join a school as the parent of one of its learners, naming the learner's class. Until
+the school's administrator approves, the account sees none of the school's data; the
+administrator of another school cannot approve it. School administrators are dataset staff with
+that role, signed in through ЕСИА. The requests are the tests' own; nothing of the dataset is
+changed except the new parent link an approval creates."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from conformance.browser import Browser
+from conformance.driver import UserSession
+from conformance.role._support import STRONG_PASSWORD, Dataset
+from conformance.verdicts import EnvironmentProblem
+
+GUARDIAN, FEMALE = 3, 2      # codes of learner_representatives.relation and learners.gender
+
+
+@pytest.fixture(scope="module")
+def schools(people, dataset) -> dict[str, str]:
+    """Organisation id → ЕСИА oid of one of its school administrators (linked ones first)."""
+    found: dict[str, str] = {}
+    for prelinked in (True, False):
+        for oid, jp in sorted(people.journal.items()):
+            persona = people.esia.get(int(oid))
+            org = dataset.staff_org.get(jp.get("record_id") or "")
+            if (jp.get("kind") == "staff" and "school_admin" in (jp.get("roles") or []) and org
+                    and org not in found and bool(jp.get("prelinked")) == prelinked and persona
+                    and persona.get("account_type") == "confirmed" and not persona.get("replaced_by")):
+                found[org] = oid
+    if len(found) < 2:
+        raise EnvironmentProblem("the dataset needs school administrators in two schools")
+    return found
+
+
+def _school_admin(browser_factory, driver, oid: str) -> UserSession:
+    browser = browser_factory()
+    landing = browser.sign_in(oid)
+    assert landing.signed_in, (f"the school administrator (oid {oid}) could not sign in through ЕСИА: "
+                               f"{landing.describe()}")
+    return driver.session(browser)
+
+
+@pytest.fixture
+def browsers(run, browser):
+    """Browsers with cookies of their own, one per person: `browser` first, then new ones."""
+    made: list[Browser] = []
+
+    def make() -> Browser:
+        made.append(browser if not made else Browser(run))
+        return made[-1]
+
+    yield make
+    for b in made[1:]:
+        b.close()
+
+
+def _newcomer(driver) -> UserSession:
+    login = f"role05.{uuid.uuid4().hex[:10]}"
+    created = driver.administrator().create_account(login, STRONG_PASSWORD)
+    assert created.ok, f"the journal administrator could not create an account: {created.describe()}"
+    answer, session = driver.sign_in(login, STRONG_PASSWORD)
+    assert session is not None, f"the new account {login} could not sign in: {answer.describe()}"
+    return session
+
+
+def _request(session: UserSession, dataset: Dataset, child: str) -> str:
+    answer = session.file_join_request(
+        kind="representative", organisation_id=dataset.organisation(child), class_id=dataset.latest_class[child],
+        learner_id=child, relation=GUARDIAN, last_name="Новикова", first_name="Анна", gender=FEMALE)
+    assert answer.ok, f"the journal did not take a join request naming learner {child}: {answer.describe()}"
+    request_id = answer.data.get("id") if isinstance(answer.data, dict) else None
+    if request_id is None:
+        raise EnvironmentProblem(f"the driver's join request answer names no id: {answer.describe()}")
+    return str(request_id)
+
+
+def _child(dataset: Dataset, schools: dict[str, str]) -> str:
+    """A learner of a school with an administrator, with a class and marks in the period."""
+    return next(lid for lid in sorted(dataset.learners)
+                if dataset.organisation(lid) in schools and lid in dataset.latest_class and dataset.marks_of.get(lid))
+
+
+def _sees_nothing(session: UserSession, dataset: Dataset, child: str, when: str) -> None:
+    start, end = dataset.window
+    for section in ("marks", "lessons"):
+        answer = session.diary(child, section, start, end)
+        assert not answer.ok, (f"{when}, the requester already reads the {section} of {child}: {answer.describe()}")
+        items: Any = answer.data.get("items") if isinstance(answer.data, dict) else None
+        assert not items, f"{when}, the refusal carries records of {child}"
+
+
+@pytest.mark.requirement("ROLE-05")
+def test_a_join_request_waits_for_the_schools_administrator(driver, dataset, schools, browsers):
+    child = _child(dataset, schools)
+    newcomer = _newcomer(driver)
+    request_id = _request(newcomer, dataset, child)
+    _sees_nothing(newcomer, dataset, child, "before any administrator decided")
+    admin = _school_admin(browsers, driver, schools[dataset.organisation(child)])
+    waiting = admin.join_requests()
+    assert waiting.ok, f"the school administrator cannot list join requests: {waiting.describe()}"
+    assert request_id in {str(r.get("id")) for r in (waiting.data or {}).get("items", [])}, \
+        f"the request {request_id} is not among those waiting for the school administrator"
+    decided = admin.decide_join_request(request_id, "approve")
+    assert decided.ok, f"the school's own administrator could not approve the request: {decided.describe()}"
+    after = newcomer.diary(child, "marks", *dataset.window)
+    assert after.ok, f"after approval the new parent still cannot read {child}'s marks: {after.describe()}"
+
+
+@pytest.mark.requirement("ROLE-05")
+def test_another_schools_administrator_cannot_approve(driver, dataset, schools, browsers):
+    child = _child(dataset, schools)
+    own_org = dataset.organisation(child)
+    other_org = next(org for org in sorted(schools) if org != own_org)
+    newcomer = _newcomer(driver)
+    request_id = _request(newcomer, dataset, child)
+    try:
+        other = _school_admin(browsers, driver, schools[other_org])
+        decided = other.decide_join_request(request_id, "approve")
+        assert not decided.ok, (f"the administrator of {other_org} approved a request to join {own_org}: "
+                                f"{decided.describe()}")
+        _sees_nothing(newcomer, dataset, child, "after another school's administrator tried to approve")
+    finally:
+        _school_admin(browsers, driver, schools[own_org]).decide_join_request(request_id, "reject")

@@ -1,0 +1,44 @@
+"""A learner of 14 or over adds their own data, and a linked parent keeps seeing it (ROLE-03).
+
+The learner (14 or over on the journal's date, by the day) signs in with their journal login
+and adds an achievement in the journal's own interface; the journal must accept it, and the
+learner's parent must then find it through the portal (`getAchievements`, `X-Esia-Oid` = the
+parent). The achievement is removed again at the end."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from conformance.role._support import (achievement, age_on, journal_today, pick_learner,
+                                       sign_in_with_login)
+
+
+@pytest.mark.requirement("ROLE-03")
+def test_a_teen_adds_an_achievement_and_the_parent_sees_it(driver, portal, people, dataset, test_control):
+    today = journal_today(test_control)
+    teen, parent_oid = pick_learner(people, dataset, lambda born: age_on(born, today) >= 14, parent=True)
+    learner_id = teen["record_id"]
+    session = sign_in_with_login(driver, teen)
+    title = f"ROLE-03 {uuid.uuid4().hex[:8]}"
+    answer = session.add_achievement(learner_id, **achievement(today - dt.timedelta(days=2), title))
+    try:
+        assert answer.ok, (f"the journal refused a learner of {age_on(dataset.birth_date(learner_id), today)} "
+                           f"({learner_id}) adding their own achievement: {answer.describe()}")
+        assert isinstance(answer.data, dict) and answer.data.get("id"), \
+            f"the journal did not say which achievement it stored: {answer.describe()}"
+        added = str(answer.data["id"])
+        own = session.diary(learner_id, "achievements", (today - dt.timedelta(days=30)).isoformat(), today.isoformat())
+        assert own.ok and added in {str(i.get("id")) for i in (own.data or {}).get("items", [])}, \
+            f"the learner does not see the achievement they added: {own.describe()}"
+        seen = portal.get(f"/api/v1/learners/{learner_id}/achievements", parent_oid)
+        assert seen.status_code == 200, (f"the parent (oid {parent_oid}) cannot read their child's achievements: "
+                                         f"HTTP {seen.status_code} {seen.text[:200]}")
+        items = {str(i.get("id")): i for i in seen.json().get("items", [])}
+        assert added in items, (f"the achievement {added} that {learner_id} added is not shown to their parent "
+                                f"(oid {parent_oid}) through the portal")
+        assert items[added].get("title") == title, f"the parent sees another title: {items[added].get('title')!r}"
+    finally:
+        if answer.ok and isinstance(answer.data, dict) and answer.data.get("id"):
+            session.delete_achievement(str(answer.data["id"]))
