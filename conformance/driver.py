@@ -123,6 +123,12 @@ class JournalDriver:
         """Sign in with the journal's own login and password (CRED-01, AUTH-10)."""
         raise NotImplementedError("sign_in")
 
+    def browser_sign_in(self, browser: httpx.Client, login: str, password: str) -> Answer:
+        """Sign in with the journal's own login and password *in `browser`*, so that the
+        browser carries the session (its cookies) to the journal's pages, e.g. to link ЕСИА
+        from the personal settings (AUTH-07)."""
+        raise NotImplementedError("browser_sign_in")
+
     def administrator(self) -> UserSession:
         """The journal's administrator, who creates accounts and reads the event log."""
         raise NotImplementedError("administrator")
@@ -225,6 +231,10 @@ class ReferenceDriver(JournalDriver):
         client = evidence.client("sut")
         self._clients.append(client)
         return answer, _ReferenceSession(client, self.base, {"Authorization": f"Bearer {answer.data['token']}"})
+
+    def browser_sign_in(self, browser: httpx.Client, login: str, password: str) -> Answer:
+        return _ReferenceSession(browser, self.base)._call("POST", "/session",
+                                                           json={"login": login, "password": password})
 
     def administrator(self) -> UserSession:
         info = self.run.get("driver") or {}

@@ -1,0 +1,87 @@
+"""Who may sign in with which ЕСИА account (AUTH-12, AUTH-13). Mock ЕСИА serves a persona with a
+changed account level, role or organisation for one sign-in and restores it afterwards.
+
+- AUTH-12: a teacher needs a confirmed account and an ЕСИА role in the school's confirmed
+  organisation account (its OGRN/INN): a standard or simplified teacher account, a role in
+  another organisation, no role, or an unconfirmed organisation account gives no session.
+- AUTH-13: a parent or a learner of 14 or over with a simplified or standard account is refused
+  with an answer that tells how to confirm it; a learner under 14 signs in only with a child
+  account (`urn:esia:sbj:lvl` KD), not with an adult-level account.
+"""
+from __future__ import annotations
+
+import pytest
+
+from conformance.auth._support import esia_persona, mentions, persona_changed, sign_in_anew
+from conformance.verdicts import EnvironmentProblem
+
+CONFIRM_WORDS = ("подтвер", "confirm")
+HOW_WORDS = ("мфц", "центр обслуживания", "банк", "почт", "госуслуг", "service cent", "bank", "post office",
+             "gosuslugi", "profile", "профил")
+
+
+def _teacher(people) -> dict:
+    return people.pick("staff", prelinked=True, account_type="confirmed",
+                       where=lambda p: bool(p.get("roles")) and p["oid"] not in people.claimed)
+
+
+@pytest.mark.requirement("AUTH-12")
+@pytest.mark.parametrize("account_type", ["standard", "simplified"])
+def test_a_teacher_with_an_unconfirmed_account_is_refused(run, people, esia, account_type):
+    teacher = _teacher(people)
+    with persona_changed(esia, teacher["oid"], account_type=account_type, level="P", trusted=False):
+        landing = sign_in_anew(run, teacher["oid"])
+    assert not landing.signed_in, f"a teacher with a {account_type} ЕСИА account got a session: {landing.describe()}"
+    assert landing.response.status_code >= 400, f"the refusal is not an error answer: {landing.describe()}"
+
+
+def _organisation_change(people, esia, teacher, how: str) -> tuple[int, dict]:
+    """(oid, changes) of the persona to change so that ЕСИА no longer vouches for the school."""
+    role = teacher["roles"][0]
+    if how == "no_role":
+        return teacher["oid"], {"roles": []}
+    if how == "foreign_organisation":
+        others = [p for p in people.esia.values()
+                  if p.get("kind") == "organisation" and p.get("ogrn") and p.get("ogrn") != role.get("ogrn")]
+        if not others:
+            raise EnvironmentProblem("the dataset has a single organisation")
+        return teacher["oid"], {"roles": [{**role, "oid": others[0]["oid"], "ogrn": others[0]["ogrn"]}]}
+    org = esia_persona(esia, role["oid"])
+    return org["oid"], {"trusted": False}
+
+
+@pytest.mark.requirement("AUTH-12")
+@pytest.mark.parametrize("how", ["foreign_organisation", "no_role", "unconfirmed_organisation"])
+def test_a_teacher_needs_the_schools_organisation_account(run, people, esia, how):
+    teacher = _teacher(people)
+    oid, changes = _organisation_change(people, esia, teacher, how)
+    with persona_changed(esia, oid, **changes):
+        landing = sign_in_anew(run, teacher["oid"])
+    assert not landing.signed_in, (f"a teacher got a session although ЕСИА does not place them in the school's "
+                                   f"confirmed organisation ({how}): {landing.describe()}")
+
+
+@pytest.mark.requirement("AUTH-13")
+@pytest.mark.parametrize("kind", ["representative", "learner"])
+def test_an_adult_with_an_unconfirmed_account_is_told_to_confirm_it(run, people, kind):
+    person = people.pick(kind, "unconfirmed_adult", fresh=True)   # a wrong journal links it
+    landing = sign_in_anew(run, person["oid"])
+    who = "parent" if kind == "representative" else "learner of 14 or over"
+    assert not landing.signed_in, (f"a {who} with a {person['account_type']} ЕСИА account got a session: "
+                                   f"{landing.describe()}")
+    assert landing.response.status_code >= 400, f"the refusal is not an error answer: {landing.describe()}"
+    assert mentions(landing, *CONFIRM_WORDS) and mentions(landing, *HOW_WORDS), (
+        f"the refusal of a {person['account_type']} account does not say how to confirm it: "
+        f"{landing.response.text[:400]}")
+
+
+@pytest.mark.requirement("AUTH-13")
+def test_a_child_under_14_signs_in_only_with_a_child_account(run, people, esia):
+    child = people.pick("learner", prelinked=True, account_type="child", under_14=True,
+                        where=lambda p: p.get("consent") == "granted" and p["oid"] not in people.claimed)
+    landing = sign_in_anew(run, child["oid"])
+    assert landing.signed_in, f"a consenting child with a child account (KD) cannot sign in: {landing.describe()}"
+    with persona_changed(esia, child["oid"], account_type="confirmed", level="PR", trusted=True):
+        landing = sign_in_anew(run, child["oid"])
+    assert not landing.signed_in, (f"a learner under 14 signed in with an adult-level account (lvl PR): "
+                                   f"{landing.describe()}")
