@@ -144,3 +144,16 @@ class TestControl:
 
     def close(self) -> None:
         self.http.close()
+
+
+def fetch(url: str, what: str) -> httpx.Response:
+    """GET a document the journal publishes (its OpenAPI description, its SBOM), recorded in
+    the transcript. No answer at all is the environment's problem (ERROR); any HTTP status
+    other than 200 is the journal's (FAIL)."""
+    with evidence.client("sut") as http:
+        try:
+            resp = http.get(url)
+        except httpx.HTTPError as exc:
+            raise EnvironmentProblem(f"the journal did not answer GET {url} ({what}): {exc}") from None
+    assert resp.status_code == 200, f"{what} at {url} answered HTTP {resp.status_code}"
+    return resp

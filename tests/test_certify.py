@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
+from conformance.cli.certify_cmd import _stop
 from conformance.results import load_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,16 +99,6 @@ def _wait_for(path: Path, proc: subprocess.Popen, what: str, timeout: float = 60
         assert time.monotonic() < deadline, f"{what} did not start within {timeout:.0f} s"
         time.sleep(0.05)
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def _vendor_files(tmp_path: Path, base_url: str, *, test_control: bool = True, driver: bool = True) -> Path:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
-from conformance import evidence
+from conformance.clients import fetch
 from conformance.api import _support as sup
 from conformance.verdicts import EnvironmentProblem
 
@@ -29,12 +28,7 @@ def published(run) -> dict[str, Any]:
     url = run["journal"].get("openapi_url")
     if not url:
         raise EnvironmentProblem("the run names no openapi_url of the journal (run.json journal.openapi_url)")
-    with evidence.client("sut") as http:
-        try:
-            resp = http.get(url)
-        except httpx.HTTPError as exc:
-            raise EnvironmentProblem(f"GET {url}: {exc}") from None
-    assert resp.status_code == 200, f"the published OpenAPI description {url} answers HTTP {resp.status_code}"
+    resp = fetch(url, "the published OpenAPI description")
     try:
         doc = yaml.safe_load(resp.text)
     except yaml.YAMLError as exc:

@@ -13,13 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
-from conformance import evidence
+from conformance.clients import fetch
 from conformance.notif._support import rows
-from conformance.verdicts import EnvironmentProblem
 
 FEATURE = "paid_content"
 CONTENT = re.compile(r"content|контент", re.I)
@@ -30,14 +28,7 @@ def _declared(run: dict[str, Any]) -> bool:
 
 
 def _content_paths(url: str) -> list[str]:
-    client = evidence.client("sut")
-    try:
-        resp = client.get(url)
-    except httpx.HTTPError as exc:
-        raise EnvironmentProblem(f"the journal did not answer GET {url}: {exc}") from None
-    finally:
-        client.close()
-    assert resp.status_code == 200, f"the journal's API description {url} answered HTTP {resp.status_code}"
+    resp = fetch(url, "the journal's API description")
     try:
         doc = yaml.safe_load(resp.text)
     except yaml.YAMLError as exc:

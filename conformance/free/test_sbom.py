@@ -11,11 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
-from conformance import evidence
+from conformance.clients import fetch
 from conformance.verdicts import EnvironmentProblem
 
 ALLOW_LIST = Path(__file__).resolve().parents[2] / "specs" / "free_licences.yaml"
@@ -154,14 +153,7 @@ def _components(doc: Any) -> list[tuple[str, str | None]]:
 def sbom(run) -> Any:
     url = (run.get("journal") or {}).get("sbom_url")
     assert url, "the journal publishes no SBOM URL (sbom_url): FREE-01 needs a software bill of materials"
-    client = evidence.client("sut")
-    try:
-        resp = client.get(url)
-    except httpx.HTTPError as exc:
-        raise EnvironmentProblem(f"the journal did not answer GET {url}: {exc}") from None
-    finally:
-        client.close()
-    assert resp.status_code == 200, f"the SBOM at {url} answered HTTP {resp.status_code}"
+    resp = fetch(url, "the SBOM")
     try:
         return resp.json()
     except ValueError:
