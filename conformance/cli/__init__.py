@@ -23,6 +23,16 @@ class UsageProblem(click.UsageError):
     """A problem with what the user asked for (bad option, unreadable file, unwritable dir)."""
 
 
+def exit_with_problems(command: str, path: object, problems: list[str]) -> None:
+    """Report every problem of a file the user wrote (a header line, one indented line per
+    problem) and exit with EXIT_USAGE."""
+    n = len(problems)
+    click.echo(f"ezhd {command}: error: {path}: {n} problem{'s' if n != 1 else ''}", err=True)
+    for problem in problems:
+        click.echo(f"  {problem}", err=True)
+    raise click.exceptions.Exit(EXIT_USAGE)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ezhd")
 def cli() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from conformance.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageProblem
+from conformance.cli import EXIT_FAIL, EXIT_OK, UsageProblem, exit_with_problems
 
 _LANG = click.Choice(["ru", "en"])
 _RUN = click.Path(path_type=Path)
@@ -60,11 +60,7 @@ def _waivers(inp: Any, path: Path | None, today: str | None, command: str):
     try:
         waivers = load_waivers(path, [r["id"] for r in inp.results["requirements"]])
     except WaiverError as exc:
-        n = len(exc.problems)
-        click.echo(f"ezhd report {command}: error: {path}: {n} problem{'s' if n != 1 else ''}", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
-        raise click.exceptions.Exit(EXIT_USAGE) from None
+        exit_with_problems(f"report {command}", path, exc.problems)
     applied = apply_waivers(inp.results, waivers, day)
     for w in applied.expired:
         click.echo(f"waiver {w.requirement} ({w.ticket}) expired on {w.expires.isoformat()}: not applied", err=True)

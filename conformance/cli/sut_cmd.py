@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from conformance.cli import EXIT_OK, EXIT_USAGE
+from conformance.cli import EXIT_OK, exit_with_problems
 from conformance.sut import SutError, load_sut
 
 
@@ -29,11 +29,7 @@ def check(file: Path, as_json: bool) -> None:
     try:
         declaration = load_sut(file)
     except SutError as exc:
-        n = len(exc.problems)
-        click.echo(f"ezhd sut check: error: {file}: {n} problem{'s' if n != 1 else ''}", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
-        raise click.exceptions.Exit(EXIT_USAGE) from None
+        exit_with_problems("sut check", file, exc.problems)
     if as_json:
         click.echo(json.dumps(declaration.redacted(), ensure_ascii=False, indent=2))
     else:
