@@ -73,6 +73,9 @@ class People:
 
 
 def _age(journal_persona: dict[str, Any], on: dt.date | None = None) -> int:
+    """Age in whole years on `on`, by default today: the journal under test lives on the real
+    date (tests that move its clock put it back), not on the dataset's as-of date, so a child
+    the dataset made 13 may be 14 by now."""
     born = dt.date.fromisoformat(journal_persona["birth_date"])
-    on = on or dt.date(2026, 5, 25)  # fixtures.dataset.DEFAULT_AS_OF
+    on = on or dt.date.today()
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))

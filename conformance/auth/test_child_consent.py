@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 
 from conformance.auth._support import linked_parent, post_consent, sign_in_anew
+from conformance.people import SIGN_IN_SCENARIOS
 from conformance.verdicts import EnvironmentProblem
 
 
@@ -21,8 +22,10 @@ def _consent(portal, parent, learner_id: str, action: str, when: dt.datetime) ->
 
 @pytest.mark.requirement("AUTH-08")
 def test_a_child_signs_in_only_after_the_parents_consent(run, people, portal, esia):
-    child = people.pick("learner", "consent_pending", fresh=True,
-                        where=lambda p: linked_parent(people, p) is not None)
+    # only the missing consent may stand in the way (a child may also lack SNILS in ЕСИА)
+    child = people.pick("learner", "consent_pending", fresh=True, under_14=True,
+                        where=lambda p: linked_parent(people, p) is not None
+                        and set(p.get("scenario") or ()) & SIGN_IN_SCENARIOS == {"consent_pending"})
     parent = linked_parent(people, child)
     record = people.of(child["oid"])["record_id"]
     # ЕСИА itself lets the child through (consent to the client at ЕСИА); the journal has none
