@@ -15,7 +15,8 @@ How a test ends:
 - a skip (or an xfail) is SKIPPED; a test of a requirement whose optional feature the SUT did
   not declare is NOT_APPLICABLE whatever it did.
 Tests attach exchange transcripts with ``record_property("ezhd_evidence", path)``.
-Runs under pytest-xdist are not supported yet (the exception type is read in-process).
+Runs under pytest-xdist are not supported (the exception type is read in-process); `ezhd certify
+-j N` runs separate sessions instead and merges their `dump_records` files with `build_results`.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from specs.requirements import Catalogue, load_requirements
 
 __all__ = [
     "FORMAT", "EVIDENCE_PROPERTY", "RESULTS_SCHEMA_FILE", "ResultsCollector", "TestRecord",
-    "build_results", "validate_results", "write_results", "load_results",
+    "build_results", "validate_results", "write_results", "load_results", "dump_records", "load_records",
 ]
 
 FORMAT = "ezhd-results/1"
@@ -251,6 +252,19 @@ def load_results(path: Path | str) -> dict[str, Any]:
     results = json.loads(Path(path).read_text(encoding="utf-8"))
     validate_results(results)
     return results
+
+
+def dump_records(records: Iterable[TestRecord], path: Path | str) -> None:
+    """Write the raw test records (before verdicts) as JSON: what `ezhd certify -j N` merges
+    from its parts, so verdicts are computed once, by `build_results`, over every part."""
+    data = [{**record.__dict__, "outcome": record.outcome.value} for record in records]
+    Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def load_records(path: Path | str) -> list[TestRecord]:
+    """The records `dump_records` wrote."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [TestRecord(**{**entry, "outcome": Outcome(entry["outcome"])}) for entry in data]
 
 
 @functools.lru_cache(maxsize=1)

@@ -233,16 +233,60 @@ def test_a_replay_reproduces_the_fail_verdicts(tmp_path):
     assert verdicts(after) == verdicts(before)
 
 
+# --- parallel parts (-j N) --------------------------------------------------------------------------
+
+def _collected(*ids: str) -> list[str]:
+    """The node IDs a single run selects for these requirements."""
+    from conformance.cli.requirements_cmd import _collect
+
+    return sorted(n for n, rids in _collect(ROOT / "conformance").items() if set(ids) & set(rids))
+
+
+@pytest.mark.slow
+def test_parallel_parts_are_merged_into_one_run(tmp_path):
+    proc = certify(tmp_path / "run", "-j", "2", "--only", "AUTH-03", "--only", "AUTH-04", "--only", "API-09")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir = tmp_path / "run"
+    assert (run_dir / "parts" / "0" / "results.json").is_file() and (run_dir / "parts" / "1" / "results.json").is_file()
+    results = load_results(run_dir / "results.json")                 # checked against the schema
+    got = verdicts(results)
+    assert got["AUTH-03"] == got["AUTH-04"] == got["API-09"] == "PASS"
+    assert got["AUTH-01"] == "NOT_TESTED"
+    nodeids = sorted({t["nodeid"] for r in results["requirements"] for t in r["tests"]})
+    assert nodeids == _collected("AUTH-03", "AUTH-04", "API-09")
+    evidence = [Path(e) for r in results["requirements"] for t in r["tests"] for e in t["evidence"]]
+    assert evidence and all(e.is_file() for e in evidence)
+    assert results["run"]["started"] < results["run"]["finished"]
+    assert (run_dir / "report.html").is_file() and ET.parse(run_dir / "junit.xml").getroot() is not None
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert run["jobs"] == 2 and run["only"] == ["AUTH-03", "AUTH-04", "API-09"] and len(run["parts"]) == 2
+    assert "AUTH-04      MUST      PASS" in proc.stdout
+    assert re.search(r"^\[part 1\] API-09 +2 pass", proc.stdout, re.M), proc.stdout
+
+
+@pytest.mark.slow
+def test_a_seeded_defect_fails_its_requirement_in_parallel_parts(tmp_path):
+    proc = certify(tmp_path / "run", "-j", "2", "--only", "AUTH-03", "--only", "AUTH-04",
+                   "--reference-defect", "ACCEPT_ALG_NONE", "--no-progress")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    got = verdicts(load_results(tmp_path / "run" / "results.json"))
+    assert got["AUTH-04"] == "FAIL" and got["AUTH-03"] == "PASS"
+
+
+def test_parallel_parts_are_refused_for_a_vendor_journal(capsys, tmp_path):
+    sut = _vendor_files(tmp_path, "http://127.0.0.1:9", test_control=False, driver=False)
+    code, _, err = run_cli(capsys, "certify", "--sut", str(sut), "-j", "2", "--report-dir", str(tmp_path / "r"))
+    assert code == 2
+    assert_one_line_error(err, "-j", "one journal instance", "run without -j")
+    assert not (tmp_path / "r").exists()
+
+
 # --- options -------------------------------------------------------------------------------------
 
-def test_level_other_than_base_and_parallel_runs_are_exit_2(capsys, tmp_path):
+def test_level_other_than_base_is_exit_2(capsys, tmp_path):
     code, _, err = run_cli(capsys, "certify", "--sut", "reference", "--level", "advanced",
                            "--report-dir", str(tmp_path / "r"))
     assert code == 2 and "advanced" in err and "Traceback" not in err
-    code, _, err = run_cli(capsys, "certify", "--sut", "reference", "-j", "4", "--report-dir", str(tmp_path / "r"))
-    assert code == 2
-    assert_one_line_error(err, "-j", "not supported yet")
-    assert not (tmp_path / "r").exists()
 
 
 def test_replay_and_sut_options_are_checked(capsys, tmp_path):

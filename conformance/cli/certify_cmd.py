@@ -46,8 +46,20 @@ only the requirements named are run and the exit code is decided on them (every 
 base MUST is PASS or NOT_APPLICABLE); the results still list the whole catalogue, the others
 NOT_TESTED, and the summary's base level is that of the whole catalogue. Mocks and a
 journal started by certify are always stopped; mocks attached through `--mocks` are left
-running. `--level` accepts `base` only (the one level the standard defines here); `-j N`
-(parallel tests) is not supported yet and exits 2 for N > 1.
+running. `--level` accepts `base` only (the one level the standard defines here).
+
+`-j N` (N > 1, `--sut reference` only) splits the selected test modules into N parts balanced
+by expected cost (`AREA_COST`; a module's tests stay together) and runs each as a complete,
+independent certify run in a subprocess — its own mocks, its own reference journal, the same
+seed's dataset — into REPORT_DIR/parts/<k> (hidden option `--tests FILE`; its output in
+parts/<k>.log, its progress lines relayed as `[part k] ...`). Their raw test records are then
+merged into one results.json (verdicts computed once, by `results.build_results`; run started
+= earliest, finished = latest; mocks and SUT of part 0), rendered to junit.xml and
+report.html; evidence keeps its absolute parts/<k>/transcripts paths; run.json records `jobs`
+(a `--replay` runs in as many parts unless `-j` is given) and the parts. Not pytest-xdist: the
+tests share one journal, one set of mocks and one dataset and change their state (ЕСИА's fault
+queue, the journal's clock, exclusive exports, claimed people). A vendor journal is one
+instance that cannot be split: `-j` with a FILE SUT (or `--mocks`) exits 2.
 """
 from __future__ import annotations
 
@@ -72,6 +84,12 @@ READY_TIMEOUT = 60.0
 MOCK_NAMES = ("esia", "smev", "epgu")
 EXIT_ENVIRONMENT = 3
 HYPOTHESIS_PROFILE = "ezhd-certify"
+PARTS_DIR = "parts"
+PART_RECORDS = "records.json"
+# the rough cost of a test of each area, in units of a quick auth test (per-area means of a full
+# reference run): exp runs exports, api schema-driven calls, auth many quick sign-ins. Balances
+# the parts of a -j run; an area not named costs 1.
+AREA_COST = {"exp": 12.0, "notif": 7.0, "api": 4.5, "log": 4.0, "role": 3.0, "cred": 2.0}
 
 
 class SetupProblem(click.ClickException):
@@ -102,12 +120,16 @@ class SetupProblem(click.ClickException):
 @click.option("--level", type=click.Choice(["base"]), default="base", show_default=True,
               help="The conformance level to certify (only `base` is defined).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Parallel test processes: not supported yet (N > 1 exits 2).")
+              help="Run the suite in N parallel parts, each with its own mocks and reference journal, "
+                   "and merge their results (--sut reference only).")
+@click.option("--tests", "test_files", multiple=True, hidden=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Run only the tests of these files (one part of a -j run).")
 @click.option("--no-progress", is_flag=True, help="Print pytest's dots instead of one line per requirement.")
 @click.option("--force", is_flag=True, help="Replace an earlier run in --report-dir.")
 def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | None, defects: tuple[str, ...],
             only: tuple[str, ...], report_dir: Path | None, seed: int | None, level: str, jobs: int | None,
-            no_progress: bool, force: bool) -> None:
+            test_files: tuple[Path, ...], no_progress: bool, force: bool) -> None:
     """Run the conformance suite against a journal; write results.json and JUnit XML.
 
     For a vendor journal: start the mocks (`ezhd mocks up --ready-file mocks.json`), configure
@@ -116,24 +138,32 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
     from conformance.sut import SutError, load_sut
     from specs.requirements import load_requirements
 
-    if jobs is not None and jobs > 1:
-        raise UsageProblem("-j: parallel runs are not supported yet (the results collector reads test "
-                           "outcomes in-process); run without -j")
     if replay_dir is not None:
         if sut_arg is not None or seed is not None or defects:
             raise UsageProblem("--replay takes the SUT, seed and reference defects from RUN_DIR; "
                                "leave out --sut, --seed and --reference-defect")
-        sut_arg, seed, defects, recorded_only, recorded_mocks = _replayed(replay_dir)
+        sut_arg, seed, defects, recorded_only, recorded_mocks, recorded_jobs = _replayed(replay_dir)
         only = only or recorded_only
+        jobs = jobs or recorded_jobs
         if mocks_file is None and recorded_mocks is not None and recorded_mocks.exists():
             mocks_file = recorded_mocks
         if report_dir is None:
             report_dir = replay_dir.parent / (replay_dir.name + "-replay")
         click.echo(f"replaying {replay_dir}: --sut {sut_arg} --seed {seed}"
                    + "".join(f" --reference-defect {d}" for d in defects)
-                   + "".join(f" --only {r}" for r in only))
+                   + "".join(f" --only {r}" for r in only) + (f" -j {jobs}" if jobs and jobs > 1 else ""))
     if sut_arg is None:
         raise UsageProblem("give --sut FILE|reference, or --replay RUN_DIR")
+    parallel = jobs is not None and jobs > 1
+    if parallel and sut_arg != "reference":
+        raise UsageProblem("-j: a vendor journal is one journal instance with one state, which parallel "
+                           "parts would share and disturb (only --sut reference starts a journal per part); "
+                           "run without -j")
+    if parallel and mocks_file is not None:
+        raise UsageProblem("-j: each parallel part starts its own mocks, so --mocks cannot be used with it; "
+                           "run without -j or without --mocks")
+    if parallel and test_files:
+        raise UsageProblem("-j cannot be combined with --tests")
     seed = 1 if seed is None else seed
 
     catalogue = load_requirements()
@@ -173,6 +203,12 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
         raise UsageProblem(f"--report-dir: cannot create {report_dir}: {exc.strerror or exc}") from None
     report_dir = report_dir.resolve()
 
+    if parallel:
+        assert jobs is not None
+        results, unreachable = _run_parts(report_dir, jobs, seed, defects, only, level,
+                                          progress=not no_progress)
+        raise click.exceptions.Exit(_summarise(results, only, report_dir, unreachable))
+
     options = {"seed": seed, "defects": defects, "only": only, "level": level,
                "mocks_file": str(mocks_file.resolve()) if mocks_file is not None else None}
     with ExitStack() as stack:
@@ -191,15 +227,15 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
                    + (" (attached)" if attached is not None else "")
                    + (f"; defects: {', '.join(defects)}" if defects else ""))
         results = _run_pytest(report_dir, run, sut, urls, seed, only, progress=not no_progress,
-                              short_tracebacks=bool(unreachable))
+                              short_tracebacks=bool(unreachable), test_files=test_files)
     code = _summarise(results, only, report_dir, unreachable)
     raise click.exceptions.Exit(code)
 
 
 # --- what a run needs ----------------------------------------------------------------------------
 
-def _replayed(run_dir: Path) -> tuple[str, int, tuple[str, ...], tuple[str, ...], Path | None]:
-    """(sut, seed, reference defects, only, mocks ready file) recorded in RUN_DIR."""
+def _replayed(run_dir: Path) -> tuple[str, int, tuple[str, ...], tuple[str, ...], Path | None, int | None]:
+    """(sut, seed, reference defects, only, mocks ready file, -j) recorded in RUN_DIR."""
     from conformance.runfile import load_run
 
     run_file = run_dir / "run.json"
@@ -222,7 +258,8 @@ def _replayed(run_dir: Path) -> tuple[str, int, tuple[str, ...], tuple[str, ...]
         raise UsageProblem(f"--replay: {run_file} does not record the SUT and the seed")
     mocks_file = run.get("mocks_file")
     return (str(source), seed, tuple(run.get("reference_defects") or ()), tuple(run.get("only") or ()),
-            Path(mocks_file) if mocks_file else None)
+            Path(mocks_file) if mocks_file else None,
+            run.get("jobs") if isinstance(run.get("jobs"), int) and run.get("jobs") > 1 else None)
 
 
 def _read_ready_file(path: Path) -> dict[str, str]:
@@ -550,7 +587,8 @@ class _Progress:
 
 
 def _run_pytest(report_dir: Path, run: dict[str, Any], sut: Any, mocks: dict[str, str], seed: int,
-                only: tuple[str, ...], progress: bool = True, short_tracebacks: bool = False) -> dict[str, Any]:
+                only: tuple[str, ...], progress: bool = True, short_tracebacks: bool = False,
+                test_files: tuple[Path, ...] = ()) -> dict[str, Any]:
     from hypothesis import settings as hypothesis_settings
 
     from conformance.results import load_results
@@ -564,7 +602,8 @@ def _run_pytest(report_dir: Path, run: dict[str, Any], sut: Any, mocks: dict[str
     previous = os.environ.get(RUN_ENV)
     os.environ[RUN_ENV] = str(report_dir / "run.json")
     try:
-        args = [str(CONFORMANCE_DIR), "-p", "no:cacheprovider", "-q", "--rootdir", str(CONFORMANCE_DIR.parent),
+        targets = [str(f.resolve()) for f in test_files] or [str(CONFORMANCE_DIR)]
+        args = [*targets, "-p", "no:cacheprovider", "-q", "--rootdir", str(CONFORMANCE_DIR.parent),
                 "-o", "testpaths=conformance", "-p", "no:schemathesis", "-W", "ignore::pytest.PytestAssertRewriteWarning",
                 f"--hypothesis-seed={seed}", f"--hypothesis-profile={HYPOTHESIS_PROFILE}",
                 # a module that does not import leaves its requirements NOT_TESTED (they block
@@ -584,14 +623,178 @@ def _run_pytest(report_dir: Path, run: dict[str, Any], sut: Any, mocks: dict[str
     if not results_path.exists():
         raise SetupProblem(f"pytest ended with {int(code)} and wrote no results")
     results = load_results(results_path)
-    from conformance.junit import write_junit
+    if test_files and run_plugin.collector is not None:   # one part of a -j run: its raw records to merge
+        from conformance.results import dump_records
 
-    write_junit(results, report_dir / "junit.xml")
+        dump_records(run_plugin.collector.records.values(), report_dir / PART_RECORDS)
+    _write_reports(results, report_dir)
+    return results
+
+
+def _write_reports(results: dict[str, Any], report_dir: Path) -> None:
+    """JUnit XML and the HTML report, rendered from the results."""
+    from conformance.junit import write_junit
     from conformance.report.html import write_html
     from conformance.report.model import load_input
 
+    write_junit(results, report_dir / "junit.xml")
     write_html(load_input(report_dir), report_dir / "report.html")
-    return results
+
+
+# --- parallel parts (-j N) ---------------------------------------------------------------------
+#
+# The conformance tests share one journal, one set of mocks and one dataset and change their
+# state (mock ЕСИА's fault queue, the journal's clock, exclusive exports, claimed people), so
+# pytest-xdist workers against one environment would disturb each other. Instead the selected
+# test modules are split into N parts balanced by expected cost, and each part is a complete,
+# independent certify run (its own mocks and reference journal, the same seed's dataset) in a
+# subprocess writing to REPORT_DIR/parts/<k>; their raw test records are merged into one
+# results.json, whose verdicts are computed once over all of them.
+
+def _plan_parts(only: tuple[str, ...], jobs: int) -> tuple[list[list[Path]], list[tuple[str, ...]], dict[str, int]]:
+    """The test files of each part (a module's tests stay together; the costliest file goes
+    to the part with the least so far), each part's --only (the requirements of `only`, or of
+    the catalogue, that its tests verify, so that its exit code is about them), and the node
+    IDs in collection order."""
+    from conformance.cli.requirements_cmd import CollectionFailed, _collect
+
+    root = CONFORMANCE_DIR.parent
+    cost: dict[Path, float] = {}
+    try:
+        tests = _collect(CONFORMANCE_DIR)
+    except CollectionFailed as exc:   # every module, the parts' own collection reports the problem
+        click.echo(f"note: {exc}; splitting by test file only")
+        tests = {}
+        for path in sorted(CONFORMANCE_DIR.glob("*/test_*.py")):
+            cost[path] = AREA_COST.get(path.parent.name, 1.0)
+    wanted = set(only)
+    for nodeid, ids in tests.items():
+        if wanted and not wanted & set(ids):
+            continue
+        path = root / nodeid.split("::", 1)[0]
+        cost[path] = cost.get(path, 0.0) + AREA_COST.get(path.parent.name, 1.0)
+    if not cost:   # nothing selected: one part, which reports it as the single run would
+        cost = {path: 1.0 for path in sorted(CONFORMANCE_DIR.glob("*/test_*.py"))}
+        jobs = 1
+    parts: list[list[Path]] = [[] for _ in range(min(jobs, len(cost)))]
+    load = [0.0] * len(parts)
+    for path in sorted(cost, key=lambda p: (-cost[p], str(p))):
+        k = load.index(min(load))
+        parts[k].append(path)
+        load[k] += cost[path]
+    parts = [sorted(files) for files in parts]
+    part_only = []
+    for files in parts:
+        names = {str(f.relative_to(root)) for f in files if f.is_relative_to(root)}
+        verified = {rid for nodeid, ids in tests.items() if nodeid.split("::", 1)[0] in names for rid in ids}
+        part_only.append(tuple(rid for rid in only if rid in verified) if only else tuple(sorted(verified)))
+    part_only = [ids or only for ids in part_only]
+    return parts, part_only, {nodeid: i for i, nodeid in enumerate(tests)}
+
+
+def _run_parts(report_dir: Path, jobs: int, seed: int, defects: tuple[str, ...], only: tuple[str, ...],
+               level: str, progress: bool) -> tuple[dict[str, Any], list[str]]:
+    """Run the parts in parallel, merge them into REPORT_DIR; the results and what did not answer."""
+    import threading
+
+    from conformance.runfile import load_run, write_run
+    from conformance.results import build_results, load_records, write_results
+    from specs.requirements import load_requirements
+
+    # provisional, so that an interrupted run can still be replaced (--force) or replayed
+    write_run(report_dir / "run.json", {"sut": {"source": "reference"}, "dataset": {"seed": seed},
+                                        "reference_defects": sorted(defects), "only": list(only),
+                                        "level": level, "mocks_file": None, "jobs": jobs})
+    plan, part_only, order = _plan_parts(only, jobs)
+    parts_dir = report_dir / PARTS_DIR
+    parts_dir.mkdir()
+    root = CONFORMANCE_DIR.parent
+    click.echo(f"running in {len(plan)} parallel part(s), each with its own mocks and reference journal"
+               + (f" (-j {jobs}, but the selection has only {len(plan)} test file(s))" if len(plan) < jobs else "")
+               + ":")
+    for k, files in enumerate(plan):
+        click.echo(f"  part {k}: " + ", ".join(str(f.relative_to(root)) if f.is_relative_to(root) else str(f)
+                                               for f in files))
+    base = [sys.executable, "-m", "conformance.cli", "certify", "--sut", "reference", "--seed", str(seed),
+            "--level", level]
+    for d in defects:
+        base += ["--reference-defect", d]
+    if not progress:
+        base.append("--no-progress")
+    lock = threading.Lock()
+    procs: list[subprocess.Popen] = []
+    codes: list[int | None] = [None] * len(plan)
+    logs = [parts_dir / f"{k}.log" for k in range(len(plan))]
+    started = time.monotonic()
+
+    def pump(k: int, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        with open(logs[k], "w", encoding="utf-8") as log:
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                if progress and " | run: " in line:
+                    with lock:
+                        click.echo(f"[part {k}] {line.rstrip()}")
+        codes[k] = proc.wait()
+        with lock:
+            click.echo(f"part {k} finished in {time.monotonic() - started:.1f} s: exit {codes[k]} (log: {logs[k]})")
+
+    threads = []
+    try:
+        for k, files in enumerate(plan):
+            cmd = [*base, "--report-dir", str(parts_dir / str(k))]
+            for rid in part_only[k]:
+                cmd += ["--only", rid]
+            for f in files:
+                cmd += ["--tests", str(f)]
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    encoding="utf-8", errors="replace", cwd=str(root),
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            procs.append(proc)
+            thread = threading.Thread(target=pump, args=(k, proc), daemon=True)
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join()
+    finally:
+        for proc in procs:
+            _interrupt(proc)
+
+    records, runs, unreachable = [], [], []
+    for k in range(len(plan)):
+        part = parts_dir / str(k)
+        if codes[k] not in (EXIT_OK, EXIT_FAIL, EXIT_ENVIRONMENT) or not (part / PART_RECORDS).is_file() \
+                or not (part / "results.json").is_file():
+            raise SetupProblem(f"part {k} exited with {codes[k]} without results (see {logs[k]})")
+        if codes[k] == EXIT_ENVIRONMENT:
+            unreachable.append(f"part {k}: the journal or a mock did not answer (see {logs[k]})")
+        records += load_records(part / PART_RECORDS)
+        runs.append(json.loads((part / "results.json").read_text(encoding="utf-8"))["run"])
+    records.sort(key=lambda r: (order.get(r.nodeid, len(order)), r.nodeid))
+    run = {**runs[0], "started": min(r["started"] for r in runs), "finished": max(r["finished"] for r in runs),
+           "pytest_exit_status": max(r["pytest_exit_status"] for r in runs)}
+    results = build_results(load_requirements(), records, run=run, declared_features=runs[0]["declared_features"])
+    write_results(results, report_dir / "results.json")
+    run_file = load_run(parts_dir / "0" / "run.json") or {}
+    run_file.pop("format", None)
+    write_run(report_dir / "run.json", {**run_file, "only": list(only), "jobs": jobs, "parts": [
+        {"dir": str(parts_dir / str(k)), "tests": [str(f) for f in files], "exit": codes[k]}
+        for k, files in enumerate(plan)]})
+    _write_reports(results, report_dir)
+    return results, unreachable
+
+
+def _interrupt(proc: subprocess.Popen) -> None:
+    """Stop a part still running: SIGINT first, so it stops its own journal and mocks."""
+    import signal
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _stop(proc)
 
 
 def _summarise(results: dict[str, Any], only: tuple[str, ...], report_dir: Path,
