@@ -121,14 +121,15 @@ _ACCOUNT_SCENARIOS = {"reissued", "turns_14"}
 
 
 def pick_learner(people: People, dataset: Dataset, *wishes: Callable[[dt.date], bool],
-                 parent: bool = False) -> tuple[dict[str, Any], str | None]:
+                 parent: bool = False, claim: bool = True) -> tuple[dict[str, Any], str | None]:
     """A fresh learner with a journal login whose birth date meets the first of `wishes` any
     learner meets (and with a parent linked with ЕСИА when `parent`); the learner's journal
     persona and that parent's ЕСИА oid (else None).
 
     Learners are signed in with their journal login, so an ЕСИА sign-in scenario does not
     matter here; the scarce ones — a child with a linked parent and no such scenario, which
-    tests of other areas need — are taken last."""
+    tests of other areas need — are taken last. `claim=False` for a test that leaves the
+    learner as it found them: it takes no learner another test claimed and claims none."""
     parents = linked_parents(people, dataset)
 
     def linked(record_id: str) -> list[str]:
@@ -140,7 +141,7 @@ def pick_learner(people: People, dataset: Dataset, *wishes: Callable[[dt.date], 
             record = jp.get("record_id")
             tags = set(p.get("scenario") or ())
             if (not jp.get("internal_login") or not jp.get("internal_password") or record not in dataset.learners
-                    or tags & _ACCOUNT_SCENARIOS):
+                    or tags & _ACCOUNT_SCENARIOS or (not claim and p["oid"] in people.claimed)):
                 return False
             if scenario is not None and bool(tags & SIGN_IN_SCENARIOS) != scenario:
                 return False
@@ -152,7 +153,7 @@ def pick_learner(people: People, dataset: Dataset, *wishes: Callable[[dt.date], 
         for with_parent, scenario in tiers:
             for tags in ((), ("under_14",), ("teen",)):
                 try:
-                    persona = people.pick("learner", *tags, where=fits(wish, with_parent, scenario), fresh=True)
+                    persona = people.pick("learner", *tags, where=fits(wish, with_parent, scenario), fresh=claim)
                 except EnvironmentProblem:
                     continue
                 learner = people.of(persona["oid"]) or {}

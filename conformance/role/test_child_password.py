@@ -42,7 +42,8 @@ def test_a_parent_sets_a_strong_password_for_a_child_under_14(driver, portal, pe
     today = journal_today(test_control)
     child, parent_oid = pick_learner(people, dataset, thirteen_this_year(today),
                                      lambda born: age_on(born, today) <= 12,
-                                     lambda born: age_on(born, today) < 14, parent=True)
+                                     lambda born: age_on(born, today) < 14, parent=True,
+                                     claim=False)  # the issued password is put back
     resp = _set(portal, parent_oid, child["record_id"], STRONG_PASSWORD)
     try:
         assert resp.status_code == 204, (f"the parent (oid {parent_oid}) could not set a policy-conforming password "
@@ -60,7 +61,8 @@ def test_weak_passwords_are_refused(driver, portal, people, dataset, test_contro
     today = journal_today(test_control)
     child, parent_oid = pick_learner(people, dataset, thirteen_this_year(today),
                                      lambda born: age_on(born, today) <= 12,
-                                     lambda born: age_on(born, today) < 14, parent=True)
+                                     lambda born: age_on(born, today) < 14, parent=True,
+                                     claim=False)  # refused changes leave the child as it was
     accepted, wrong_answer = [], []
     try:
         for kind, weak in WEAK.items():
