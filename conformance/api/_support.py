@@ -26,7 +26,7 @@ from conformance.clients import PORTAL_MNEMONIC
 from conformance.people import SIGN_IN_SCENARIOS, People
 from conformance.verdicts import EnvironmentProblem
 from specs import OPENAPI_DIR
-from specs.csvio import CsvFormatError, read_table
+from conformance.dataset import typed_rows
 from specs.tables import TableSet, load_tables
 from specs.values import ValueRuleError, format_value, parse_value
 
@@ -123,11 +123,7 @@ class Dataset:
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         if table not in self._rows:
-            path = self.directory / f"{table}.csv"
-            try:
-                self._rows[table] = list(read_table(self.tables[table], path, self.tables))
-            except (OSError, CsvFormatError) as exc:
-                raise EnvironmentProblem(f"cannot read the dataset table {path}: {exc}") from None
+            self._rows[table] = list(typed_rows(self.directory, table))
         return self._rows[table]
 
     @functools.cached_property

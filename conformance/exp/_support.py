@@ -5,9 +5,7 @@ Everything here reads the generated dataset (CSV files of `run["dataset"]["direc
 the mocks' admin APIs; the journal is reached only through test-control and the driver."""
 from __future__ import annotations
 
-import functools
 import time
-from pathlib import Path
 from typing import Any
 
 from conformance.browser import Browser
@@ -15,8 +13,8 @@ from conformance.clients import MockAdmin
 from conformance.driver import JournalDriver, UserSession
 from conformance.people import People
 from conformance.verdicts import EnvironmentProblem
-from specs.csvio import iter_records
-from specs.tables import Table, TableSet, load_tables
+from conformance.dataset import records, tables
+from specs.tables import Table
 
 EDU_UPLOAD, SHOWCASE = "edu-upload", "showcase"
 OK, FAILED, FLK = 3, 4, 7          # showcase status codes (showcase.yaml StatusCode)
@@ -25,27 +23,13 @@ MAX_ROWS = 1_000_000
 Record = dict[str, "str | None"]
 
 
-@functools.lru_cache(maxsize=1)
-def tables() -> TableSet:
-    return load_tables()
 
 
 # --- the dataset -------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=64)
-def _records(directory: str, name: str) -> tuple[Record, ...]:
-    path = Path(directory) / f"{name}.csv"
-    if not path.exists():
-        return ()
-    try:
-        return tuple(r for _, r in iter_records(tables()[name], path, tables()))
-    except (OSError, ValueError) as exc:
-        raise EnvironmentProblem(f"cannot read the dataset's {name}.csv: {exc}") from None
-
-
 def dataset(run: dict[str, Any], name: str) -> tuple[Record, ...]:
     """The dataset's records of a table (texts as in the export CSV); () when it has none."""
-    return _records(run["dataset"]["directory"], name)
+    return records(run, name)
 
 
 def key_of(table: Table, row: dict[str, Any]) -> tuple[str, ...]:

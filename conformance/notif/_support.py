@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from conformance.people import People
 from conformance.verdicts import EnvironmentProblem
-from specs.csvio import iter_records
-from specs.tables import load_tables
+from conformance.dataset import records
 
 
 def rows(run: dict[str, Any], table: str) -> list[dict[str, str | None]]:
     """The rows of one generated table, values as CSV text."""
-    path = Path(run["dataset"]["directory"]) / f"{table}.csv"
-    if not path.exists():
-        return []
-    try:
-        return [record for _, record in iter_records(load_tables()[table], path)]
-    except (OSError, ValueError) as exc:
-        raise EnvironmentProblem(f"cannot read the dataset table {path}: {exc}") from None
+    return list(records(run, table))
 
 
 class Family:

@@ -12,8 +12,7 @@ from typing import Any, Callable, Iterator
 from conformance.driver import JournalDriver, UserSession
 from conformance.people import SIGN_IN_SCENARIOS, People
 from conformance.verdicts import EnvironmentProblem
-from specs.csvio import iter_records
-from specs.tables import load_tables
+from conformance.dataset import records
 
 SECTIONS = ("marks", "attendance", "lessons", "homework", "achievements", "events")
 STRONG_PASSWORD = "Rol-Check-2026!"      # satisfies the policy of ROLE-04
@@ -48,16 +47,9 @@ class Dataset:
     @classmethod
     def load(cls, run: dict[str, Any]) -> "Dataset":
         directory = Path(run["dataset"]["directory"])
-        tables = load_tables()
 
         def rows(name: str) -> list[dict[str, Any]]:
-            path = directory / f"{name}.csv"
-            if not path.exists():
-                return []
-            try:
-                return [r for _, r in iter_records(tables[name], path, tables)]
-            except (OSError, ValueError) as exc:
-                raise EnvironmentProblem(f"cannot read the dataset's {name}.csv: {exc}") from None
+            return list(records(run, name))
 
         learners = {r["id"]: r for r in rows("learners")}
         if not learners:
