@@ -149,3 +149,37 @@ def test_failing_report_filters_and_transcript(browser, tmp_path, artefacts) -> 
     row.find_element(By.CSS_SELECTOR, "button.toggle").click()
     assert row.find_element(By.CSS_SELECTOR, "tr.detail").is_displayed()
     assert "PASS" in row.find_element(By.CSS_SELECTOR, ".test").text
+
+
+@pytest.mark.slow
+def test_report_of_a_real_run_with_three_defects(browser, tmp_path, artefacts) -> None:
+    """`ezhd certify` of the reference journal with three seeded defects (ЕСИА sign-in, journal
+    rules, export): the report it writes opens, names the three failing requirements, and the
+    transcript of a failing test shows the run's real exchanges, redacted."""
+    import subprocess
+    import sys
+
+    report = tmp_path / "run"
+    defects = {"ACCEPT_ALG_NONE": "AUTH-04", "PARENT_READS_ANY_CHILD": "ROLE-01", "EXPORT_SKIPS_TABLE": "EXP-01"}
+    args = [sys.executable, "-m", "conformance.cli", "certify", "--sut", "reference", "--report-dir", str(report),
+            "--no-progress", "--only", "AUTH-03"]
+    for defect, rid in defects.items():
+        args += ["--reference-defect", defect, "--only", rid]
+    proc = subprocess.run(args, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+    browser.get((report / "report.html").as_uri())
+    banner = browser.find_element(By.ID, "base-level")
+    assert banner.get_attribute("data-result") == "fail"
+    Select(browser.find_element(By.ID, "filter-verdict")).select_by_value("FAIL")
+    assert sorted(visible_ids(browser)) == sorted(defects.values())
+    shot(browser, artefacts, "reference-three-defects")
+    body = browser.find_element(By.ID, "req-AUTH-04")
+    transcript = body.find_element(By.CSS_SELECTOR, "details.transcript")
+    transcript.find_element(By.TAG_NAME, "summary").click()
+    assert "/auth/esia/callback?code=[REDACTED]" in transcript.text
+    assert "/aas/oauth2/v2/ac" in transcript.text
+    browser.execute_script("arguments[0].scrollIntoView()", body)
+    shot(browser, artefacts, "reference-three-defects-transcript")
+    Select(browser.find_element(By.ID, "filter-verdict")).select_by_value("PASS")
+    assert visible_ids(browser) == ["AUTH-03"]
