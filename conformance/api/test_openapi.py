@@ -122,15 +122,22 @@ def test_published_description_has_the_standard_operations_and_parameters(publis
         if bool(std_body) != bool(pub_body) or (std_body and bool(std_body.get("required")) != bool(pub_body.get("required"))):
             problems.append(f"{method.upper()} {path}: the request body is declared differently")
         elif std_body:
-            for media, content in std_body.get("content", {}).items():
-                pub_content = (pub_body.get("content") or {}).get(media)
-                if pub_content is None:
-                    problems.append(f"{method.upper()} {path}: request body {media} is missing")
-                    continue
-                problems += differences(shape(std, content.get("schema")), shape(published, pub_content.get("schema")),
-                                        f"{method.upper()} {path} request body")
+            problems += _content_differences(std, published, std_body, pub_body, f"{method.upper()} {path} request body")
     assert not problems, (f"the published description is not compatible with journal.yaml ({len(problems)} "
                           "differences): " + "; ".join(problems[:10]))
+
+
+def _content_differences(std: dict[str, Any], published: dict[str, Any], want: dict[str, Any],
+                         got: dict[str, Any], where: str) -> list[str]:
+    """How the published `content` (per media type) of a body or response differs from journal.yaml's."""
+    problems = []
+    for media, content in (want.get("content") or {}).items():
+        pub_content = (got.get("content") or {}).get(media)
+        if pub_content is None:
+            problems.append(f"{where}: no {media} content")
+            continue
+        problems += differences(shape(std, content.get("schema")), shape(published, pub_content.get("schema")), where)
+    return problems
 
 
 @pytest.mark.requirement("API-01")
@@ -151,12 +158,6 @@ def test_published_description_has_the_standard_responses(published):
             continue
         for code, raw in want.items():
             w, g = sup.resolve(std, raw), sup.resolve(published, got[code] if code in got else got[str(code)])
-            for media, content in (w.get("content") or {}).items():
-                pub_content = (g.get("content") or {}).get(media)
-                if pub_content is None:
-                    problems.append(f"{method.upper()} {path} {code}: no {media} content")
-                    continue
-                problems += differences(shape(std, content.get("schema")), shape(published, pub_content.get("schema")),
-                                        f"{method.upper()} {path} {code}")
+            problems += _content_differences(std, published, w, g, f"{method.upper()} {path} {code}")
     assert not problems, (f"the published responses differ from journal.yaml ({len(problems)} differences): "
                           + "; ".join(problems[:10]))
