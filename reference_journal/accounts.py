@@ -123,13 +123,16 @@ class Accounts:
                                              "person": f"{person_table}:{person_id}" if person_id else None})
         return after  # type: ignore[return-value]
 
-    def link_esia(self, account_id: int, oid: str, method: str, actor: str, ip: str | None = None) -> Account:
-        """Link a ЕСИА oid (method: prelinked, auto, manual, reissue); logs LINK."""
+    def link_esia(self, account_id: int, oid: str, method: str, actor: str, ip: str | None = None,
+                  log: bool = True) -> Account:
+        """Link a ЕСИА oid (method: prelinked, auto, manual, reissue); logs LINK unless `log` is
+        False (only the AUTO_LINK_NOT_LOGGED defect asks for that)."""
         self.db.execute("UPDATE accounts SET esia_oid = ?, esia_linked_at = ?, esia_link_method = ? WHERE id = ?",
                         (str(oid), self.j.clock.iso(), method, account_id))
         account = self.get(account_id)
-        self.j.events.record(ev.LINK, actor, object=account.label if account else f"account:{account_id}",
-                             ip=ip, details={"oid": str(oid), "method": method})
+        if log:
+            self.j.events.record(ev.LINK, actor, object=account.label if account else f"account:{account_id}",
+                                 ip=ip, details={"oid": str(oid), "method": method})
         return account  # type: ignore[return-value]
 
     def unlink_esia(self, account_id: int, actor: str, ip: str | None = None) -> None:

@@ -773,13 +773,16 @@ class EsiaAuth:
             raise Refusal("not_linked", detail="automatic linking is off")
         actor = f"esia:{oid}"
         if action == "auto":
-            account = j.accounts.link_esia(account.id, str(oid), "auto", actor, ip)  # type: ignore[union-attr]
+            account = j.accounts.link_esia(account.id, str(oid), "auto", actor, ip,  # type: ignore[union-attr]
+                                           log=not j.defect_on("AUTO_LINK_NOT_LOGGED"))
         elif action == "create":
             account = j.accounts.create(None, None, ROLE_OF_TABLE[table], table, row["id"],  # type: ignore[index]
                                         esia_oid=str(oid), link_method="auto")
             j.events.record(ev.ACCOUNT_CREATE, actor, object=account.label, ip=ip,
                             details={"role": account.role, "source": "esia"})
-            j.events.record(ev.LINK, actor, object=account.label, ip=ip, details={"oid": str(oid), "method": "auto"})
+            if not j.defect_on("AUTO_LINK_NOT_LOGGED"):
+                j.events.record(ev.LINK, actor, object=account.label, ip=ip,
+                                details={"oid": str(oid), "method": "auto"})
         elif action == "reissue":
             old = account.esia_oid  # type: ignore[union-attr]  (UNLINK logs it)
             j.accounts.unlink_esia(account.id, actor, ip)  # type: ignore[union-attr]
@@ -792,10 +795,13 @@ class EsiaAuth:
         extra = {"oid": str(oid), "esia_sid": str(sbj.get("urn:esia:sid") or ""), "level": level}
         token = j.sessions.open(account.id, "esia", ip, extra=extra)
         details: dict[str, Any] = {"method": "esia", "oid": str(oid), "level": level, "link": action or "existing"}
+        if action == "auto" and j.defect_on("AUTO_LINK_NOT_LOGGED"):
+            del details["link"]
         if kids is not None:
             details["esia_children"], details["esia_children_in_journal"] = kids
-        j.events.record(ev.SIGN_IN, account.label, object=account.label, ip=ip, details=details,
-                        unscrubbed=self._token_dump(tokens))
+        if not j.defect_on("ESIA_SIGN_IN_NOT_LOGGED"):
+            j.events.record(ev.SIGN_IN, account.label, object=account.label, ip=ip, details=details,
+                            unscrubbed={**(self._token_dump(tokens) or {}), **self._callback_dump(request)} or None)
         resp = RedirectResponse(flow.next or "/", status_code=303, headers={"Cache-Control": "no-store"})
         resp.set_cookie(COOKIE, token, httponly=True, samesite="lax", path="/", secure=self.secure_cookies)
         return resp
@@ -952,6 +958,12 @@ class EsiaAuth:
         if not tokens or not self.j.defect_on("LOG_ESIA_TOKEN"):
             return None
         return {"esia_response": {k: tokens.get(k) for k in ("access_token", "id_token", "expires_in")}}
+
+    def _callback_dump(self, request: Request) -> dict[str, Any]:
+        """The LOG_ESIA_CALLBACK defect: the callback's query (authorization code, state), in clear."""
+        if not self.j.defect_on("LOG_ESIA_CALLBACK"):
+            return {}
+        return {"callback_query": str(request.url.query)}
 
     def _log_failure(self, purpose: str, refusal: Refusal, oid: int | None, ip: str | None,
                      tokens: Mapping[str, Any] | None) -> None:

@@ -127,7 +127,10 @@ class Journal:
         if account.person_table == "learners":
             return SELF if account.person_id == learner_id else None
         if account.person_table == "representatives":
-            if learner_id in self.children_of(account.person_id):
+            children = self.children_of(account.person_id)
+            if learner_id in children:
+                return CHILD
+            if self.defect_on("FAMILY_CHECK_BY_PREFIX") and any(learner_id.startswith(c) for c in children):
                 return CHILD
             if self.defect_on("PARENT_READS_ANY_CHILD") and self.learner(learner_id) is not None:
                 return CHILD

@@ -162,6 +162,14 @@ defect("PARENT_READS_ANY_CHILD", ["ROLE-01"], "parent reads any learner by id",
 defect("CLASSMATES_VISIBLE", ["ROLE-01"], "parent reads their children's classmates",
        """The family check compares classes instead of links: a parent reads the diary of every
        learner who shares a class with one of their children.""", JOURNAL, "reference_journal.core")
+defect("UNDER_14_WRITES_VIA_ESIA", ["ROLE-02"], "under-14 learner writes after an ЕСИА sign-in",
+       """The read-only rule for learners under 14 is checked for sessions opened with the school's
+       login and password only; the same child signed in through ЕСИА with a child account may
+       write.""", JOURNAL, "reference_journal.web")
+defect("FAMILY_CHECK_BY_PREFIX", ["ROLE-01"], "family check matches id prefixes",
+       """The family check compares learner ids as prefixes (a `LIKE 'id%'` lookup): the parent of
+       learner …LRN1 reads …LRN14 and every other learner whose id begins the same.""", JOURNAL,
+       "reference_journal.core")
 defect("UNDER_14_CAN_WRITE", ["ROLE-02"], "under-14 learner may write",
        """The age check on writes is missing: a learner under 14 adds achievements.""",
        JOURNAL, "reference_journal.web")
@@ -284,6 +292,24 @@ defect("FAILED_SIGN_IN_NOT_LOGGED", ["LOG-01"], "failed sign-ins not logged",
 defect("CONSENT_NOT_LOGGED", ["LOG-01"], "consent not logged",
        """Consent notifications from the portal change the consent state without an event log
        record.""", JOURNAL, "reference_journal.api")
+defect("ESIA_SIGN_IN_NOT_LOGGED", ["LOG-01"], "ЕСИА sign-ins not logged",
+       """Sign-ins with the journal's own password are logged; sign-ins through ЕСИА open a
+       session without a record.""", AUTH, "reference_journal.auth")
+defect("AUTO_LINK_NOT_LOGGED", ["LOG-01"], "automatic ЕСИА linking not logged",
+       """The link a first ЕСИА sign-in makes is stored without an event log record (manual
+       linking and re-issue are still logged).""", AUTH, "reference_journal.auth")
+defect("MARK_CHANGE_NOT_LOGGED", ["LOG-01"], "changes of marks not logged",
+       """Teachers' changes of marks are not written to the event log; other school data is.""",
+       JOURNAL, "reference_journal.web")
+defect("UPLOAD_FAILURE_NOT_LOGGED", ["LOG-01"], "failed upload statuses not logged",
+       """Only files that end in success are logged; a file the showcase failed or refused leaves
+       no record, so the log shows every upload as successful.""", EXPORT, "reference_journal.export")
+defect("CREDENTIAL_ISSUE_NOT_LOGGED", ["LOG-01"], "issued credentials not logged",
+       """Issuing a login and password (a new account, a password set for a child) leaves no
+       credential-issue record.""", JOURNAL, "reference_journal.web")
+defect("LOG_ESIA_CALLBACK", ["LOG-03"], "ЕСИА callback logged",
+       """The sign-in record keeps the query of ЕСИА's callback for troubleshooting: the
+       authorization code and the state, in clear.""", AUTH, "reference_journal.auth")
 defect("LOG_PERIOD_IGNORED", ["LOG-02"], "auditor sees the last events only",
        """The auditor's endpoint ignores `from`/`to` and returns the 20 latest events.""",
        JOURNAL, "reference_journal.web")

@@ -834,13 +834,16 @@ class Exporter:
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (table_name, row_key, operation) DO UPDATE SET "
                 "rules = excluded.rules, columns = excluded.columns, request_id = excluded.request_id, "
                 "held_at = excluded.held_at", rows)
-        self.j.events.record(ev.UPLOAD, "exporter", outcome=ev.FAILURE, object=f"{out.table.name}.csv",
-                             details={"operation": out.operation, "held": len(rows),
-                                      "rows": [{"key": r[1], "rules": r[3], "columns": r[4]} for r in rows[:20]],
-                                      "request_id": verdict.request_id,
-                                      "note": "held back until corrected; the rest is sent again"})
+        if not self.j.defect_on("UPLOAD_FAILURE_NOT_LOGGED"):
+            self.j.events.record(ev.UPLOAD, "exporter", outcome=ev.FAILURE, object=f"{out.table.name}.csv",
+                                 details={"operation": out.operation, "held": len(rows),
+                                          "rows": [{"key": r[1], "rules": r[3], "columns": r[4]} for r in rows[:20]],
+                                          "request_id": verdict.request_id,
+                                          "note": "held back until corrected; the rest is sent again"})
 
     def _log_send(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
+        if entry["outcome"] != "ok" and self.j.defect_on("UPLOAD_FAILURE_NOT_LOGGED"):
+            return
         shown = ("operation", "channel", "rows", "attempt", "http_status", "request_id", "status_code",
                  "outcome", "error")
         self.j.events.record(ev.UPLOAD, job["actor"], outcome=ev.SUCCESS if entry["outcome"] == "ok" else ev.FAILURE,

@@ -78,6 +78,8 @@ def _forbidden(error: str, ru: str, en: str) -> JournalError:
 
 def _data_change(j, request: Request, account, table: str, row_id: str, operation: str, **details: Any) -> None:
     """Log a change of school data (LOG-01): who, which row, what operation, from where."""
+    if table == "marks" and j.defect_on("MARK_CHANGE_NOT_LOGGED"):
+        return
     j.events.record(ev.DATA_CHANGE, account.label, object=f"{table}:{row_id}", ip=client_ip(request),
                     details={"operation": operation, **details})
 
@@ -190,8 +192,10 @@ async def me(request: Request) -> Response:
                   "join_requests": requests})
 
 
-def _may_write(j: Journal, account: Account) -> None:
-    """ROLE-02: a learner under 14 writes nothing."""
+def _may_write(j: Journal, account: Account, session: dict[str, Any]) -> None:
+    """ROLE-02: a learner under 14 writes nothing, however they signed in."""
+    if session.get("method") == "esia" and j.defect_on("UNDER_14_WRITES_VIA_ESIA"):
+        return
     if account.person_table == "learners" and account.person_id and not j.defect_on("UNDER_14_CAN_WRITE"):
         learner = j.learner(account.person_id)
         if learner is not None and j.under_14(learner):
@@ -201,8 +205,8 @@ def _may_write(j: Journal, account: Account) -> None:
 
 async def change_password(request: Request) -> Response:
     j = _journal(request)
-    _, account = session_of(request)
-    _may_write(j, account)
+    session, account = session_of(request)
+    _may_write(j, account, session)
     data = await _body(request)
     new = _field(data, "new_password", str, max_length=128)
     current = _field(data, "current_password", str, required=account.has_password, max_length=128)
@@ -267,11 +271,11 @@ def _item(j: Journal, table: str, row: dict[str, Any]) -> dict[str, Any]:
 
 async def add_achievement(request: Request) -> Response:
     j = _journal(request)
-    _, account = session_of(request)
+    session, account = session_of(request)
     learner_id = request.path_params["learner_id"]
     relation = _relation(j, account, learner_id)
     if relation == SELF:
-        _may_write(j, account)
+        _may_write(j, account, session)
         if j.defect_on("TEEN_CANNOT_ADD_ACHIEVEMENT"):
             raise _forbidden("not_allowed", "достижения вносит только школа", "only school staff add achievements")
         added_by = 2
@@ -307,13 +311,13 @@ async def add_achievement(request: Request) -> Response:
 
 async def delete_achievement(request: Request) -> Response:
     j = _journal(request)
-    _, account = session_of(request)
+    session, account = session_of(request)
     row = j.db.get("achievements", request.path_params["achievement_id"])
     if row is None:
         raise JournalError(404, "not_found", "достижение не найдено", "no such achievement")
     relation = _relation(j, account, row["learner_id"])
     if relation == SELF:
-        _may_write(j, account)
+        _may_write(j, account, session)
         if row["added_by"] != 2:
             raise _forbidden("not_allowed", "это достижение внесла школа", "the school added this achievement")
     elif relation != STAFF:
@@ -795,8 +799,9 @@ async def create_account(request: Request) -> Response:
     account = j.accounts.create(login, password, None)
     j.events.record(ev.ACCOUNT_CREATE, admin.label, object=account.label, ip=client_ip(request),
                     details={"role": None})
-    j.events.record(ev.CREDENTIAL_ISSUE, admin.label, object=account.label, ip=client_ip(request),
-                    details={"what": "initial password"})
+    if not j.defect_on("CREDENTIAL_ISSUE_NOT_LOGGED"):
+        j.events.record(ev.CREDENTIAL_ISSUE, admin.label, object=account.label, ip=client_ip(request),
+                        details={"what": "initial password"})
     return _json(account.public(), 201)
 
 

@@ -34,11 +34,11 @@ def _copy(tmp_path: Path) -> Path:
     ("body", "problem"),
     [
         ("requirements:\n  LOG-99:\n    surface: {event_kind: all}\n", "unknown requirement ID 'LOG-99'"),
-        ("requirements:\n  LOG-02:\n    surface: {mood: [happy]}\n", "unknown dimension 'mood'"),
-        ("requirements:\n  LOG-02:\n    surface: {actor: [auditor, janitor]}\n", "actor has no value(s) 'janitor'"),
-        ("requirements:\n  LOG-02:\n    surface: {actor: [auditor]}\n    excused: {actor: {teacher: because it is late}}\n",
+        ("requirements:\n  AUTH-10:\n    surface: {mood: [happy]}\n", "unknown dimension 'mood'"),
+        ("requirements:\n  AUTH-10:\n    surface: {actor: [auditor, janitor]}\n", "actor has no value(s) 'janitor'"),
+        ("requirements:\n  AUTH-10:\n    surface: {actor: [auditor]}\n    excused: {actor: {teacher: because it is late}}\n",
          "excused actor='teacher' is not part of its surface"),
-        ("requirements:\n  LOG-02:\n    surface: {actor: []}\n", "surface/actor"),
+        ("requirements:\n  AUTH-10:\n    surface: {actor: []}\n", "surface/actor"),
     ],
     ids=["unknown-id", "unknown-dimension", "unknown-value", "excused-outside", "empty-values"],
 )
@@ -62,9 +62,9 @@ def test_a_requirement_declared_twice_is_refused(tmp_path):
 def test_coverage_tells_covered_skipped_excused_and_missing(tmp_path):
     directory = _copy(tmp_path)
     (directory / "zz.yaml").write_text(
-        "requirements:\n  LOG-02:\n    surface: {actor: [auditor, teacher, parent, school_admin]}\n"
+        "requirements:\n  AUTH-10:\n    surface: {actor: [auditor, teacher, parent, school_admin]}\n"
         "    excused: {actor: {parent: parents do not read the log}}\n", encoding="utf-8")
-    surface = load_surfaces(directory).of("LOG-02")
+    surface = load_surfaces(directory).of("AUTH-10")
     result = coverage(surface, [({"actor": ["auditor"]}, True), ({"actor": ["teacher", "auditor"]}, False)])
     assert result == {"actor": {"covered": ["auditor"], "skipped": ["teacher"],
                                 "excused": {"parent": "parents do not read the log"},
@@ -74,7 +74,7 @@ def test_coverage_tells_covered_skipped_excused_and_missing(tmp_path):
 def test_an_excused_part_that_a_test_covers_counts_as_covered(tmp_path):
     directory = _copy(tmp_path)
     (directory / "zz.yaml").write_text(
-        "requirements:\n  LOG-02:\n    surface: {actor: [auditor, parent]}\n"
+        "requirements:\n  AUTH-10:\n    surface: {actor: [auditor, parent]}\n"
         "    excused: {actor: {parent: parents do not read the log}}\n", encoding="utf-8")
-    result = coverage(load_surfaces(directory).of("LOG-02"), [({"actor": ["auditor", "parent"]}, True)])
+    result = coverage(load_surfaces(directory).of("AUTH-10"), [({"actor": ["auditor", "parent"]}, True)])
     assert result["actor"] == {"covered": ["auditor", "parent"], "skipped": [], "excused": {}, "missing": []}

@@ -26,7 +26,9 @@ def _teacher(people) -> dict:
 
 
 @pytest.mark.requirement("AUTH-12")
-@pytest.mark.parametrize("account_type", ["standard", "simplified"])
+@pytest.mark.surface(actor="teacher")
+@pytest.mark.parametrize("account_type", [
+    pytest.param(level, marks=pytest.mark.surface(account_level=level)) for level in ("standard", "simplified")])
 def test_a_teacher_with_an_unconfirmed_account_is_refused(run, people, esia, account_type):
     teacher = _teacher(people)
     with persona_changed(esia, teacher["oid"], account_type=account_type, level="P", trusted=False):
@@ -51,6 +53,7 @@ def _organisation_change(people, esia, teacher, how: str) -> tuple[int, dict]:
 
 
 @pytest.mark.requirement("AUTH-12")
+@pytest.mark.surface(actor="teacher", account_level="confirmed")
 @pytest.mark.parametrize("how", ["foreign_organisation", "no_role", "unconfirmed_organisation"])
 def test_a_teacher_needs_the_schools_organisation_account(run, people, esia, how):
     teacher = _teacher(people)
@@ -62,7 +65,9 @@ def test_a_teacher_needs_the_schools_organisation_account(run, people, esia, how
 
 
 @pytest.mark.requirement("AUTH-13")
-@pytest.mark.parametrize("kind", ["representative", "learner"])
+@pytest.mark.surface(account_level=["simplified", "standard"])
+@pytest.mark.parametrize("kind", [pytest.param("representative", marks=pytest.mark.surface(actor="parent")),
+                                  pytest.param("learner", marks=pytest.mark.surface(actor="learner_14_plus"))])
 def test_an_adult_with_an_unconfirmed_account_is_told_to_confirm_it(run, people, kind):
     person = people.pick(kind, "unconfirmed_adult", fresh=True)   # a wrong journal links it
     landing = sign_in_anew(run, person["oid"])
@@ -76,6 +81,7 @@ def test_an_adult_with_an_unconfirmed_account_is_told_to_confirm_it(run, people,
 
 
 @pytest.mark.requirement("AUTH-13")
+@pytest.mark.surface(actor="learner_under_14", account_level=["child", "confirmed"])
 def test_a_child_under_14_signs_in_only_with_a_child_account(run, people, esia):
     child = people.pick("learner", prelinked=True, account_type="child", under_14=True,
                         where=lambda p: p.get("consent") == "granted" and p["oid"] not in people.claimed)

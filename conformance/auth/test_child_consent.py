@@ -21,6 +21,7 @@ def _consent(portal, parent, learner_id: str, action: str, when: dt.datetime) ->
 
 
 @pytest.mark.requirement("AUTH-08")
+@pytest.mark.surface(actor="learner_under_14")
 def test_a_child_signs_in_only_after_the_parents_consent(run, people, portal, esia):
     # only the missing consent may stand in the way (a child may also lack SNILS in ЕСИА)
     child = people.pick("learner", "consent_pending", fresh=True, under_14=True,
@@ -43,6 +44,7 @@ def test_a_child_signs_in_only_after_the_parents_consent(run, people, portal, es
 
 
 @pytest.mark.requirement("AUTH-08")
+@pytest.mark.surface(actor="learner_under_14", timing="consent_cycle")
 def test_a_revoked_consent_refuses_the_child_again(run, people, portal):
     # not `fresh`: the consent is granted again at the end; a child others changed is passed over
     child = people.pick("learner", prelinked=True, account_type="child", under_14=True,
@@ -63,5 +65,8 @@ def test_a_revoked_consent_refuses_the_child_again(run, people, portal):
         assert landing.response.status_code >= 400, f"the refusal is not an error answer: {landing.describe()}"
     finally:
         _consent(portal, parent, record, "granted", now + dt.timedelta(seconds=1))
+    again = sign_in_anew(run, child["oid"])
+    assert again.signed_in, (f"the parent granted the consent again, and the child still cannot sign in: "
+                             f"{again.describe()}")
     again = sign_in_anew(run, child["oid"])
     assert again.signed_in, f"the child cannot sign in after the parent consented again: {again.describe()}"

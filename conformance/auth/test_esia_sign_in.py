@@ -10,21 +10,34 @@ import pytest
 from conformance.browser import query
 
 
-@pytest.mark.requirement("AUTH-01")
-def test_a_confirmed_parent_signs_in_through_esia(browser, people):
-    parent = people.confirmed_parent(prelinked=True)
-    landing = browser.sign_in(parent["oid"])
-    assert landing.signed_in, f"no journal session after ЕСИА sign-in of a confirmed parent: {landing.describe()}"
+def _with_role(people, role: str):
+    return lambda p: role in ((people.of(p["oid"]) or {}).get("roles") or [])
+
+
+# who signs in: (persona kind, what else is asked of the person)
+SIGNERS = {
+    "parent": lambda people: people.confirmed_parent(prelinked=True),
+    "learner_14_plus": lambda people: people.pick("learner", prelinked=True, account_type="confirmed",
+                                                  under_14=False),
+    "teacher": lambda people: people.pick("staff", prelinked=True, account_type="confirmed",
+                                          where=_with_role(people, "teacher")),
+    "school_admin": lambda people: people.pick("staff", "director", prelinked=True, account_type="confirmed",
+                                               where=_with_role(people, "school_admin")),
+}
 
 
 @pytest.mark.requirement("AUTH-01")
-def test_a_teacher_signs_in_through_esia(browser, people):
-    teacher = people.pick("staff", prelinked=True, account_type="confirmed")
-    landing = browser.sign_in(teacher["oid"])
-    assert landing.signed_in, f"no journal session after ЕСИА sign-in of a teacher: {landing.describe()}"
+@pytest.mark.surface(session="esia")
+@pytest.mark.parametrize("actor", [pytest.param(a, marks=pytest.mark.surface(actor=a)) for a in SIGNERS])
+def test_each_kind_of_person_signs_in_through_esia(browser, people, actor):
+    person = SIGNERS[actor](people)
+    landing = browser.sign_in(person["oid"])
+    assert landing.signed_in, (f"no journal session after the ЕСИА sign-in of a {actor.replace('_', ' ')} "
+                               f"(oid {person['oid']}, confirmed account): {landing.describe()}")
 
 
 @pytest.mark.requirement("AUTH-02")
+@pytest.mark.surface(esia_flow="v2_v3")
 def test_the_authorization_request_is_the_registered_client_on_v2(browser, run):
     ac = browser.start()
     params = query(ac)
@@ -37,6 +50,7 @@ def test_the_authorization_request_is_the_registered_client_on_v2(browser, run):
 
 
 @pytest.mark.requirement("AUTH-02")
+@pytest.mark.surface(esia_flow="v2_v3")
 def test_esia_accepts_the_journals_token_request(browser, people):
     """Mock ЕСИА checks client_secret, client_certificate_hash, timestamp and redirect_uri of
     the token request; a sign-in that ends in a session and no ЕСИА error shows they held."""

@@ -30,6 +30,7 @@ def _login_of(portal, oid) -> str | None:
 
 
 @pytest.mark.requirement("AUTH-06")
+@pytest.mark.surface(actor="parent", session="esia")
 def test_the_first_sign_in_links_the_account(run, people, portal, driver):
     person = people.pick("representative", prelinked=False, account_type="confirmed", fresh=True)
     jp = people.of(person["oid"])
@@ -78,9 +79,14 @@ def _link_in_settings(run, driver, jp, oid) -> tuple[int, str]:
 
 
 @pytest.mark.requirement("AUTH-07")
-@pytest.mark.parametrize("tag", ["unconfirmed_adult", "mismatch:name"])
-def test_a_esia_account_is_linked_from_personal_settings(run, people, portal, driver, tag):
-    person = people.pick("representative", tag, fresh=True)
+@pytest.mark.surface(session="manual_link")
+@pytest.mark.parametrize(("tag", "level"), [
+    pytest.param("unconfirmed_adult", "simplified", marks=pytest.mark.surface(account_level="simplified")),
+    pytest.param("unconfirmed_adult", "standard", marks=pytest.mark.surface(account_level="standard")),
+    pytest.param("mismatch:name", "confirmed", marks=pytest.mark.surface(account_level="confirmed")),
+])
+def test_a_esia_account_is_linked_from_personal_settings(run, people, portal, driver, tag, level):
+    person = people.pick("representative", tag, account_type=level, fresh=True)
     jp = people.of(person["oid"])
     if not jp.get("internal_login") or not jp.get("internal_password"):
         raise EnvironmentProblem(f"the dataset gives person {person['oid']} no journal login")
@@ -99,6 +105,7 @@ def test_a_esia_account_is_linked_from_personal_settings(run, people, portal, dr
 
 
 @pytest.mark.requirement("AUTH-09")
+@pytest.mark.surface(actor="learner_14_plus")
 def test_a_reissued_account_is_relinked_to_the_same_learner(run, people, portal, driver):
     new = people.pick("learner", "reissued", fresh=True)
     record = people.of(new["oid"])["record_id"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.auth._support import esia_persona, internal_login, mentions, sign_in_anew
+from conformance.auth._support import esia_persona, internal_login, mentions, persona_changed, sign_in_anew
 from conformance.people import SIGN_IN_SCENARIOS
 from conformance.verdicts import EnvironmentProblem
 
@@ -42,7 +42,9 @@ def _refused_unlinked(landing, portal, oid, what: str) -> None:
 
 
 @pytest.mark.requirement("AUTH-05")
-@pytest.mark.parametrize("tag", sorted(FIELD_WORDS))
+@pytest.mark.parametrize("tag", [
+    pytest.param(tag, marks=pytest.mark.surface(identity_mismatch=field))
+    for tag, field in (("mismatch:birthDate", "birth_date"), ("mismatch:name", "last_name"), ("mismatch:snils", "snils"))])
 def test_a_data_mismatch_is_refused_naming_the_field(run, people, portal, tag):
     person = _pick(people, tag)
     landing = sign_in_anew(run, person["oid"])
@@ -54,6 +56,7 @@ def test_a_data_mismatch_is_refused_naming_the_field(run, people, portal, tag):
 
 
 @pytest.mark.requirement("AUTH-05")
+@pytest.mark.surface(identity_mismatch="snils_missing")
 def test_an_account_without_snils_is_refused(run, people, portal, esia):
     try:
         person = people.pick("learner", "no_snils", prelinked=False, fresh=True,
@@ -73,3 +76,29 @@ def test_an_account_without_snils_is_refused(run, people, portal, esia):
     _refused_unlinked(landing, portal, person["oid"], "ЕСИА account has no SNILS")
     assert mentions(landing, "снилс", "snils"), (
         f"the refusal does not say that SNILS is missing: {landing.response.text[:400]}")
+
+
+# the first or middle name changed by one letter at ЕСИА: words that name it (a refusal that speaks
+# of the full name, «ФИО», names it too)
+NAME_FIELDS = {
+    "firstName": ("first_name", ("имя", "имени", "фио", "first name", "given name", "full name")),
+    "middleName": ("middle_name", ("отчеств", "фио", "middle name", "patronymic", "full name")),
+}
+
+
+@pytest.mark.requirement("AUTH-05")
+@pytest.mark.parametrize("key", [pytest.param(k, marks=pytest.mark.surface(identity_mismatch=field))
+                                 for k, (field, _) in NAME_FIELDS.items()])
+def test_a_first_or_middle_name_mismatch_is_refused(run, people, portal, esia, key):
+    """An unlinked parent whose SNILS, last name and birth date match the journal's record, but
+    whose first (or middle) name at ЕСИА differs by one letter: a journal that matches on SNILS
+    and last name alone links the wrong person."""
+    field, words = NAME_FIELDS[key]
+    person = people.pick("representative", prelinked=False, account_type="confirmed", fresh=True,
+                         where=lambda p: bool(p.get("snils") and p.get(key)))
+    changed = person[key][:-1] + ("а" if person[key][-1] != "а" else "я")
+    with persona_changed(esia, person["oid"], **{key: changed}):
+        landing = sign_in_anew(run, person["oid"])
+    _refused_unlinked(landing, portal, person["oid"], f"{field.replace('_', ' ')} differs from the journal's record")
+    assert mentions(landing, *words), (f"the refusal does not say that the {field.replace('_', ' ')} differs "
+                                       f"(none of {words} in the answer): {landing.response.text[:400]}")

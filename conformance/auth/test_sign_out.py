@@ -35,6 +35,7 @@ def _check_replay_works(run, driver, cookies) -> None:
 
 
 @pytest.mark.requirement("AUTH-11")
+@pytest.mark.surface(session="esia")
 def test_sign_out_goes_through_esia_logout(browser, people, run, driver):
     parent = people.confirmed_parent()
     landing = browser.sign_in(parent["oid"])
@@ -75,3 +76,21 @@ def test_sign_out_in_the_journal_ends_the_session_on_the_server(browser, people,
     assert out.ok, f"sign-out in the journal failed: {out.describe()}"
     served, how = _old_session_served(run, driver, old)
     assert not served, f"a request carrying the old session cookie is still served after sign-out: {how}"
+
+
+@pytest.mark.requirement("AUTH-11")
+@pytest.mark.surface(session="school_login")
+def test_sign_out_of_a_password_session_ends_it(driver, people):
+    """A session opened with the journal's own login ends on sign-out too: its handle serves
+    nothing afterwards."""
+    def fits(p):
+        jp = people.of(p["oid"]) or {}
+        return bool(jp.get("internal_login") and jp.get("internal_password"))
+    person = people.of(people.pick("staff", where=fits)["oid"])
+    answer, session = driver.sign_in(person["internal_login"], person["internal_password"])
+    assert session is not None, f"{person['internal_login']} cannot sign in with their password: {answer.describe()}"
+    assert session.me().ok, "the password session does not serve its user before sign-out"
+    out = session.sign_out()
+    assert out.ok, f"sign-out of the password session failed: {out.describe()}"
+    after = session.me()
+    assert not after.ok, f"the password session still serves its user after sign-out: {after.describe()}"

@@ -19,8 +19,11 @@ def _with(callback: str, **params: str | None) -> str:
 
 @pytest.mark.requirement("AUTH-04")
 @pytest.mark.parametrize("token", ["id", "access"])
-@pytest.mark.parametrize("kind", ["alg_none", "expired", "foreign_audience", "wrong_signature",
-                                  "not_yet_valid", "foreign_issuer"])
+@pytest.mark.parametrize("kind", [
+    pytest.param(kind, marks=pytest.mark.surface(token_fault=fault)) for kind, fault in (
+        ("alg_none", "alg_none"), ("expired", "expired"), ("foreign_audience", "foreign_audience"),
+        ("wrong_signature", "forged_signature"), ("not_yet_valid", "not_yet_valid"),
+        ("foreign_issuer", "foreign_issuer"))])
 def test_a_bad_token_yields_no_session(browser, people, kind, token):
     parent = people.confirmed_parent()
     browser.esia_fault(kind, token=token)
@@ -29,6 +32,7 @@ def test_a_bad_token_yields_no_session(browser, people, kind, token):
 
 
 @pytest.mark.requirement("AUTH-03")
+@pytest.mark.surface(session="esia")
 def test_a_forged_state_is_refused(browser, people):
     callback = browser.at_esia(browser.start(), people.confirmed_parent()["oid"])
     landing = browser.land(_with(callback, state=str(uuid.uuid4())))
@@ -36,6 +40,7 @@ def test_a_forged_state_is_refused(browser, people):
 
 
 @pytest.mark.requirement("AUTH-03")
+@pytest.mark.surface(session="esia")
 def test_a_missing_state_is_refused(browser, people):
     callback = browser.at_esia(browser.start(), people.confirmed_parent()["oid"])
     landing = browser.land(_with(callback, state=None))
@@ -43,6 +48,7 @@ def test_a_missing_state_is_refused(browser, people):
 
 
 @pytest.mark.requirement("AUTH-03")
+@pytest.mark.surface(session="esia")
 def test_a_replayed_callback_is_refused(browser, people):
     callback = browser.at_esia(browser.start(), people.confirmed_parent()["oid"])
     first = browser.land(callback)
@@ -53,12 +59,14 @@ def test_a_replayed_callback_is_refused(browser, people):
 
 
 @pytest.mark.requirement("AUTH-03")
+@pytest.mark.surface(session="esia")
 def test_the_state_differs_per_attempt(browser, run):
     states = {query(browser.start()).get("state") for _ in range(3)}
     assert len(states) == 3 and None not in states, f"state is not fresh per attempt: {states}"
 
 
 @pytest.mark.requirement("AUTH-03")
+@pytest.mark.surface(session="esia")
 def test_another_browsers_callback_is_refused(browser, people, run):
     callback = browser.at_esia(browser.start(), people.confirmed_parent()["oid"])
     with Browser(run) as other:

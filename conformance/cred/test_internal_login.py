@@ -69,6 +69,7 @@ def _login(portal, oid: Any, **params: Any):
 
 
 @pytest.mark.requirement("CRED-01")
+@pytest.mark.surface(actor="parent")
 def test_the_login_answer_names_the_user_and_each_child(run, people, portal):
     parent, jp, children = _parent_with_children(run, people)
     answer = _login(portal, parent["oid"])
@@ -104,6 +105,7 @@ def test_a_query_parameter_does_not_choose_the_user(run, people, portal):
 
 
 @pytest.mark.requirement("CRED-02")
+@pytest.mark.surface(secret_kind="password", actor="parent")
 def test_the_login_answer_carries_no_password(run, people, portal):
     parent, jp, children = _parent_with_children(run, people)
     answer = _login(portal, parent["oid"])
@@ -145,6 +147,7 @@ def _reset(epgu, parent_oid: Any, learner_id: str, password: str):
 
 
 @pytest.mark.requirement("CRED-02")
+@pytest.mark.surface(actor="parent", secret_kind="password")
 def test_a_parent_resets_their_young_childs_password_through_the_portal(run, people, epgu, portal, test_control,
                                                                       driver):
     child, parent, login = _young_child_with_parent(run, people, epgu, test_control)
@@ -174,6 +177,7 @@ def test_a_parent_resets_their_young_childs_password_through_the_portal(run, peo
 
 
 @pytest.mark.requirement("CRED-02")
+@pytest.mark.surface(actor="parent_other_family")
 def test_a_parent_cannot_set_the_password_of_another_familys_child(run, people, epgu):
     parent, jp, children = _parent_with_children(run, people)
     portal_knows_people(run, epgu)
@@ -183,3 +187,24 @@ def test_a_parent_cannot_set_the_password_of_another_familys_child(run, people, 
     resp = _reset(epgu, parent["oid"], other, f"Xx{uuid.uuid4().hex[:10]}!5")
     assert resp.status_code in (403, 404), (f"a parent set the password of {other}, a child of another family, "
                                             f"through the portal: HTTP {resp.status_code}")
+
+
+@pytest.mark.requirement("CRED-01")
+@pytest.mark.parametrize("actor", [pytest.param(a, marks=pytest.mark.surface(actor=a)) for a in ("learner_14_plus", "teacher")])
+def test_the_login_answer_names_learners_and_staff_too(people, portal, actor):
+    """Not only parents: a learner of 14 or over and a teacher who signed in to «Моё образование»
+    get their own journal login, and no child's."""
+    kind = "learner" if actor == "learner_14_plus" else "staff"
+
+    def fits(p):
+        jp = people.of(p["oid"]) or {}
+        return bool(jp.get("internal_login")) and (kind == "learner" or "teacher" in (jp.get("roles") or []))
+    person = people.pick(kind, prelinked=True, account_type="confirmed", where=fits,
+                         **({"under_14": False} if kind == "learner" else {}))
+    jp = people.of(person["oid"])
+    answer = _login(portal, person["oid"])
+    assert answer.get("login") == jp["internal_login"], (
+        f"getInternalLogin for a {actor.replace('_', ' ')} (oid {person['oid']}) gave login {answer.get('login')!r}, "
+        f"not their own {jp['internal_login']!r}")
+    assert not (answer.get("learners") or []), (
+        f"getInternalLogin for a {actor.replace('_', ' ')} lists children's logins: {answer.get('learners')}")

@@ -15,6 +15,19 @@ TIME_KEYS = ("time", "timestamp", "at", "when", "datetime", "date_time", "occurr
 OUTCOME_KEYS = ("outcome", "result", "status", "success", "succeeded")
 FAILURE = re.compile(r"fail|denied|refus|reject|invalid|error|wrong|unauthori", re.I)
 SUCCESS = re.compile(r"^(success|succeeded|ok|allowed|granted|accepted|done|true)$", re.I)
+# How a record says what happened, in words its auditor reads (Russian or English): the
+# suite's reading of LOG-01's "action", since the standard fixes no field names or codes. A
+# record is of a kind when any of its texts matches the kind's words.
+ACTION_WORDS = {
+    "sign_in": r"sign.?in|log.?in|logon|auth|session|вход|авториз|аутентиф",
+    "link": r"link|bind|привяз|связ",
+    "unlink": r"unlink|unbind|отвяз",
+    "consent": r"consent|согласи",
+    "role_change": r"role|роль|рол[иь]|join|заявк|approv|member|членств|права",
+    "data_change": r"chang|updat|edit|modif|delet|insert|creat|add|измен|удал|добав|созд|mark|оцен",
+    "upload": r"upload|export|выгруз|отправ|передач|send",
+    "credential_issue": r"credential|password|парол|issu|выда|выпуск",
+}
 
 
 class AuditLog:
@@ -49,6 +62,12 @@ def text(record: Any) -> str:
 
 def mentioning(items: list[dict[str, Any]], *needles: str) -> list[dict[str, Any]]:
     return [r for r in items if any(n and n in text(r) for n in needles)]
+
+
+def named(items: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The records that say in words they are of `kind` (a key of ACTION_WORDS)."""
+    words = re.compile(ACTION_WORDS[kind], re.I)
+    return [r for r in items if words.search(text(r))]
 
 
 def time_of(record: dict[str, Any]) -> dt.datetime | None:

@@ -21,6 +21,7 @@ import uuid
 
 import pytest
 
+from conformance.browser import query
 from conformance.log._support import AuditLog, check_record, mentioning, text, time_of
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.")
@@ -50,6 +51,7 @@ def _wait_next_second(audit: AuditLog, after: dt.datetime) -> None:
 
 
 @pytest.mark.requirement("LOG-01")
+@pytest.mark.surface(event_kind="sign_in_failure", session="school_login")
 def test_a_failed_sign_in_is_logged(driver, people, audit):
     person = _login_of(people)
     login = person["internal_login"]
@@ -66,6 +68,7 @@ def test_a_failed_sign_in_is_logged(driver, people, audit):
 
 
 @pytest.mark.requirement("LOG-01")
+@pytest.mark.surface(event_kind="consent")
 def test_a_consent_from_the_portal_is_logged(run, people, portal, audit):
     def fits(p):
         jp = people.of(p["oid"]) or {}
@@ -94,6 +97,7 @@ def test_a_consent_from_the_portal_is_logged(run, people, portal, audit):
 
 
 @pytest.mark.requirement("LOG-02")
+@pytest.mark.surface(actor="auditor")
 def test_the_log_of_a_past_period_holds_that_periods_records(driver, people, audit):
     person = _login_of(people)
     later = f"log02-{uuid.uuid4().hex[:10]}-later"
@@ -119,6 +123,7 @@ def test_the_log_of_a_past_period_holds_that_periods_records(driver, people, aud
 
 
 @pytest.mark.requirement("LOG-03")
+@pytest.mark.surface(secret_kind=["password", "access_token", "id_token"])
 def test_no_password_or_token_reaches_the_log(driver, people, browser, audit):
     person = _login_of(people)
     typed = f"Typed-{uuid.uuid4().hex[:12]}-9!"
@@ -138,3 +143,38 @@ def test_no_password_or_token_reaches_the_log(driver, people, browser, audit):
     token = JWT.search(dump)
     where = dump[max(0, token.start() - 80):token.start() + 12] if token else ""
     assert not where, f"the event log holds a JWT-shaped value (an ЕСИА token?) near: {where}…"
+
+
+@pytest.mark.requirement("LOG-03")
+@pytest.mark.surface(secret_kind=["authorization_code", "client_secret", "signed_with_key", "authorization_url",
+                                  "document_number"])
+def test_no_secret_of_an_esia_sign_in_reaches_the_log(people, browser, audit):
+    """The secrets that pass through one ЕСИА sign-in, each looked for in the log of its window:
+    the authorization code of the callback, the journal's own `client_secret` (its signature
+    with its key) and `state` of the authorization URL, that URL itself, and the full numbers of
+    the person's documents ЕСИА hands over (series and number, with or without the space;
+    a number alone is too short to tell from other digits)."""
+    signer = people.confirmed_parent()
+    start = audit.now() - SECOND
+    ac = browser.start()
+    params = query(ac)
+    callback = browser.at_esia(ac, signer["oid"])
+    code = query(callback).get("code")
+    landing = browser.land(callback)
+    assert landing.signed_in, f"a linked parent could not sign in through ЕСИА: {landing.describe()}"
+    end = audit.now() + SECOND
+    dump = text(audit.read(start, end))
+    secrets = {
+        "the authorization code of the ЕСИА callback": code,
+        "the journal's client_secret (its signature of the authorization request)": params.get("client_secret"),
+        "the state of the authorization request": params.get("state"),
+        "the ЕСИА authorization URL with its parameters": ac.split("?", 1)[1] if "?" in ac else None,
+    }
+    for doc in signer.get("docs") or []:
+        series, number = str(doc.get("series") or ""), str(doc.get("number") or "")
+        if series and number:
+            secrets[f"the series and number of the signer's {doc.get('type')}"] = f"{series} {number}"
+            secrets[f"the series and number of the signer's {doc.get('type')} (no space)"] = series + number
+    for what, value in secrets.items():
+        if value and len(value) >= 6:
+            assert value not in dump, f"{what} is written to the event log"

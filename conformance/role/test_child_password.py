@@ -13,7 +13,8 @@ from __future__ import annotations
 import pytest
 
 from conformance.role._support import (STRONG_PASSWORD, age_on, clock_on, day_before_14,
-                                       journal_today, pick_learner, thirteen_this_year)
+                                       journal_today, linked_parents, pick_learner, thirteen_this_year)
+from conformance.verdicts import EnvironmentProblem
 
 WEAK = {
     "7 characters": "Ab1!xyz",
@@ -38,6 +39,7 @@ def _signs_in(driver, child: dict, password: str) -> bool:
 
 
 @pytest.mark.requirement("ROLE-04")
+@pytest.mark.surface(actor="parent")
 def test_a_parent_sets_a_strong_password_for_a_child_under_14(driver, portal, people, dataset, test_control):
     today = journal_today(test_control)
     child, parent_oid = pick_learner(people, dataset, thirteen_this_year(today),
@@ -57,6 +59,7 @@ def test_a_parent_sets_a_strong_password_for_a_child_under_14(driver, portal, pe
 
 
 @pytest.mark.requirement("ROLE-04")
+@pytest.mark.surface(actor="parent")
 def test_weak_passwords_are_refused(driver, portal, people, dataset, test_control):
     today = journal_today(test_control)
     child, parent_oid = pick_learner(people, dataset, thirteen_this_year(today),
@@ -81,6 +84,7 @@ def test_weak_passwords_are_refused(driver, portal, people, dataset, test_contro
 
 
 @pytest.mark.requirement("ROLE-04")
+@pytest.mark.surface(actor="parent")
 def test_a_parent_cannot_set_the_password_of_a_child_of_14_or_over(driver, portal, people, dataset, test_control):
     today = journal_today(test_control)
     teen, parent_oid = pick_learner(people, dataset, lambda born: age_on(born, today) >= 14, parent=True)
@@ -97,6 +101,7 @@ def test_a_parent_cannot_set_the_password_of_a_child_of_14_or_over(driver, porta
 
 
 @pytest.mark.requirement("ROLE-04")
+@pytest.mark.surface(actor="parent", timing="birthday_14")
 def test_a_parent_manages_the_password_until_the_14th_birthday(driver, portal, people, dataset, test_control):
     """Late in the year of the 14th birthday, before it, the child is still under 14."""
     today = journal_today(test_control)
@@ -112,3 +117,29 @@ def test_a_parent_manages_the_password_until_the_14th_birthday(driver, portal, p
         finally:
             if resp.status_code < 300:
                 _put_back(portal, parent_oid, child)
+
+
+@pytest.mark.requirement("ROLE-04")
+@pytest.mark.surface(actor="parent_other_family")
+def test_a_parent_cannot_set_the_password_of_another_familys_young_child(driver, portal, people, dataset, test_control):
+    """The right to manage a child's password belongs to that child's parents: a linked parent of
+    another family (of the same school first) is refused, and the child's password still works."""
+    today = journal_today(test_control)
+    child, own_parent = pick_learner(people, dataset, lambda born: age_on(born, today) < 14, claim=False)
+    parents = linked_parents(people, dataset)
+    family = dataset.parents_of.get(child["record_id"], set())
+    school = dataset.organisation(child["record_id"])
+    strangers = sorted((oid for oid, rep in parents.items() if rep not in family),
+                       key=lambda oid: not any(dataset.organisation(c) == school
+                                               for c in dataset.children_of.get(parents[oid], ())))
+    if not strangers:
+        raise EnvironmentProblem("the dataset has no linked parent outside the child's family")
+    resp = _set(portal, strangers[0], child["record_id"], STRONG_PASSWORD)
+    try:
+        assert resp.status_code in (403, 404), (
+            f"a parent of another family (oid {strangers[0]}) set the password of {child['record_id']}: "
+            f"HTTP {resp.status_code} {resp.text[:200]}")
+        assert _signs_in(driver, child, child["internal_password"]), "the child's own password stopped working"
+    finally:
+        if resp.status_code < 300:
+            _put_back(portal, strangers[0], child)

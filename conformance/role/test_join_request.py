@@ -96,6 +96,7 @@ def _sees_nothing(session: UserSession, dataset: Dataset, child: str, when: str)
 
 
 @pytest.mark.requirement("ROLE-05")
+@pytest.mark.surface(actor="school_admin", driver_operation=["file_join_request", "decide_join_request"])
 def test_a_join_request_waits_for_the_schools_administrator(driver, dataset, schools, browsers):
     child = _child(dataset, schools)
     newcomer = _newcomer(driver)
@@ -113,6 +114,7 @@ def test_a_join_request_waits_for_the_schools_administrator(driver, dataset, sch
 
 
 @pytest.mark.requirement("ROLE-05")
+@pytest.mark.surface(actor="school_admin_other_school", driver_operation="decide_join_request")
 def test_another_schools_administrator_cannot_approve(driver, dataset, schools, browsers):
     child = _child(dataset, schools)
     own_org = dataset.organisation(child)

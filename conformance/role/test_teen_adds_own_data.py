@@ -16,6 +16,7 @@ from conformance.role._support import (achievement, age_on, journal_today, pick_
 
 
 @pytest.mark.requirement("ROLE-03")
+@pytest.mark.surface(actor=["learner_14_plus", "parent"], driver_operation="add_achievement")
 def test_a_teen_adds_an_achievement_and_the_parent_sees_it(driver, portal, people, dataset, test_control):
     today = journal_today(test_control)
     teen, parent_oid = pick_learner(people, dataset, lambda born: age_on(born, today) >= 14, parent=True)

@@ -322,6 +322,45 @@ def probe_log_attempted_password(client, world: World) -> bool:
     return "Wrong-Password-7!" in repr(client.journal.db.query("SELECT * FROM event_log"))
 
 
+def probe_mark_change_not_logged(client, world: World) -> bool:
+    _, child = world.parent(child_under_14=True)
+    org = next(r["organisation_id"] for r in world.rows["learners"] if r["id"] == child)
+    staff = {r["id"] for r in world.rows["staff"] if r["organisation_id"] == org}
+    teacher = next(p for p in world.personas if p["kind"] == "staff" and p["record_id"] in staff
+                   and "teacher" in p["roles"] and p["internal_login"])
+    token = client.sign_in(teacher["internal_login"], teacher["internal_password"])
+    mark = next(m for m in world.rows["marks"] if m["learner_id"] == child)
+    body = {"subject_id": mark["subject_id"], "period_id": mark["period_id"], "mark_type": 1, "grade_system": 1,
+            "value": "5", "weight": 1, "mark_date": "2026-05-25"}
+    new = client.web("POST", f"/learners/{child}/marks", token, json=body).json()["id"]
+    return not any(e["event"] == "data_change" and new in (e["object"] or "") for e in client.event_log())
+
+
+def probe_credential_issue_not_logged(client, world: World) -> bool:
+    admin = client.sign_in("admin", ADMIN_PASSWORD)
+    assert client.web("POST", "/accounts", admin, json={"login": "novyi.u", "password": "Novyi-Parol-1!"}).status_code == 201
+    return not any(e["event"] == "credential_issue" for e in client.event_log())
+
+
+def probe_under_14_writes_via_esia(client, world: World) -> bool:
+    kid = world.learner(under_14=True)
+    account = client.journal.accounts.by_login(kid["internal_login"])
+    token = client.journal.sessions.open(account.id, "esia")   # as an ЕСИА sign-in opens it
+    return client.web("POST", f"/learners/{kid['record_id']}/achievements", token, json=ACHIEVEMENT).status_code == 201
+
+
+def probe_family_check_by_prefix(client, world: World) -> bool:
+    ids = [r["id"] for r in world.rows["learners"]]
+    for p in world.personas:
+        if p["kind"] != "representative" or not p["prelinked"]:
+            continue
+        mine = world.children(p["record_id"])
+        longer = [lid for lid in ids if lid not in mine and any(lid.startswith(c) for c in mine)]
+        if longer:
+            return client.portal(f"/learners/{longer[0]}/marks", p["esia"]["oid"], params=YEAR_PARAMS).status_code == 200
+    raise LookupError("no learner id extends the id of a linked parent's child")
+
+
 def probe_nonfree_component(client, world: World) -> bool:
     doc = client.get("/sbom.json").json()
     return any("proprietary" in repr(c["licenses"]).lower() for c in doc["components"])
@@ -359,6 +398,10 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "LOG_PERIOD_IGNORED": probe_log_period_ignored,
     "LOG_ATTEMPTED_PASSWORD": probe_log_attempted_password,
     "NONFREE_COMPONENT": probe_nonfree_component,
+    "UNDER_14_WRITES_VIA_ESIA": probe_under_14_writes_via_esia,
+    "FAMILY_CHECK_BY_PREFIX": probe_family_check_by_prefix,
+    "MARK_CHANGE_NOT_LOGGED": probe_mark_change_not_logged,
+    "CREDENTIAL_ISSUE_NOT_LOGGED": probe_credential_issue_not_logged,
 }
 
 
