@@ -615,6 +615,12 @@ class EsiaAuth:
             return flow  # type: ignore[return-value]
         if self.j.defect_on("STATE_NOT_CHECKED"):
             return flow or Flow(state, "", time.monotonic(), "sign_in", _lang(request))
+        if flow is None and browser and self.j.defect_on("LINK_STATE_NOT_CHECKED"):
+            with self._lock:   # the browser's pending link, whatever the state says
+                key = next((k for k, f in self._flows.items()
+                            if f.purpose == "link" and secrets.compare_digest(f.browser, _sha(browser))), None)
+                if key is not None:
+                    return self._flows.pop(key)
         why = "missing" if not state else "unknown, used or expired" if flow is None else "another browser's"
         raise Refusal("state", detail=f"state {why}")
 

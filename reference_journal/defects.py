@@ -307,6 +307,10 @@ defect("UPLOAD_FAILURE_NOT_LOGGED", ["LOG-01"], "failed upload statuses not logg
 defect("CREDENTIAL_ISSUE_NOT_LOGGED", ["LOG-01"], "issued credentials not logged",
        """Issuing a login and password (a new account, a password set for a child) leaves no
        credential-issue record.""", JOURNAL, "reference_journal.web")
+defect("LINK_STATE_NOT_CHECKED", ["AUTH-03"], "manual link keyed by browser, not state",
+       """Sign-in callbacks check `state`; the callback of a manual link from the personal
+       settings is matched to the browser's pending link by its cookie, whatever `state` it
+       carries or lacks.""", AUTH, "reference_journal.auth")
 defect("LOG_ESIA_CALLBACK", ["LOG-03"], "ЕСИА callback logged",
        """The sign-in record keeps the query of ЕСИА's callback for troubleshooting: the
        authorization code and the state, in clear.""", AUTH, "reference_journal.auth")

@@ -51,8 +51,9 @@ def test_the_first_sign_in_links_the_account(run, people, portal, driver):
     assert again.signed_in, f"the second ЕСИА sign-in after automatic linking failed: {again.describe()}"
 
 
-def _link_in_settings(run, driver, jp, oid) -> tuple[int, str]:
-    """Sign in with the journal's login and password, then link ЕСИА user `oid` from the settings."""
+def _link_in_settings(run, driver, jp, oid, tamper=None) -> tuple[int, str]:
+    """Sign in with the journal's login and password, then link ЕСИА user `oid` from the settings;
+    `tamper(callback_url)` changes ЕСИА's callback before the browser opens it."""
     with Browser(run) as b:
         answer = driver.browser_sign_in(b, jp["internal_login"], jp["internal_password"])
         assert answer.ok, f"the person cannot sign in with the journal's login and password: {answer.describe()}"
@@ -67,7 +68,7 @@ def _link_in_settings(run, driver, jp, oid) -> tuple[int, str]:
         assert resp.status_code in (302, 303) and resp.headers["location"].startswith(run["mocks"]["esia"]), (
             f"linking from the settings did not send the browser to ЕСИА: HTTP {resp.status_code} {resp.text[:200]}")
         callback = b.at_esia(urljoin(str(resp.url), resp.headers["location"]), oid)
-        done = b.get(callback)
+        done = b.get(tamper(callback) if tamper else callback)
         hops = 0
         while done.status_code in (301, 302, 303, 307, 308) and hops < 5:
             location = urljoin(str(done.url), done.headers["location"])
@@ -118,3 +119,31 @@ def test_a_reissued_account_is_relinked_to_the_same_learner(run, people, portal,
     own = [x.get("learner_id") for x in resp.json().get("learners") or [] if x.get("relation") == "self"]
     assert own == [record], (f"the re-issued account (new oid, same SNILS) belongs to learner record(s) {own}, "
                              f"not to the existing record {record}: a duplicate person was created")
+
+
+def _with_state(callback: str, state: str | None) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(callback)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "state"]
+    if state is not None:
+        query.append(("state", state))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@pytest.mark.requirement("AUTH-03")
+@pytest.mark.surface(session="manual_link")
+@pytest.mark.parametrize("state", ["forged", "missing"])
+def test_a_manual_link_with_a_forged_or_missing_state_is_refused(run, people, portal, driver, state):
+    """The state of the link flow started in the personal settings is checked as that of a
+    sign-in: a callback with another state, or none, links nothing."""
+    person = people.pick("representative", prelinked=False, account_type="confirmed", fresh=True,
+                         where=lambda p: bool((people.of(p["oid"]) or {}).get("internal_password")))
+    jp = people.of(person["oid"])
+    if _login_of(portal, person["oid"]) is not None:
+        raise EnvironmentProblem(f"ЕСИА user {person['oid']} is already linked before the test")
+    forged = None if state == "missing" else "forged-" + "0" * 24
+    status, text = _link_in_settings(run, driver, jp, person["oid"], tamper=lambda cb: _with_state(cb, forged))
+    linked = _login_of(portal, person["oid"])
+    assert linked is None, (f"a manual-link callback with a {state} state linked ЕСИА user {person['oid']} to the "
+                            f"account {linked!r} (HTTP {status} {text[:200]})")
