@@ -82,6 +82,8 @@ class Journal:
         birth, today = dt.date.fromisoformat(birth_date), self.clock.today()
         if self.defect_on("AGE_BY_BIRTH_YEAR"):
             return today.year - birth.year
+        if self.defect_on("BIRTHDAY_COUNTED_NEXT_DAY"):
+            return age_on(birth, today - dt.timedelta(days=1))
         return age_on(birth, today)
 
     def under_14(self, learner: dict[str, Any]) -> bool:

@@ -170,6 +170,9 @@ defect("FAMILY_CHECK_BY_PREFIX", ["ROLE-01"], "family check matches id prefixes"
        """The family check compares learner ids as prefixes (a `LIKE 'id%'` lookup): the parent of
        learner …LRN1 reads …LRN14 and every other learner whose id begins the same.""", JOURNAL,
        "reference_journal.core")
+defect("BIRTHDAY_COUNTED_NEXT_DAY", ["ROLE-03"], "a birthday counts from the next day",
+       """Age is counted as full years before today, so on the 14th birthday itself the learner is
+       still 13 and may not add their own data.""", JOURNAL, "reference_journal.core")
 defect("UNDER_14_CAN_WRITE", ["ROLE-02"], "under-14 learner may write",
        """The age check on writes is missing: a learner under 14 adds achievements.""",
        JOURNAL, "reference_journal.web")

@@ -11,8 +11,9 @@ import uuid
 
 import pytest
 
-from conformance.role._support import (achievement, age_on, journal_today, pick_learner,
-                                       sign_in_with_login)
+from conformance.role._support import (achievement, age_on, clock_on, day_before_14, journal_today,
+                                       pick_learner, sign_in_with_login)
+from conformance.verdicts import EnvironmentProblem
 
 
 @pytest.mark.requirement("ROLE-03")
@@ -43,3 +44,26 @@ def test_a_teen_adds_an_achievement_and_the_parent_sees_it(driver, portal, peopl
     finally:
         if answer.ok and isinstance(answer.data, dict) and answer.data.get("id"):
             session.delete_achievement(str(answer.data["id"]))
+
+
+@pytest.mark.requirement("ROLE-03")
+@pytest.mark.surface(actor="learner_14_plus", driver_operation="add_achievement", timing="birthday_14")
+def test_on_the_14th_birthday_the_learner_may_add_their_own_data(driver, people, dataset, test_control):
+    """Age counts by the day: on the 14th birthday itself (the journal's clock stopped on it) the
+    learner is 14 and may add an achievement; a journal counting "older than 14" refuses."""
+    today = journal_today(test_control)
+    teen, _ = pick_learner(people, dataset, lambda born: age_on(born, today) >= 14, claim=False)
+    learner_id = teen["record_id"]
+    birthday = day_before_14(dataset.birth_date(learner_id)) + dt.timedelta(days=1)
+    with clock_on(test_control, birthday) as day:
+        if journal_today(test_control) != day:
+            raise EnvironmentProblem("the journal's clock did not move to the date test-control was given")
+        session = sign_in_with_login(driver, teen)
+        answer = session.add_achievement(learner_id, **achievement(day - dt.timedelta(days=1),
+                                                                   f"ROLE-03 {uuid.uuid4().hex[:8]}"))
+        try:
+            assert answer.ok, (f"on their 14th birthday ({day}) the journal refused {learner_id} adding their own "
+                               f"achievement: {answer.describe()}")
+        finally:
+            if answer.ok and isinstance(answer.data, dict) and answer.data.get("id"):
+                session.delete_achievement(str(answer.data["id"]))

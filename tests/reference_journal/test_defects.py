@@ -361,6 +361,16 @@ def probe_family_check_by_prefix(client, world: World) -> bool:
     raise LookupError("no learner id extends the id of a linked parent's child")
 
 
+def probe_birthday_counted_next_day(client, world: World) -> bool:
+    teen = world.learner(under_14=False)
+    birth = dt.date.fromisoformat(next(r["birth_date"] for r in world.rows["learners"] if r["id"] == teen["record_id"]))
+    day = birth.replace(year=birth.year + 14) if (birth.month, birth.day) != (2, 29) else dt.date(birth.year + 14, 3, 1)
+    client.tc("POST", "/clock", json={"action": "set", "now": f"{day}T10:00:00+03:00", "frozen": True})
+    token = client.sign_in(teen["internal_login"], teen["internal_password"])
+    return client.web("POST", f"/learners/{teen['record_id']}/achievements", token,
+                      json={**ACHIEVEMENT, "achievement_date": (day - dt.timedelta(days=1)).isoformat()}).status_code == 403
+
+
 def probe_nonfree_component(client, world: World) -> bool:
     doc = client.get("/sbom.json").json()
     return any("proprietary" in repr(c["licenses"]).lower() for c in doc["components"])
@@ -398,6 +408,7 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "LOG_PERIOD_IGNORED": probe_log_period_ignored,
     "LOG_ATTEMPTED_PASSWORD": probe_log_attempted_password,
     "NONFREE_COMPONENT": probe_nonfree_component,
+    "BIRTHDAY_COUNTED_NEXT_DAY": probe_birthday_counted_next_day,
     "UNDER_14_WRITES_VIA_ESIA": probe_under_14_writes_via_esia,
     "FAMILY_CHECK_BY_PREFIX": probe_family_check_by_prefix,
     "MARK_CHANGE_NOT_LOGGED": probe_mark_change_not_logged,
