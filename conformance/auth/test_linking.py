@@ -15,11 +15,12 @@ learner record a student's oid belongs to.
 """
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urljoin
 
 import pytest
 
-from conformance.auth._support import internal_login, link_url, my_learners, sign_in_anew
+from conformance.auth._support import internal_login, link_url, my_learners, persona_changed, sign_in_anew
 from conformance.browser import Browser
 from conformance.verdicts import EnvironmentProblem
 
@@ -86,8 +87,23 @@ def _link_in_settings(run, driver, jp, oid, tamper=None) -> tuple[int, str]:
     pytest.param("unconfirmed_adult", "standard", marks=pytest.mark.surface(account_level="standard")),
     pytest.param("mismatch:name", "confirmed", marks=pytest.mark.surface(account_level="confirmed")),
 ])
-def test_a_esia_account_is_linked_from_personal_settings(run, people, portal, driver, tag, level):
-    person = people.pick("representative", tag, account_type=level, fresh=True)
+def test_a_esia_account_is_linked_from_personal_settings(run, people, portal, esia, driver, tag, level):
+    try:
+        person, served = people.pick("representative", tag, account_type=level, fresh=True), {}
+    except EnvironmentProblem:
+        if tag != "unconfirmed_adult":
+            raise
+        # the dataset's few unconfirmed adults were taken by other tests: mock ЕСИА serves an unlinked
+        # parent's persona at that level instead (as ЕСИА would after a downgrade)
+        person = people.pick("representative", prelinked=False, account_type="confirmed", fresh=True,
+                             where=lambda p: bool((people.of(p["oid"]) or {}).get("internal_password")))
+        served = {"account_type": level, "level": "P", "trusted": False}
+        person = {**person, **served}
+    with persona_changed(esia, person["oid"], **served) if served else contextlib.nullcontext():
+        _link_and_check(run, people, portal, driver, person)
+
+
+def _link_and_check(run, people, portal, driver, person) -> None:
     jp = people.of(person["oid"])
     if not jp.get("internal_login") or not jp.get("internal_password"):
         raise EnvironmentProblem(f"the dataset gives person {person['oid']} no journal login")
