@@ -28,6 +28,7 @@ import os
 import platform
 import re
 import subprocess
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,6 +83,7 @@ class TestRecord:
     hypothesis: dict[str, Any] | None = None
     surface: dict[str, list[str]] = field(default_factory=dict)
     description: str | None = None
+    start_s: float | None = None   # when the test started, seconds after the session started
 
     def add_phase(self, outcome: Outcome, message: str | None, cause: str | None) -> None:
         if _OUTCOME_RANK[outcome] > _OUTCOME_RANK[self.outcome]:
@@ -119,6 +121,9 @@ class ResultsCollector:
         self.results: dict[str, Any] | None = None
         self._started = _utc_now()
         self._phase: dict[tuple[str, str], tuple[Outcome, str | None, str | None]] = {}
+        self._clock = time.monotonic()
+        self._starts: dict[str, float] = {}
+        self.summary = True   # print the terminal summary (`ezhd certify` prints its own)
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -129,6 +134,10 @@ class ResultsCollector:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._started = _utc_now()
+        self._clock = time.monotonic()
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self._starts.setdefault(nodeid, round(time.monotonic() - self._clock, 3))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]):
@@ -139,7 +148,7 @@ class ResultsCollector:
         record = self.records.setdefault(
             item.nodeid,
             TestRecord(item.nodeid, ids, surface={d: list(v) for d, v in surface_parts(item).items()},
-                       description=test_description(item)),
+                       description=test_description(item), start_s=self._starts.get(item.nodeid)),
         )
         if call.when == "call" and getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
             record.hypothesis = {"seed": self.seed, "example": None}
@@ -179,7 +188,7 @@ class ResultsCollector:
         write_results(self.results, self.path)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.results is None:
+        if self.results is None or not self.summary:
             return
         base = self.results["summary"]["base_level"]
         counts = ", ".join(f"{n} {v}" for v, n in self.results["summary"]["verdicts"].items() if n)
@@ -282,8 +291,8 @@ def write_results(results: Mapping[str, Any], path: Path | str) -> None:
 
 
 def relative_paths(results: Mapping[str, Any], base: Path) -> dict[str, Any]:
-    """A copy of `results` whose evidence paths and SUT source are relative to `base` when
-    they are absolute (evidence outside `base` stays as it is)."""
+    """A copy of `results` whose absolute evidence paths and SUT source are relative to `base`
+    (evidence outside `base` stays as it is; a SUT declaration outside it keeps its name only)."""
     out = json.loads(json.dumps(results))
     for req in out.get("requirements", ()):
         for test in req.get("tests", ()):
@@ -300,12 +309,7 @@ def _relative(path: str, base: Path, *, inside_only: bool) -> str:
         return path
     if candidate.is_relative_to(base):
         return candidate.relative_to(base).as_posix()
-    if inside_only:
-        return path
-    try:
-        return Path(os.path.relpath(candidate, base)).as_posix()
-    except ValueError:   # another drive (Windows): only the name says nothing of this machine
-        return candidate.name
+    return path if inside_only else candidate.name   # only the name says nothing of this machine
 
 
 def test_description(item: pytest.Item) -> str | None:
@@ -393,6 +397,8 @@ def _test_entry(record: TestRecord, strength: str, applicable: bool, feature: st
         entry["hypothesis"] = dict(record.hypothesis)
     if record.description:
         entry["description"] = record.description
+    if record.start_s is not None:
+        entry["start_s"] = record.start_s
     if record.surface:
         entry["surface"] = {dim: list(values) for dim, values in record.surface.items()}
     return entry

@@ -26,7 +26,7 @@ def test_default_output_language_and_content(tmp_path, capsys) -> None:
     for rid in FAILING:
         assert f'id="req-{rid}" data-verdict="FAIL"' in page
     assert "Blocking</span>: AUTH-02, AUTH-04, EXP-01" in page
-    assert "ezhd certify --sut /srv/vendor/sut.toml --only EXP-01 --seed 42 --report-dir reports/rerun-EXP-01" in page
+    assert "ezhd certify --sut sut.toml --only EXP-01 --seed 42 --report-dir reports/rerun-EXP-01" in page
     assert "transcripts/gone.jsonl" in page and "Файл записи обмена не найден" in page
     assert "Декларация испытуемой системы" in page and "EZHD_TEST_CONTROL_TOKEN" in page
     assert "0.1.0" in page and "Linux-6.1-x86_64" in page and "http://127.0.0.1:8101" in page
