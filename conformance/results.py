@@ -291,16 +291,28 @@ def write_results(results: Mapping[str, Any], path: Path | str) -> None:
 
 
 def relative_paths(results: Mapping[str, Any], base: Path) -> dict[str, Any]:
-    """A copy of `results` whose absolute evidence paths and SUT source are relative to `base`
-    (evidence outside `base` stays as it is; a SUT declaration outside it keeps its name only)."""
+    """A copy of `results` whose absolute evidence paths and the file paths of the SUT
+    declaration (its source, certificate, key) are relative to `base` (evidence outside `base`
+    stays as it is; a SUT file outside it keeps its name only)."""
     out = json.loads(json.dumps(results))
     for req in out.get("requirements", ()):
         for test in req.get("tests", ()):
             test["evidence"] = [_relative(p, base, inside_only=True) for p in test.get("evidence", ())]
-    sut = (out.get("run") or {}).get("sut")
-    if isinstance(sut, dict) and isinstance(sut.get("source"), str) and sut["source"] != "reference":
-        sut["source"] = _relative(sut["source"], base, inside_only=False)
+    run = out.get("run") or {}
+    if isinstance(run.get("sut"), dict):
+        run["sut"] = _relative_strings(run["sut"], base)
     return out
+
+
+def _relative_strings(data: Any, base: Path) -> Any:
+    """`data` with every absolute file path in it relative to `base` (outside it: the name)."""
+    if isinstance(data, dict):
+        return {k: _relative_strings(v, base) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_relative_strings(v, base) for v in data]
+    if isinstance(data, str) and Path(data).is_absolute():
+        return _relative(data, base, inside_only=False)
+    return data
 
 
 def _relative(path: str, base: Path, *, inside_only: bool) -> str:

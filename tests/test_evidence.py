@@ -72,6 +72,7 @@ def test_each_exchange_names_who_talked_to_whom_and_setup_is_told_apart(tmp_path
         with httpx.Client(transport=transport, event_hooks=evidence.hooks("browser")) as browser:
             browser.get("https://journal/sign-in")
             browser.get("https://esia/aas/oauth2/v2/ac?client_id=X")
+            browser.delete("https://esia/_admin/faults")     # the browser client also sets up ЕСИА
         with httpx.Client(transport=transport, event_hooks=evidence.hooks("esia")) as admin:
             admin.post("https://esia/_admin/faults")
         with httpx.Client(transport=transport, event_hooks=evidence.hooks("portal→agent")) as portal:
@@ -84,6 +85,7 @@ def test_each_exchange_names_who_talked_to_whom_and_setup_is_told_apart(tmp_path
         evidence.stop()
     seen = [(e["from"], e["to"], e["setup"]) for e in transcript.exchanges]
     assert seen == [("browser", "journal", False), ("browser", "esia", False), ("suite", "esia-admin", True),
+                    ("suite", "esia-admin", True),
                     ("portal", "journal-via-agent", False), ("suite", "test-control", True),
                     ("driver", "other", False)]
     assert set(e["to"] for e in transcript.exchanges) <= set(evidence.PARTIES)

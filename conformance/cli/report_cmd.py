@@ -1,6 +1,7 @@
 """`ezhd report`: reports rendered from a run's results.json.
 
     ezhd report html    RUN_DIR [--out FILE] [--lang ru|en] [--waivers FILE] [--today DATE]
+    ezhd report pdf     RUN_DIR [--out FILE] [--lang ru|en] [--waivers FILE] [--today DATE]
     ezhd report junit   RUN_DIR [--out FILE] [--waivers FILE] [--today DATE]
     ezhd report seal    RUN_DIR --key KEY [--cert FILE] [--key-password-env NAME] --out FILE.zip
                         [--lang ru|en] [--waivers FILE] [--today DATE]
@@ -28,7 +29,7 @@ _RUN = click.Path(path_type=Path)
 
 @click.group("report")
 def report() -> None:
-    """Reports of a run: HTML, JUnit, the signed certification package, diffs."""
+    """Reports of a run: HTML, PDF, JUnit, the signed certification package, diffs."""
 
 
 def _waiver_options(fn):
@@ -101,6 +102,29 @@ def html(run: Path, out: Path | None, lang: str, waivers_path: Path | None, toda
     except OSError as exc:
         raise UsageProblem(f"--out: cannot write {target}: {exc.strerror or exc}") from None
     click.echo(f"report written to {target}")
+    raise click.exceptions.Exit(EXIT_OK)
+
+
+@report.command("pdf")
+@click.argument("run", type=_RUN)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where to write (default RUN_DIR/report.pdf).")
+@click.option("--lang", type=_LANG, default="ru", show_default=True, help="Language of the document.")
+@_waiver_options
+def pdf(run: Path, out: Path | None, lang: str, waivers_path: Path | None, today: str | None) -> None:
+    """Write the report as PDF, for signing and archiving (needs the [pdf] extra: WeasyPrint)."""
+    from conformance.report.pdf import PdfUnavailable, write_pdf
+
+    inp = _load(run)
+    applied, _ = _waivers(inp, waivers_path, today, "pdf")
+    target = _write_target(out, inp.base_dir / "report.pdf")
+    try:
+        write_pdf(inp, target, applied, lang=lang)
+    except PdfUnavailable as exc:
+        raise UsageProblem(f"cannot write PDF: {exc}") from None
+    except OSError as exc:
+        raise UsageProblem(f"--out: cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(f"PDF written to {target}")
     raise click.exceptions.Exit(EXIT_OK)
 
 

@@ -44,8 +44,10 @@ def _env() -> jinja2.Environment:
 
 def render_view(view: Mapping[str, Any], *, printable: bool = False) -> str:
     """The report page of a view model; `printable`: for PDF (everything laid out, no script)."""
-    pictures = {"areas": markupsafe.Markup(svg.areas_svg(view, DISPLAY_ORDER)),
-                "timeline": markupsafe.Markup(svg.timeline_svg(view))}
+    langs = (view["lang"],) if printable else ("ru", "en")
+    pictures = {name: {lang: markupsafe.Markup(draw(lang)) for lang in langs} for name, draw in (
+        ("areas", lambda lang: svg.areas_svg(view, DISPLAY_ORDER, lang)),
+        ("timeline", lambda lang: svg.timeline_svg(view, lang)))}
     return _env().get_template("report.html.j2").render(view=view, T=TEXTS, V=VERDICT_TEXTS, P=PARTY_TEXTS,
                                                          pictures=pictures, printable=printable)
 

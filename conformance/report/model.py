@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 from conformance.report.redact import redact, redact_exchange, redact_text
 from conformance.report.waivers import Applied
-from conformance.results import load_results
+from conformance.results import load_results, relative_paths
 
 __all__ = ["ReportInputError", "RunInput", "Transcript", "load_input", "load_transcript", "build_view",
            "explain", "rerun_command", "run_command", "identity", "shown_path", "IDENTITY_KEYS", "DISPLAY_ORDER", "MAX_EXCHANGES", "MAX_VALUE_CHARS"]
@@ -284,9 +284,7 @@ def build_view(inp: RunInput, applied: Applied | None = None, *, lang: str = "ru
             "rerun": rerun_command(req["id"], results, inp.run_file),
             "open": shown in ("FAIL", "ERROR", "WARN", "WAIVED"),
         })
-    sut = redact(run.get("sut"))
-    if isinstance(sut, dict) and isinstance(sut.get("source"), str) and sut["source"] != "reference":
-        sut["source"] = shown_path(sut["source"], inp.base_dir)
+    sut = redact(relative_paths({"run": {"sut": run.get("sut")}}, inp.base_dir.resolve())["run"]["sut"])
     return {
         "lang": lang if lang in ("ru", "en") else "ru",
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"),

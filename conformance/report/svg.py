@@ -1,4 +1,5 @@
-"""Pictures of a run as inline SVG, drawn on the server (no script, readable in print): the
+"""Pictures of a run as inline SVG, drawn on the server (no script, readable in print), one
+per language (the page shows the one of its language): the
 verdicts of each area as a stacked bar, and the run's timeline (collection and set-up, then
 each requirement's tests in the order they ran). Input: the view model of `model.py`."""
 from __future__ import annotations
@@ -14,13 +15,7 @@ COLOURS = {"PASS": "#1b7f3b", "FAIL": "#b3261e", "WARN": "#a86400", "ERROR": "#7
 _FONT = 'font-family="DejaVu Sans, Arial, sans-serif" font-size="12"'
 
 
-def _both(text: Mapping[str, str]) -> str:
-    """A label in both languages; CSS shows one (html[lang] .ru/.en)."""
-    return (f'<tspan class="ru">{escape(text["ru"])}</tspan>'
-            f'<tspan class="en">{escape(text["en"])}</tspan>')
-
-
-def areas_svg(view: Mapping[str, Any], order: tuple[str, ...]) -> str:
+def areas_svg(view: Mapping[str, Any], order: tuple[str, ...], lang: str = "ru") -> str:
     """One bar per area: its requirements by shown verdict (`order`: best first), with counts."""
     rows: list[tuple[str, Mapping[str, str], dict[str, int]]] = []
     for code, title in view["areas"].items():
@@ -38,7 +33,7 @@ def areas_svg(view: Mapping[str, Any], order: tuple[str, ...]) -> str:
         y = top + i * row_h
         total = sum(counts.values())
         parts.append(f'<text x="0" y="{y + 16}"><tspan font-weight="bold">{escape(code)}</tspan> '
-                     f'{_both(_short(title, 40))}</text>')
+                     f'{escape(_short(title[lang], 38))}</text>')
         x = float(label_w)
         for verdict in order:
             n = counts.get(verdict, 0)
@@ -56,7 +51,7 @@ def areas_svg(view: Mapping[str, Any], order: tuple[str, ...]) -> str:
     return "".join(parts)
 
 
-def timeline_svg(view: Mapping[str, Any]) -> str:
+def timeline_svg(view: Mapping[str, Any], lang: str = "ru") -> str:
     """The run from the pytest session's start: collection and set-up until the first test,
     then one bar per requirement from its first test's start to its last test's end."""
     spans: list[tuple[str, str, float, float]] = []   # (id, verdict, start, end)
@@ -79,7 +74,7 @@ def timeline_svg(view: Mapping[str, Any]) -> str:
                      f'<text x="{x:.1f}" y="{top - 8}" text-anchor="middle" fill="#666">{tick:g} s</text>')
     for i, (rid, verdict, start, stop) in enumerate(rows):
         y = top + i * row_h
-        label = (_both({"ru": "подготовка", "en": "set-up"}) if rid == "setup"
+        label = ({"ru": "подготовка", "en": "set-up"}[lang] if rid == "setup"
                  else f'<a href="#req-{escape(rid)}">{escape(rid)}</a>')
         parts.append(f'<text x="0" y="{y + 11}">{label}</text>')
         x, w = label_w + bar_w * start / end, max(bar_w * (stop - start) / end, 1.5)
@@ -107,5 +102,5 @@ def _ticks(end: float) -> list[float]:
     return [i * step for i in range(int(end // step) + 1)]
 
 
-def _short(text: Mapping[str, str], limit: int) -> dict[str, str]:
-    return {k: (v if len(v) <= limit else v[:limit - 1] + "…") for k, v in text.items()}
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
