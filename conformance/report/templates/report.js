@@ -44,7 +44,7 @@
         if (button) { button.setAttribute("aria-expanded", "true"); button.textContent = "\u25BE"; }
       }
     }
-    target.scrollIntoView();
+    target.scrollIntoView({block: "center"});
   }
   window.addEventListener("hashchange", reveal);
   setLang(root.lang);
