@@ -4,7 +4,7 @@
     ezhd report pdf     RUN_DIR [--out FILE] [--lang ru|en] [--waivers FILE] [--today DATE]
     ezhd report junit   RUN_DIR [--out FILE] [--waivers FILE] [--today DATE]
     ezhd report seal    RUN_DIR --key KEY [--cert FILE] [--key-password-env NAME] --out FILE.zip
-                        [--lang ru|en] [--waivers FILE] [--today DATE]
+                        [--lang ru|en] [--pdf] [--waivers FILE] [--today DATE]
     ezhd report verify  PACKAGE
     ezhd report diff    OLD NEW [--format text|json]
 
@@ -159,9 +159,10 @@ def junit(run: Path, out: Path | None, waivers_path: Path | None, today: str | N
               help="Environment variable holding the password of an encrypted key.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="The package to write (.zip).")
 @click.option("--lang", type=_LANG, default="ru", show_default=True, help="Language of the report inside.")
+@click.option("--pdf", "with_pdf", is_flag=True, help="Also sign the report as PDF (needs the [pdf] extra).")
 @_waiver_options
 def seal_cmd(run: Path, key_path: Path, cert_path: Path | None, key_password_env: str | None, out: Path,
-             lang: str, waivers_path: Path | None, today: str | None) -> None:
+             lang: str, with_pdf: bool, waivers_path: Path | None, today: str | None) -> None:
     """Write the signed certification package of a run."""
     from conformance.report.seal import SealError, load_signer, seal
 
@@ -175,7 +176,7 @@ def seal_cmd(run: Path, key_path: Path, cert_path: Path | None, key_password_env
     target = _write_target(out, out)
     try:
         signer = load_signer(key_path, cert_path, password)
-        manifest = seal(inp, signer, target, applied=applied, waivers_text=waivers_text, lang=lang)
+        manifest = seal(inp, signer, target, applied=applied, waivers_text=waivers_text, lang=lang, pdf=with_pdf)
     except SealError as exc:
         raise UsageProblem(str(exc)) from None
     click.echo(f"package written to {target}: {len(manifest['files'])} files signed ({manifest['signature']['algorithm']})")
