@@ -84,48 +84,49 @@ def _write_target(out: Path | None, default: Path) -> Path:
     return target
 
 
-@report.command("html")
-@click.argument("run", type=_RUN)
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Where to write (default RUN_DIR/report.html).")
-@click.option("--lang", type=_LANG, default="ru", show_default=True, help="Language the page opens in.")
-@_waiver_options
+def _page_command(name: str, default: str, language_help: str):
+    """`ezhd report html|pdf`: the same options, one writer each."""
+    def decorate(fn):
+        fn = _waiver_options(fn)
+        fn = click.option("--lang", type=_LANG, default="ru", show_default=True, help=language_help)(fn)
+        fn = click.option("--out", type=click.Path(path_type=Path), default=None,
+                          help=f"Where to write (default RUN_DIR/{default}).")(fn)
+        return report.command(name)(click.argument("run", type=_RUN)(fn))
+    return decorate
+
+
+def _write_page(run: Path, out: Path | None, lang: str, waivers_path: Path | None, today: str | None,
+                command: str, default: str, write: Any, what: str) -> None:
+    inp = _load(run)
+    applied, _ = _waivers(inp, waivers_path, today, command)
+    target = _write_target(out, inp.base_dir / default)
+    try:
+        write(inp, target, applied, lang=lang)
+    except OSError as exc:
+        raise UsageProblem(f"--out: cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(f"{what} written to {target}")
+    raise click.exceptions.Exit(EXIT_OK)
+
+
+@_page_command("html", "report.html", "Language the page opens in.")
 def html(run: Path, out: Path | None, lang: str, waivers_path: Path | None, today: str | None) -> None:
     """Write the self-contained HTML report of a run."""
     from conformance.report.html import write_html
 
-    inp = _load(run)
-    applied, _ = _waivers(inp, waivers_path, today, "html")
-    target = _write_target(out, inp.base_dir / "report.html")
-    try:
-        write_html(inp, target, applied, lang=lang)
-    except OSError as exc:
-        raise UsageProblem(f"--out: cannot write {target}: {exc.strerror or exc}") from None
-    click.echo(f"report written to {target}")
-    raise click.exceptions.Exit(EXIT_OK)
+    _write_page(run, out, lang, waivers_path, today, "html", "report.html", write_html, "report")
 
 
-@report.command("pdf")
-@click.argument("run", type=_RUN)
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Where to write (default RUN_DIR/report.pdf).")
-@click.option("--lang", type=_LANG, default="ru", show_default=True, help="Language of the document.")
-@_waiver_options
+@_page_command("pdf", "report.pdf", "Language of the document.")
 def pdf(run: Path, out: Path | None, lang: str, waivers_path: Path | None, today: str | None) -> None:
     """Write the report as PDF, for signing and archiving (needs the [pdf] extra: WeasyPrint)."""
-    from conformance.report.pdf import PdfUnavailable, write_pdf
+    from conformance.report.pdf import PdfUnavailable, available, write_pdf
 
-    inp = _load(run)
-    applied, _ = _waivers(inp, waivers_path, today, "pdf")
-    target = _write_target(out, inp.base_dir / "report.pdf")
+    if available() is not None:
+        raise UsageProblem(f"cannot write PDF: {available()}")
     try:
-        write_pdf(inp, target, applied, lang=lang)
+        _write_page(run, out, lang, waivers_path, today, "pdf", "report.pdf", write_pdf, "PDF")
     except PdfUnavailable as exc:
         raise UsageProblem(f"cannot write PDF: {exc}") from None
-    except OSError as exc:
-        raise UsageProblem(f"--out: cannot write {target}: {exc.strerror or exc}") from None
-    click.echo(f"PDF written to {target}")
-    raise click.exceptions.Exit(EXIT_OK)
 
 
 @report.command("junit")
