@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.report.console import ConciseFailures, summary_lines
+from conformance.report.console import summary_lines
 from conformance.results import load_results
 from report_helpers import FAILING, make_run
 
@@ -62,12 +62,16 @@ def test_bad_token(transcript):
 
 
 def test_a_failure_is_the_check_and_the_deciding_exchange(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_inner=INNER)
-    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", plugins=[ConciseFailures()])
+    pytester.makepyfile(test_concise_inner=INNER)
+    pytester.makeconftest("from conformance.report.console import ConciseFailures\n\n"
+                          "def pytest_configure(config):\n"
+                          "    config.pluginmanager.register(ConciseFailures())\n")
+    # in a subprocess: an in-process run would leave its modules to the next pytester test
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
     out = result.stdout.str()
     result.assert_outcomes(failed=1)
-    assert "at test_inner.py:30 (call)" in out
-    assert "FAILED test_inner.py::test_bad_token - AssertionError: an alg_none token gave" in out
+    assert "at test_concise_inner.py:30 (call)" in out
+    assert "FAILED test_concise_inner.py::test_bad_token - AssertionError: an alg_none" in out
     assert "AssertionError: an alg_none token gave a journal session\n" in out
     assert "deciding exchange: browser → journal: GET http://j/cb?code=[REDACTED] → 303" in out
     assert "where" not in out and "Landing(" not in out and "sid" not in out   # no reprs
