@@ -6,6 +6,13 @@ to the current test's `Transcript`. At the end of the test the transcript is wri
 Lines to `<report dir>/transcripts/<test>.jsonl` and attached to the test's results through
 ``record_property("ezhd_evidence", path)`` (`conformance/results.py`).
 
+Each exchange names who talked to whom: ``from`` is the role the suite's client played
+(`CALLERS`: the suite as a browser, as the portal, as the journal's own user interface through
+the driver, or as the tester setting up mocks), ``to`` the party its URL belongs to, found from
+the run file (`PARTIES`: the journal, its test-control API, a mock, a mock's admin API), and
+``setup`` is true for the tester's own calls (a mock's `/_admin`, test-control) so a report
+tells them apart from the traffic that judges the journal.
+
 Redaction happens before anything is stored: header, query, form and JSON fields named in
 `SECRET_KEYS` (tokens, passwords, client secrets, cookies, ЕСИА's authorization `code`) become
 ``[REDACTED]``; bodies are cut at `BODY_LIMIT` characters.
@@ -55,6 +62,62 @@ class Transcript:
 
 
 _current: Transcript | None = None
+
+#: the role a client's label stands for (the client labels of conformance/clients.py, browser.py,
+#: driver.py, api/_support.py); a label not here is a mock admin client named after its mock
+CALLERS = {"browser": "browser", "portal→agent": "portal", "portal": "portal", "sut": "driver",
+           "test-control": "suite"}
+#: the parties an exchange can reach, as report writers name them (conformance/report/i18n.py)
+PARTIES = ("journal", "test-control", "journal-via-agent", "esia", "smev", "epgu",
+           "esia-admin", "smev-admin", "epgu-admin", "other")
+_SETUP_PARTIES = {"test-control", "esia-admin", "smev-admin", "epgu-admin"}
+
+
+def _run_parties() -> list[tuple[str, str]]:
+    """(URL prefix, party) of the run, longest prefix first; empty without a run file."""
+    from conformance.runfile import load_run
+
+    try:
+        run = load_run() or {}
+    except (OSError, ValueError):
+        run = {}
+    found: list[tuple[str, str]] = []
+    for name, url in (run.get("mocks") or {}).items():
+        if isinstance(url, str) and url:
+            found += [(url.rstrip("/") + "/_admin", f"{name}-admin"), (url.rstrip("/"), name)]
+    test_control = (run.get("test_control") or {}).get("url")
+    if test_control:
+        found.append((test_control.rstrip("/"), "test-control"))
+    base = (run.get("journal") or {}).get("base_url")
+    if base:
+        found.append((base.rstrip("/"), "journal"))
+    return sorted(found, key=lambda item: -len(item[0]))
+
+
+_parties_cache: tuple[str | None, list[tuple[str, str]]] | None = None
+
+
+def party_of(url: str, caller: str) -> str:
+    """The party `url` belongs to in this run (`PARTIES`)."""
+    import os
+
+    from conformance.runfile import RUN_ENV
+
+    global _parties_cache
+    key = os.environ.get(RUN_ENV)
+    if _parties_cache is None or _parties_cache[0] != key:
+        _parties_cache = (key, _run_parties())
+    for prefix, party in _parties_cache[1]:
+        if url == prefix or url.startswith(prefix + "/") or url.startswith(prefix + "?"):
+            if party == "smev" and caller == "portal":
+                return "journal-via-agent"   # the portal's request, forwarded by the agent
+            return party
+    return "other"
+
+
+def caller_of(label: str) -> str:
+    """The role of a client labelled `label` (`CALLERS`); a mock's name: the tester."""
+    return CALLERS.get(label, "suite")
 
 
 def start(name: str) -> Transcript:
@@ -118,8 +181,14 @@ def _on_response(label: str):
         except httpx.RequestNotRead:
             request_body = b""
         started = request.extensions.get("ezhd_started")
+        caller = caller_of(label)
+        party = party_of(str(request.url), caller)
+        if party in _SETUP_PARTIES:
+            caller = "suite"   # the tester setting up, whichever client it used
         transcript.add({
-            "to": label,
+            "from": caller,
+            "to": party,
+            "setup": party in _SETUP_PARTIES,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "method": request.method,
             "url": redact_url(str(request.url), SECRET_KEYS),

@@ -21,9 +21,14 @@ Runs under pytest-xdist are not supported (the exception type is read in-process
 from __future__ import annotations
 
 import functools
+import hashlib
+import inspect
 import json
+import os
 import platform
 import re
+import subprocess
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,7 +41,7 @@ import conformance
 from conformance.verdicts import (
     EnvironmentProblem, Outcome, Verdict, base_level_result, requirement_verdict, test_verdict,
 )
-from specs import SCHEMAS_DIR
+from specs import SCHEMAS_DIR, SPECS_DIR
 from conformance.plugin import surface_parts
 from specs.requirements import Catalogue, load_requirements
 from specs.surfaces import coverage as surface_coverage
@@ -48,6 +53,7 @@ __all__ = [
 ]
 
 FORMAT = "ezhd-results/1"
+OPERATOR_ENV = "EZHD_OPERATOR"   # who ran the suite, recorded as run.operator when set
 EVIDENCE_PROPERTY = "ezhd_evidence"
 RESULTS_SCHEMA_FILE = SCHEMAS_DIR / "results.schema.json"
 
@@ -76,6 +82,8 @@ class TestRecord:
     evidence: list[str] = field(default_factory=list)
     hypothesis: dict[str, Any] | None = None
     surface: dict[str, list[str]] = field(default_factory=dict)
+    description: str | None = None
+    start_s: float | None = None   # when the test started, seconds after the session started
 
     def add_phase(self, outcome: Outcome, message: str | None, cause: str | None) -> None:
         if _OUTCOME_RANK[outcome] > _OUTCOME_RANK[self.outcome]:
@@ -113,6 +121,9 @@ class ResultsCollector:
         self.results: dict[str, Any] | None = None
         self._started = _utc_now()
         self._phase: dict[tuple[str, str], tuple[Outcome, str | None, str | None]] = {}
+        self._clock = time.monotonic()
+        self._starts: dict[str, float] = {}
+        self.summary = True   # print the terminal summary (`ezhd certify` prints its own)
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -123,6 +134,10 @@ class ResultsCollector:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._started = _utc_now()
+        self._clock = time.monotonic()
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self._starts.setdefault(nodeid, round(time.monotonic() - self._clock, 3))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]):
@@ -132,7 +147,8 @@ class ResultsCollector:
             return report
         record = self.records.setdefault(
             item.nodeid,
-            TestRecord(item.nodeid, ids, surface={d: list(v) for d, v in surface_parts(item).items()}),
+            TestRecord(item.nodeid, ids, surface={d: list(v) for d, v in surface_parts(item).items()},
+                       description=test_description(item), start_s=self._starts.get(item.nodeid)),
         )
         if call.when == "call" and getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
             record.hypothesis = {"seed": self.seed, "example": None}
@@ -172,7 +188,7 @@ class ResultsCollector:
         write_results(self.results, self.path)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.results is None:
+        if self.results is None or not self.summary:
             return
         base = self.results["summary"]["base_level"]
         counts = ", ".join(f"{n} {v}" for v, n in self.results["summary"]["verdicts"].items() if n)
@@ -184,8 +200,13 @@ class ResultsCollector:
     # -- helpers ---------------------------------------------------------------------------
 
     def _run_info(self, exitstatus: int) -> dict[str, Any]:
-        return {
-            "tool": {"name": "ezhd-conformance", "version": conformance.__version__},
+        tool = {"name": "ezhd-conformance", "version": conformance.__version__}
+        commit = suite_commit()
+        if commit:
+            tool["commit"] = commit
+        info = {
+            "tool": tool,
+            "specs": {"sha256": specs_digest()},
             "started": self._started,
             "finished": _utc_now(),
             "seed": self.seed,
@@ -196,6 +217,10 @@ class ResultsCollector:
             "platform": platform.platform(),
             "pytest_exit_status": exitstatus,
         }
+        operator = os.environ.get(OPERATOR_ENV, "").strip()
+        if operator:
+            info["operator"] = operator
+        return info
 
 
 def build_results(
@@ -258,9 +283,87 @@ def validate_results(results: Any) -> None:
 
 
 def write_results(results: Mapping[str, Any], path: Path | str) -> None:
-    """Check `results` against the schema, then write it as UTF-8 JSON."""
+    """Check `results` against the schema, then write it as UTF-8 JSON, evidence paths under
+    the file's directory made relative to it (a run directory can be moved or archived)."""
+    results = relative_paths(results, Path(path).resolve().parent)
     validate_results(results)
     Path(path).write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def relative_paths(results: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """A copy of `results` whose absolute evidence paths and the file paths of the SUT
+    declaration (its source, certificate, key) are relative to `base` (evidence outside `base`
+    stays as it is; a SUT file outside it keeps its name only)."""
+    out = json.loads(json.dumps(results))
+    for req in out.get("requirements", ()):
+        for test in req.get("tests", ()):
+            test["evidence"] = [_relative(p, base, inside_only=True) for p in test.get("evidence", ())]
+    run = out.get("run") or {}
+    if isinstance(run.get("sut"), dict):
+        run["sut"] = _relative_strings(run["sut"], base)
+    return out
+
+
+def _relative_strings(data: Any, base: Path) -> Any:
+    """`data` with every absolute file path in it relative to `base` (outside it: the name)."""
+    if isinstance(data, dict):
+        return {k: _relative_strings(v, base) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_relative_strings(v, base) for v in data]
+    if isinstance(data, str) and Path(data).is_absolute():
+        return _relative(data, base, inside_only=False)
+    return data
+
+
+def _relative(path: str, base: Path, *, inside_only: bool) -> str:
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        return path
+    if candidate.is_relative_to(base):
+        return candidate.relative_to(base).as_posix()
+    return path if inside_only else candidate.name   # only the name says nothing of this machine
+
+
+def test_description(item: pytest.Item) -> str | None:
+    """What a test checks in one paragraph: the first paragraph of its function's docstring,
+    else of its module's docstring."""
+    for owner in (getattr(item, "obj", None), getattr(item, "module", None)):
+        doc = inspect.getdoc(owner) if owner is not None and getattr(owner, "__doc__", None) else None
+        if doc:
+            paragraph = doc.strip().split("\n\n", 1)[0]
+            return " ".join(paragraph.split())
+    return None
+
+
+test_description.__test__ = False  # type: ignore[attr-defined]  # not a test, whatever its name
+
+
+@functools.lru_cache(maxsize=1)
+def suite_commit() -> str | None:
+    """The git commit of the suite's source tree (with "-dirty" when it has local changes),
+    or None when it is not a git checkout or git is missing."""
+    root = Path(conformance.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=40",
+                               "--match", "NO-TAG-MATCHES"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+@functools.lru_cache(maxsize=1)
+def specs_digest() -> str:
+    """SHA-256 over every data file of `specs/` (names and contents, in name order): which
+    version of the standard-as-data a run was judged against."""
+    digest = hashlib.sha256()
+    for path in sorted(SPECS_DIR.rglob("*")):
+        if path.is_file() and path.suffix in (".yaml", ".yml", ".json"):
+            digest.update(path.relative_to(SPECS_DIR).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def load_results(path: Path | str) -> dict[str, Any]:
@@ -304,6 +407,10 @@ def _test_entry(record: TestRecord, strength: str, applicable: bool, feature: st
         entry["cause"] = record.cause or "unknown"
     if record.hypothesis is not None:
         entry["hypothesis"] = dict(record.hypothesis)
+    if record.description:
+        entry["description"] = record.description
+    if record.start_s is not None:
+        entry["start_s"] = record.start_s
     if record.surface:
         entry["surface"] = {dim: list(values) for dim, values in record.surface.items()}
     return entry

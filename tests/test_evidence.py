@@ -55,3 +55,37 @@ def test_nothing_is_recorded_outside_a_test(tmp_path):
     transcript = evidence.start("t")
     evidence.stop()
     assert transcript.exchanges == [] and transcript.write(tmp_path) is None
+
+
+def test_each_exchange_names_who_talked_to_whom_and_setup_is_told_apart(tmp_path, monkeypatch):
+    from conformance.runfile import RUN_ENV, write_run
+
+    run = write_run(tmp_path / "run.json", {
+        "journal": {"base_url": "https://journal"},
+        "test_control": {"url": "https://journal/test-control/v1", "token_env": "T"},
+        "mocks": {"esia": "https://esia", "smev": "https://agent"},
+    })
+    monkeypatch.setenv(RUN_ENV, str(run))
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    transcript = evidence.start("t")
+    try:
+        with httpx.Client(transport=transport, event_hooks=evidence.hooks("browser")) as browser:
+            browser.get("https://journal/sign-in")
+            browser.get("https://esia/aas/oauth2/v2/ac?client_id=X")
+            browser.delete("https://esia/_admin/faults")     # the browser client also sets up ЕСИА
+        with httpx.Client(transport=transport, event_hooks=evidence.hooks("esia")) as admin:
+            admin.post("https://esia/_admin/faults")
+        with httpx.Client(transport=transport, event_hooks=evidence.hooks("portal→agent")) as portal:
+            portal.get("https://agent/J1/ezhd/api/v1/learners")
+        with httpx.Client(transport=transport, event_hooks=evidence.hooks("test-control")) as tc:
+            tc.post("https://journal/test-control/v1/export")
+        with httpx.Client(transport=transport, event_hooks=evidence.hooks("sut")) as driver:
+            driver.get("https://elsewhere/x")
+    finally:
+        evidence.stop()
+    seen = [(e["from"], e["to"], e["setup"]) for e in transcript.exchanges]
+    assert seen == [("browser", "journal", False), ("browser", "esia", False), ("suite", "esia-admin", True),
+                    ("suite", "esia-admin", True),
+                    ("portal", "journal-via-agent", False), ("suite", "test-control", True),
+                    ("driver", "other", False)]
+    assert set(e["to"] for e in transcript.exchanges) <= set(evidence.PARTIES)

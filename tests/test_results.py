@@ -15,6 +15,9 @@ from specs.requirements import load_requirements
 pytest_plugins = ["pytester"]
 
 INNER = """
+\"\"\"Sign-in checks of the inner suite.
+
+Second paragraph, not part of a description.\"\"\"
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -33,6 +36,10 @@ def test_pass():
 
 @pytest.mark.requirement("AUTH-02")
 def test_must_fails():
+    \"\"\"The journal checks `state`
+    on return.
+
+    Details nobody needs in a report.\"\"\"
     assert 1 == 2, "state not checked"
 
 
@@ -148,6 +155,12 @@ def test_results_json_has_a_verdict_per_requirement(pytester: pytest.Pytester, r
     assert run["tool"]["name"] == "ezhd-conformance" and run["pytest_exit_status"] == 1
     assert run["started"] <= run["finished"]
     assert "base level: fail" in result.stdout.str()
+    # what each test checks: its docstring's first paragraph, else its module's; when it started
+    assert reqs["AUTH-02"]["tests"][0]["description"] == "The journal checks `state` on return."
+    assert reqs["AUTH-01"]["tests"][0]["description"] == "Sign-in checks of the inner suite."
+    starts = [reqs[rid]["tests"][0]["start_s"] for rid in ("AUTH-01", "AUTH-02", "AUTH-10")]
+    assert starts == sorted(starts) and starts[0] >= 0
+    assert len(run["specs"]["sha256"]) == 64
 
 
 def test_junit_from_results(pytester: pytest.Pytester, run_inner) -> None:
@@ -219,3 +232,27 @@ def test_surface_coverage_counts_only_tests_that_ran() -> None:
     assert kinds["skipped"] == ["link", "role_change"]  # dimension order, not test order
     assert "sign_in_success" in kinds["missing"] and "consent" not in kinds["missing"]
     assert by_id(results)["LOG-01"]["tests"][0]["surface"] == {"event_kind": ["consent"]}
+
+
+def test_paths_in_results_are_relative_to_the_run_directory(tmp_path) -> None:
+    """results.json names no absolute path of the machine: evidence and SUT files under the run
+    directory relative to it, a SUT file elsewhere by its name only."""
+    from conformance.results import write_results
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    evidence = run_dir / "transcripts" / "a.jsonl"
+    record = TestRecord("conformance/auth/test_a.py::test_a", ["AUTH-01"], Outcome.PASSED, evidence=[str(evidence)])
+    run = {"tool": {"name": "ezhd-conformance", "version": "0"}, "started": "2026-01-01T00:00:00Z",
+           "finished": "2026-01-01T00:00:01Z", "seed": 1, "mocks": {}, "declared_features": [],
+           "python": "3", "platform": "p", "pytest_exit_status": 0,
+           "sut": {"source": str(tmp_path / "vendor" / "sut.toml"), "journal": {"base_url": "http://127.0.0.1:1"},
+                   "esia": {"certificate": str(run_dir / "keys" / "c.pem")}}}
+    write_results(build_results(load_requirements(), [record], run=run), run_dir / "results.json")
+    text = (run_dir / "results.json").read_text(encoding="utf-8")
+    assert str(tmp_path) not in text
+    results = load_results(run_dir / "results.json")
+    assert results["requirements"][0]["tests"][0]["evidence"] == ["transcripts/a.jsonl"]
+    assert results["run"]["sut"]["source"] == "sut.toml"
+    assert results["run"]["sut"]["esia"]["certificate"] == "keys/c.pem"
+    assert results["run"]["sut"]["journal"]["base_url"] == "http://127.0.0.1:1"

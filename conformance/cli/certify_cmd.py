@@ -501,6 +501,7 @@ class _RunPlugin:
         self.collector = ResultsCollector(self.results_path, _requirement_ids,
                                           declared_features=sorted(self.sut.features),
                                           sut=self.sut.redacted(), mocks=self.mocks, seed=self.seed)
+        self.collector.summary = False   # issue 16: the one summary is certify's (report/console.py)
         config.pluginmanager.register(self.collector, RESULTS_PLUGIN)
 
     def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
@@ -610,8 +611,10 @@ def _run_pytest(report_dir: Path, run: dict[str, Any], sut: Any, mocks: dict[str
                 # sign-off), it does not stop the tests of the other requirements
                 "--continue-on-collection-errors",
                 "--ezhd-results", str(results_path)]
+        from conformance.report.console import ConciseFailures   # issue 16: failures without fixture reprs
+
         run_plugin = _RunPlugin(results_path, sut, mocks, seed, only)
-        plugins: list[Any] = [run_plugin]
+        plugins: list[Any] = [run_plugin, ConciseFailures()]
         if short_tracebacks:   # the same cause for every test (the journal does not answer): one line each
             args.append("--tb=line")
         if progress:
@@ -639,6 +642,16 @@ def _write_reports(results: dict[str, Any], report_dir: Path) -> None:
 
     write_junit(results, report_dir / "junit.xml")
     write_html(load_input(report_dir), report_dir / "report.html")
+    _write_pdf(report_dir)
+
+
+def _write_pdf(report_dir: Path) -> None:
+    """issue 16: report.pdf beside report.html when WeasyPrint (the [pdf] extra) is installed."""
+    from conformance.report.model import load_input
+    from conformance.report.pdf import available, write_pdf
+
+    if available() is None:
+        write_pdf(load_input(report_dir), report_dir / "report.pdf")
 
 
 # --- parallel parts (-j N) ---------------------------------------------------------------------
@@ -799,29 +812,11 @@ def _interrupt(proc: subprocess.Popen) -> None:
 
 def _summarise(results: dict[str, Any], only: tuple[str, ...], report_dir: Path,
                unreachable: list[str] | None = None) -> int:
-    from conformance.verdicts import base_level_result
+    from conformance.report.console import summary_lines   # issue 16: one wording, with or without --only
 
-    click.echo("")
-    click.echo("requirement  strength  verdict         tests")
-    shown = [r for r in results["requirements"] if r["tests"] or r["id"] in only]
-    for r in shown:
-        click.echo(f"{r['id']:<12} {r['strength']:<9} {r['verdict']:<15} {len(r['tests'])}")
-    counts = ", ".join(f"{n} {v}" for v, n in results["summary"]["verdicts"].items() if n)
-    click.echo(f"requirements: {counts}")
-    full = results["summary"]["base_level"]
-    if only:
-        scoped = base_level_result((r["id"], r["strength"], r["level"], r["verdict"])
-                                   for r in results["requirements"] if r["id"] in only)
-        click.echo(f"base level over --only {', '.join(only)}: {scoped.result}"
-                   + (f" (blocking: {', '.join(scoped.blocking)})" if scoped.blocking else ""))
-        click.echo(f"base level of the whole catalogue: {full['result']} "
-                   f"({len(full['blocking'])} base MUST not passed)")
-        passed = scoped.passed
-    else:
-        click.echo(f"base level: {full['result']}"
-                   + (f" (blocking: {', '.join(full['blocking'])})" if full["blocking"] else ""))
-        passed = full["result"] == "pass"
-    click.echo(f"results: {report_dir / 'results.json'}; JUnit: {report_dir / 'junit.xml'}; report: {report_dir / 'report.html'}")
+    lines, passed = summary_lines(results, only, report_dir)
+    for line in lines:
+        click.echo(line)
     if unreachable:
         for line in unreachable:
             click.echo(f"UNREACHABLE: {line}; every test ended in ERROR and nothing was verified")

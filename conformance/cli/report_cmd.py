@@ -1,9 +1,10 @@
 """`ezhd report`: reports rendered from a run's results.json.
 
     ezhd report html    RUN_DIR [--out FILE] [--lang ru|en] [--waivers FILE] [--today DATE]
+    ezhd report pdf     RUN_DIR [--out FILE] [--lang ru|en] [--waivers FILE] [--today DATE]
     ezhd report junit   RUN_DIR [--out FILE] [--waivers FILE] [--today DATE]
     ezhd report seal    RUN_DIR --key KEY [--cert FILE] [--key-password-env NAME] --out FILE.zip
-                        [--lang ru|en] [--waivers FILE] [--today DATE]
+                        [--lang ru|en] [--pdf] [--waivers FILE] [--today DATE]
     ezhd report verify  PACKAGE
     ezhd report diff    OLD NEW [--format text|json]
 
@@ -28,7 +29,7 @@ _RUN = click.Path(path_type=Path)
 
 @click.group("report")
 def report() -> None:
-    """Reports of a run: HTML, JUnit, the signed certification package, diffs."""
+    """Reports of a run: HTML, PDF, JUnit, the signed certification package, diffs."""
 
 
 def _waiver_options(fn):
@@ -83,25 +84,49 @@ def _write_target(out: Path | None, default: Path) -> Path:
     return target
 
 
-@report.command("html")
-@click.argument("run", type=_RUN)
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Where to write (default RUN_DIR/report.html).")
-@click.option("--lang", type=_LANG, default="ru", show_default=True, help="Language the page opens in.")
-@_waiver_options
+def _page_command(name: str, default: str, language_help: str):
+    """`ezhd report html|pdf`: the same options, one writer each."""
+    def decorate(fn):
+        fn = _waiver_options(fn)
+        fn = click.option("--lang", type=_LANG, default="ru", show_default=True, help=language_help)(fn)
+        fn = click.option("--out", type=click.Path(path_type=Path), default=None,
+                          help=f"Where to write (default RUN_DIR/{default}).")(fn)
+        return report.command(name)(click.argument("run", type=_RUN)(fn))
+    return decorate
+
+
+def _write_page(run: Path, out: Path | None, lang: str, waivers_path: Path | None, today: str | None,
+                command: str, default: str, write: Any, what: str) -> None:
+    inp = _load(run)
+    applied, _ = _waivers(inp, waivers_path, today, command)
+    target = _write_target(out, inp.base_dir / default)
+    try:
+        write(inp, target, applied, lang=lang)
+    except OSError as exc:
+        raise UsageProblem(f"--out: cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(f"{what} written to {target}")
+    raise click.exceptions.Exit(EXIT_OK)
+
+
+@_page_command("html", "report.html", "Language the page opens in.")
 def html(run: Path, out: Path | None, lang: str, waivers_path: Path | None, today: str | None) -> None:
     """Write the self-contained HTML report of a run."""
     from conformance.report.html import write_html
 
-    inp = _load(run)
-    applied, _ = _waivers(inp, waivers_path, today, "html")
-    target = _write_target(out, inp.base_dir / "report.html")
+    _write_page(run, out, lang, waivers_path, today, "html", "report.html", write_html, "report")
+
+
+@_page_command("pdf", "report.pdf", "Language of the document.")
+def pdf(run: Path, out: Path | None, lang: str, waivers_path: Path | None, today: str | None) -> None:
+    """Write the report as PDF, for signing and archiving (needs the [pdf] extra: WeasyPrint)."""
+    from conformance.report.pdf import PdfUnavailable, available, write_pdf
+
+    if available() is not None:
+        raise UsageProblem(f"cannot write PDF: {available()}")
     try:
-        write_html(inp, target, applied, lang=lang)
-    except OSError as exc:
-        raise UsageProblem(f"--out: cannot write {target}: {exc.strerror or exc}") from None
-    click.echo(f"report written to {target}")
-    raise click.exceptions.Exit(EXIT_OK)
+        _write_page(run, out, lang, waivers_path, today, "pdf", "report.pdf", write_pdf, "PDF")
+    except PdfUnavailable as exc:
+        raise UsageProblem(f"cannot write PDF: {exc}") from None
 
 
 @report.command("junit")
@@ -135,9 +160,10 @@ def junit(run: Path, out: Path | None, waivers_path: Path | None, today: str | N
               help="Environment variable holding the password of an encrypted key.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="The package to write (.zip).")
 @click.option("--lang", type=_LANG, default="ru", show_default=True, help="Language of the report inside.")
+@click.option("--pdf", "with_pdf", is_flag=True, help="Also sign the report as PDF (needs the [pdf] extra).")
 @_waiver_options
 def seal_cmd(run: Path, key_path: Path, cert_path: Path | None, key_password_env: str | None, out: Path,
-             lang: str, waivers_path: Path | None, today: str | None) -> None:
+             lang: str, with_pdf: bool, waivers_path: Path | None, today: str | None) -> None:
     """Write the signed certification package of a run."""
     from conformance.report.seal import SealError, load_signer, seal
 
@@ -151,7 +177,7 @@ def seal_cmd(run: Path, key_path: Path, cert_path: Path | None, key_password_env
     target = _write_target(out, out)
     try:
         signer = load_signer(key_path, cert_path, password)
-        manifest = seal(inp, signer, target, applied=applied, waivers_text=waivers_text, lang=lang)
+        manifest = seal(inp, signer, target, applied=applied, waivers_text=waivers_text, lang=lang, pdf=with_pdf)
     except SealError as exc:
         raise UsageProblem(str(exc)) from None
     click.echo(f"package written to {target}: {len(manifest['files'])} files signed ({manifest['signature']['algorithm']})")

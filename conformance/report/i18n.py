@@ -1,7 +1,7 @@
 """Report texts in Russian and English: `TEXTS[key] = {"ru": ..., "en": ...}`; `t(key, lang)`."""
 from __future__ import annotations
 
-__all__ = ["LANGS", "TEXTS", "VERDICT_TEXTS", "t"]
+__all__ = ["LANGS", "TEXTS", "VERDICT_TEXTS", "PARTY_TEXTS", "t"]
 
 LANGS = ("ru", "en")
 
@@ -72,7 +72,57 @@ TEXTS: dict[str, dict[str, str]] = {
     "explain_SKIPPED": {"ru": "Тест пропущен: ничего не доказано.", "en": "The test was skipped: nothing is proven."},
     "explain_NOT_APPLICABLE": {"ru": "Требование не применимо: функция не заявлена.",
                                "en": "Not applicable: the feature is not declared."},
+    "protocol": {"ru": "Протокол испытания", "en": "Test protocol"},
+    "identity": {"ru": "Что испытано", "en": "What was certified"},
+    "vendor": {"ru": "Разработчик", "en": "Vendor"},
+    "product": {"ru": "Продукт", "en": "Product"},
+    "version": {"ru": "Версия", "en": "Version"},
+    "build": {"ru": "Сборка", "en": "Build"},
+    "not_declared": {"ru": "не указано", "en": "not declared"},
+    "suite_commit": {"ru": "Коммит набора тестов", "en": "Suite commit"},
+    "specs_version": {"ru": "Версия спецификаций (SHA-256 specs/)", "en": "Specs version (SHA-256 of specs/)"},
+    "command": {"ru": "Команда запуска", "en": "Command line"},
+    "operator": {"ru": "Кто провёл", "en": "Run by"},
+    "date": {"ru": "Дата", "en": "Date"},
+    "pictures": {"ru": "Наглядно", "en": "At a glance"},
+    "by_area": {"ru": "Вердикты по разделам", "en": "Verdicts per area"},
+    "timeline": {"ru": "Ход прогона (от начала сеанса pytest)", "en": "The run's timeline (from the pytest session's start)"},
+    "req_text": {"ru": "Текст требования", "en": "Requirement text"},
+    "source": {"ru": "Источник", "en": "Source"},
+    "level": {"ru": "Уровень", "en": "Level"},
+    "what_it_checks": {"ru": "Что проверяет", "en": "What it checks"},
+    "no_description": {"ru": "описание не задано", "en": "no description"},
+    "surface": {"ru": "Покрытие поверхности требования", "en": "Surface coverage"},
+    "dimension": {"ru": "Измерение", "en": "Dimension"},
+    "covered_n": {"ru": "покрыто", "en": "covered"},
+    "state_covered": {"ru": "проверено", "en": "covered"},
+    "state_skipped": {"ru": "только в пропущенных тестах", "en": "only in skipped tests"},
+    "state_excused": {"ru": "не проверяется", "en": "excused"},
+    "state_missing": {"ru": "НЕ ПРОВЕРЕНО", "en": "MISSING"},
+    "test_surface": {"ru": "Части поверхности", "en": "Surface parts"},
+    "exchanges_of": {"ru": "Записи обмена", "en": "Exchanges"},
+    "decisive": {"ru": "Решающий обмен", "en": "Deciding exchange"},
+    "setup_calls": {"ru": "подготовка", "en": "set-up"},
+    "spec_entry": {"ru": "Запись спецификации", "en": "Spec entry"},
     "explain_WAIVED": {"ru": "Нарушение признано исключением (waiver).", "en": "The failure is waived."},
+}
+
+#: who talked to whom in an exchange (`conformance/evidence.py` CALLERS and PARTIES)
+PARTY_TEXTS: dict[str, dict[str, str]] = {
+    "browser": {"ru": "набор тестов (браузер)", "en": "suite (browser)"},
+    "portal": {"ru": "набор тестов (портал)", "en": "suite (portal)"},
+    "driver": {"ru": "набор тестов (интерфейс журнала)", "en": "suite (journal's user interface)"},
+    "suite": {"ru": "набор тестов (подготовка)", "en": "suite (set-up)"},
+    "journal": {"ru": "журнал", "en": "journal"},
+    "test-control": {"ru": "журнал: test-control", "en": "journal: test-control"},
+    "journal-via-agent": {"ru": "журнал через агент ПОДД", "en": "journal through the ПОДД agent"},
+    "esia": {"ru": "ЕСИА (имитатор)", "en": "ЕСИА (mock)"},
+    "smev": {"ru": "агент ПОДД (имитатор)", "en": "ПОДД agent (mock)"},
+    "epgu": {"ru": "ЕПГУ (имитатор)", "en": "ЕПГУ (mock)"},
+    "esia-admin": {"ru": "ЕСИА: управление имитатором", "en": "ЕСИА mock admin"},
+    "smev-admin": {"ru": "агент ПОДД: управление имитатором", "en": "ПОДД agent mock admin"},
+    "epgu-admin": {"ru": "ЕПГУ: управление имитатором", "en": "ЕПГУ mock admin"},
+    "other": {"ru": "другой адрес", "en": "other address"},
 }
 
 VERDICT_TEXTS: dict[str, dict[str, str]] = {

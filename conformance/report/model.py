@@ -5,7 +5,11 @@ results.json file and checks it against the schema; evidence paths in it are rel
 directory of results.json, or absolute. `build_view` turns it into plain dicts for a writer:
 every text already redacted (`conformance/report/redact.py`), transcripts read, waivers
 applied, the effective verdict (WAIVED where a waiver covers every failing test) beside the
-original one, and the command that re-runs one requirement.
+original one, the command that re-runs one requirement; the protocol header (what was
+certified: vendor, product, version, build; suite version and commit, specs digest, the
+machine-independent command), each requirement's text and source from `specs/`, each test's
+description, surface coverage titled from `specs/surfaces/`, and who talked to whom in each
+exchange. Paths are shown relative to the run directory.
 """
 from __future__ import annotations
 
@@ -19,10 +23,10 @@ from typing import Any, Mapping
 
 from conformance.report.redact import redact, redact_exchange, redact_text
 from conformance.report.waivers import Applied
-from conformance.results import load_results
+from conformance.results import load_results, relative_paths
 
 __all__ = ["ReportInputError", "RunInput", "Transcript", "load_input", "load_transcript", "build_view",
-           "explain", "rerun_command", "DISPLAY_ORDER", "MAX_EXCHANGES", "MAX_VALUE_CHARS"]
+           "explain", "rerun_command", "run_command", "identity", "shown_path", "IDENTITY_KEYS", "DISPLAY_ORDER", "MAX_EXCHANGES", "MAX_VALUE_CHARS"]
 
 RESULTS_NAME = "results.json"
 RUN_NAME = "run.json"
@@ -131,10 +135,64 @@ def explain(message: str | None) -> dict[str, str | None] | None:
     return {"summary": summary or text, "expected": expected, "actual": actual, "full": text}
 
 
+#: the product identity keys of sut.toml's [product] (run.sut.product, or run.product)
+IDENTITY_KEYS = ("vendor", "product", "version", "build")
+
+
+def identity(run: Mapping[str, Any]) -> dict[str, str | None]:
+    """Vendor, product, version and build as the run recorded them; None where not declared."""
+    sut = run.get("sut") if isinstance(run.get("sut"), Mapping) else {}
+    sources = [run.get("product"), sut.get("product"), run, sut]
+    found: dict[str, str | None] = {}
+    for key in IDENTITY_KEYS:
+        value = None
+        for source in sources:
+            if isinstance(source, Mapping) and isinstance(source.get(key), (str, int, float)):
+                value = str(source[key])
+                break
+        found[key] = value
+    return found
+
+
+def run_command(results: Mapping[str, Any], run_file: Mapping[str, Any] | None) -> str:
+    """The `ezhd certify` command of the run, without paths of the machine that ran it."""
+    run = results["run"]
+    run_file = run_file or {}
+    source = (run.get("sut") or {}).get("source") or (run_file.get("sut") or {}).get("source") or "sut.toml"
+    sut = "reference" if source == "reference" else Path(str(source)).name
+    args = ["ezhd", "certify", "--sut", sut]
+    if run_file.get("mocks_file"):
+        args += ["--mocks", Path(str(run_file["mocks_file"])).name]
+    for defect in run_file.get("reference_defects") or []:
+        args += ["--reference-defect", str(defect)]
+    for rid in run_file.get("only") or []:
+        args += ["--only", str(rid)]
+    seed = run.get("seed")
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    if (run_file.get("jobs") or 1) > 1:
+        args += ["-j", str(run_file["jobs"])]
+    return shlex.join(args)
+
+
+def shown_path(path: str, base_dir: Path) -> str:
+    """`path` as a report shows it: relative to the run directory, never an absolute path of
+    the machine (outside the run directory: its name only)."""
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        return candidate.as_posix()
+    try:
+        return candidate.relative_to(base_dir.resolve()).as_posix()
+    except ValueError:
+        return candidate.name
+
+
 def rerun_command(requirement_id: str, results: Mapping[str, Any], run_file: Mapping[str, Any] | None) -> str:
     """`ezhd certify` for just `requirement_id` with the run's SUT and seed."""
     run = results["run"]
     sut = (run.get("sut") or {}).get("source") or (run_file or {}).get("sut", {}).get("source") or "sut.toml"
+    if sut != "reference" and Path(str(sut)).is_absolute():
+        sut = Path(str(sut)).name   # no path of the machine that ran it
     args = ["ezhd", "certify", "--sut", str(sut)]
     if sut == "reference":
         for defect in (run_file or {}).get("reference_defects") or []:
@@ -158,14 +216,21 @@ def build_view(inp: RunInput, applied: Applied | None = None, *, lang: str = "ru
     """Plain dicts for the templates (every text redacted). `evidence_map` replaces reading
     evidence files (the sealed package passes its redacted copies)."""
     from specs.requirements import load_requirements
+    from specs.surfaces import load_surfaces
 
     results, run = inp.results, inp.results["run"]
     applied = applied or Applied()
     areas: dict[str, dict[str, str]] = {}
     try:
-        catalogue_areas = load_requirements().areas
+        catalogue = load_requirements()
+        catalogue_areas = catalogue.areas
     except Exception:  # the report still renders without the catalogue's area titles
-        catalogue_areas = {}
+        catalogue, catalogue_areas = None, {}
+    try:
+        dimensions = load_surfaces().dimensions
+    except Exception:  # the report still renders with the dimensions' codes
+        dimensions = {}
+    exchange_no = 0
     requirements = []
     counts = {v: 0 for v in DISPLAY_ORDER}
     waived_must: list[str] = []
@@ -175,15 +240,26 @@ def build_view(inp: RunInput, applied: Applied | None = None, *, lang: str = "ru
             title = getattr(catalogue_areas.get(area), "title", None)
             areas[area] = {"ru": title.ru, "en": title.en} if title else {"ru": area, "en": area}
         tests = []
-        for test in req["tests"]:
+        for number, test in enumerate(req["tests"], 1):
             waiver = applied.for_test(req["id"], test["nodeid"])
             transcripts = []
             for path in test["evidence"]:
                 tr = (evidence_map or {}).get(path) or load_transcript(path, inp.base_dir)
-                transcripts.append({"path": tr.path, "found": tr.found, "notes": tr.notes,
-                                    "truncated": tr.truncated,
-                                    "exchanges": [_exchange_view(e) for e in tr.exchanges]})
+                exchanges = []
+                for e in tr.exchanges:
+                    exchange_no += 1
+                    exchanges.append({**_exchange_view(e), "anchor": f"ex-{exchange_no}"})
+                transcripts.append({"path": shown_path(tr.path, inp.base_dir), "found": tr.found, "notes": tr.notes,
+                                    "truncated": tr.truncated, "anchor": f"tx-{req['id']}-{number}-{len(transcripts) + 1}",
+                                    "exchanges": exchanges,
+                                    "setup": sum(1 for x in exchanges if x["setup"])})
+            judged = [x for tr in transcripts for x in tr["exchanges"] if not x["setup"]]
             tests.append({
+                "anchor": f"test-{req['id']}-{number}",
+                "start_s": test.get("start_s"),
+                "decisive": judged[-1] if judged and test["verdict"] not in ("PASS", "NOT_APPLICABLE") else None,
+                "description": redact_text(test["description"]) if test.get("description") else None,
+                "surface": _surface_marks(test.get("surface") or {}, dimensions),
                 "nodeid": test["nodeid"], "verdict": test["verdict"],
                 "shown": "WAIVED" if waiver else test["verdict"],
                 "duration": test["duration_s"],
@@ -197,14 +273,18 @@ def build_view(inp: RunInput, applied: Applied | None = None, *, lang: str = "ru
         if shown == "WAIVED" and req["strength"] == "MUST" and req["level"] == "base":
             waived_must.append(req["id"])
         counts[shown] += 1
+        spec = catalogue[req["id"]] if catalogue is not None and req["id"] in catalogue else None
         requirements.append({
             "id": req["id"], "area": area, "strength": req["strength"], "level": req["level"],
             "feature": req["feature"], "title": req["title"], "verdict": req["verdict"], "shown": shown,
+            "text": {"ru": spec.text.ru, "en": spec.text.en} if spec else None,
+            "source": list(spec.source) if spec else [],
+            "surface": _surface_table(req.get("surface"), dimensions),
             "duration": round(sum(t["duration_s"] for t in req["tests"]), 3), "tests": tests,
             "rerun": rerun_command(req["id"], results, inp.run_file),
             "open": shown in ("FAIL", "ERROR", "WARN", "WAIVED"),
         })
-    sut = redact(run.get("sut"))
+    sut = redact(relative_paths({"run": {"sut": run.get("sut")}}, inp.base_dir.resolve())["run"]["sut"])
     return {
         "lang": lang if lang in ("ru", "en") else "ru",
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"),
@@ -213,6 +293,12 @@ def build_view(inp: RunInput, applied: Applied | None = None, *, lang: str = "ru
             "seed": run["seed"], "python": run["python"], "platform": run["platform"],
             "mocks": redact(run["mocks"]), "declared_features": run["declared_features"],
             "pytest_exit_status": run["pytest_exit_status"],
+            "commit": run["tool"].get("commit"),
+            "elapsed": _seconds_between(run["started"], run["finished"]),
+            "specs": (run.get("specs") or {}).get("sha256"),
+            "operator": run.get("operator"),
+            "identity": identity(run),
+            "command": run_command(results, inp.run_file),
             "sut_json": json.dumps(sut, ensure_ascii=False, indent=2) if sut is not None else None,
         },
         "base_level": results["summary"]["base_level"],
@@ -231,15 +317,62 @@ def build_view(inp: RunInput, applied: Applied | None = None, *, lang: str = "ru
 
 
 def _exchange_view(exchange: Any) -> dict[str, Any]:
-    """Heading fields (method, url, status) and every other key as display text."""
+    """Heading fields (method, url, status), who talked to whom (`conformance/evidence.py`:
+    from, to, setup) and every other key as display text."""
     if not isinstance(exchange, dict):
-        return {"head": "", "fields": [("value", _show(exchange))]}
+        return {"head": "", "fields": [("value", _show(exchange))], "caller": None, "party": None, "setup": False}
     head = " ".join(str(exchange[k]) for k in ("method", "url") if exchange.get(k) is not None)
     status = exchange.get("status", exchange.get("status_code"))
     if status is not None:
         head = f"{head} → {status}" if head else str(status)
-    fields = [(str(k), _show(v)) for k, v in exchange.items() if k not in ("method", "url", "status", "status_code")]
-    return {"head": head, "fields": fields}
+    caller = exchange.get("from") if isinstance(exchange.get("from"), str) else None
+    party = exchange.get("to") if caller is not None and isinstance(exchange.get("to"), str) else None
+    skip = {"method", "url", "status", "status_code"} | ({"from", "to", "setup"} if caller is not None else set())
+    fields = [(str(k), _show(v)) for k, v in exchange.items() if k not in skip]
+    return {"head": head, "fields": fields, "caller": caller, "party": party, "setup": bool(exchange.get("setup"))}
+
+
+def _seconds_between(start: str, end: str) -> float | None:
+    try:
+        a, b = (dt.datetime.fromisoformat(x.replace("Z", "+00:00")) for x in (start, end))
+    except ValueError:
+        return None
+    return max((b - a).total_seconds(), 0.0)
+
+
+def _title(text: Any, fallback: str) -> dict[str, str]:
+    return {"ru": text.ru, "en": text.en} if text is not None else {"ru": fallback, "en": fallback}
+
+
+def _surface_table(coverage: Mapping[str, Any] | None, dimensions: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per dimension of a requirement's surface: its title and each value's title and state
+    (covered, skipped, excused with the reason, missing)."""
+    rows = []
+    for dim, parts in (coverage or {}).items():
+        spec = dimensions.get(dim)
+        values = []
+        for state in ("covered", "skipped", "missing"):
+            for value in parts.get(state, []):
+                values.append({"value": value, "state": state, "reason": None,
+                               "title": _title(spec.values.get(value) if spec else None, value)})
+        for value, reason in (parts.get("excused") or {}).items():
+            values.append({"value": value, "state": "excused", "reason": redact_text(reason),
+                           "title": _title(spec.values.get(value) if spec else None, value)})
+        total = len(values)
+        rows.append({"dimension": dim, "title": _title(spec.title if spec else None, dim), "parts": values,
+                     "covered": len(parts.get("covered", [])), "total": total,
+                     "missing": len(parts.get("missing", []))})
+    return rows
+
+
+def _surface_marks(marks: Mapping[str, Any], dimensions: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A test's declared surface parts with titles."""
+    out = []
+    for dim, values in marks.items():
+        spec = dimensions.get(dim)
+        out.append({"dimension": dim, "title": _title(spec.title if spec else None, dim),
+                    "parts": [_title(spec.values.get(v) if spec else None, v) for v in values]})
+    return out
 
 
 def _show(value: Any) -> str:

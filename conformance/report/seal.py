@@ -4,6 +4,7 @@
 
     results.json      the canonical results, secrets redacted, evidence paths → transcripts/
     report.html       the HTML report of exactly that results.json
+    report.pdf        the same report as PDF (`pdf=True`, `ezhd report seal --pdf`; needs WeasyPrint)
     junit.xml         the JUnit XML of it
     transcripts/*     every evidence file, each exchange redacted (`redact.py`)
     sut.json          the SUT declaration with secrets removed
@@ -126,8 +127,9 @@ def load_signer(key_path: Path | str, cert_path: Path | str | None = None, passw
 
 
 def seal(inp: RunInput, signer: Signer, out: Path | str, *, applied: Applied | None = None,
-         waivers_text: str | None = None, lang: str = "ru") -> dict[str, Any]:
-    """Write the signed package of `inp` to `out`; return its manifest."""
+         waivers_text: str | None = None, lang: str = "ru", pdf: bool = False) -> dict[str, Any]:
+    """Write the signed package of `inp` to `out`; return its manifest. `pdf`: include
+    report.pdf (SealError when WeasyPrint is missing)."""
     results = copy.deepcopy(inp.results)
     run = results["run"]
     run["sut"] = redact(run.get("sut"))
@@ -159,10 +161,21 @@ def seal(inp: RunInput, signer: Signer, out: Path | str, *, applied: Applied | N
         (stage / "results.json").write_bytes(files["results.json"])
         staged = RunInput(results, stage / "results.json", stage, None)
         files["report.html"] = render_html(staged, applied, lang=lang).encode()
+        if pdf:
+            from conformance.report.pdf import PdfUnavailable, render_pdf
+
+            try:
+                files["report.pdf"] = render_pdf(staged, applied, lang=lang)
+            except PdfUnavailable as exc:
+                raise SealError(f"--pdf: {exc}") from None
         write_junit(results, stage / "junit.xml", waived=_waived_notes(applied))
         files["junit.xml"] = (stage / "junit.xml").read_bytes()
     files["sut.json"] = (json.dumps(run["sut"], ensure_ascii=False, indent=2) + "\n").encode()
+    from conformance.results import suite_commit
+
     suite = {"name": "ezhd-conformance", "version": conformance.__version__, "run_by": run["tool"]}
+    if suite_commit():
+        suite["commit"] = suite_commit()
     files["suite.json"] = (json.dumps(suite, ensure_ascii=False, indent=2) + "\n").encode()
     if waivers_text is not None:
         files["waivers.yaml"] = redact_text(waivers_text).encode()

@@ -26,7 +26,7 @@ def test_default_output_language_and_content(tmp_path, capsys) -> None:
     for rid in FAILING:
         assert f'id="req-{rid}" data-verdict="FAIL"' in page
     assert "Blocking</span>: AUTH-02, AUTH-04, EXP-01" in page
-    assert "ezhd certify --sut /srv/vendor/sut.toml --only EXP-01 --seed 42 --report-dir reports/rerun-EXP-01" in page
+    assert "ezhd certify --sut sut.toml --only EXP-01 --seed 42 --report-dir reports/rerun-EXP-01" in page
     assert "transcripts/gone.jsonl" in page and "Файл записи обмена не найден" in page
     assert "Декларация испытуемой системы" in page and "EZHD_TEST_CONTROL_TOKEN" in page
     assert "0.1.0" in page and "Linux-6.1-x86_64" in page and "http://127.0.0.1:8101" in page
@@ -106,3 +106,55 @@ def test_junit_names_carry_the_requirement(tmp_path, capsys) -> None:
     assert int(suite.get("tests")) == len(cases) == tests + 1  # + the base-level sign-off case
     write_junit(results, tmp_path / "direct.xml")
     assert (tmp_path / "direct.xml").read_bytes() == (run / "junit.xml").read_bytes()
+
+
+def test_protocol_header_requirement_text_descriptions_and_surface(tmp_path) -> None:
+    """What a certifier signs: the declared product identity (or "not declared"), the suite's
+    commit and the specs digest, the requirement's text and source with Markdown rendered, each
+    test's description, the surface coverage with titles from specs/surfaces, who talked to whom."""
+    from conformance.report.html import render_html
+    from specs.requirements import load_requirements
+
+    run = make_run(tmp_path / "run", ("AUTH-02",))
+    results = load_results(run / "results.json")
+    results["run"]["sut"]["product"] = {"vendor": "ООО «Школьные системы»", "product": "Дневник-Регион",
+                                        "version": "4.2.1"}
+    results["run"]["tool"]["commit"] = "0123456789abcdef0123456789abcdef01234567"
+    results["run"]["specs"] = {"sha256": "ab" * 32}
+    results["run"]["operator"] = "Иванова А. П."
+    auth02 = next(r for r in results["requirements"] if r["id"] == "AUTH-02")
+    auth02["tests"][0]["description"] = "The journal sends `client_secret` signed; see <b>here</b>."
+    log01 = next(r for r in results["requirements"] if r["id"] == "LOG-01")
+    log01["tests"][0]["surface"] = {"event_kind": ["sign_in_success", "upload"]}
+    (run / "transcripts" / "AUTH-02.jsonl").write_text("\n".join(json.dumps(x) for x in [
+        {"from": "browser", "to": "journal", "setup": False, "method": "GET", "url": "https://j/cb", "status": 200},
+        {"from": "suite", "to": "esia-admin", "setup": True, "method": "DELETE", "url": "https://e/_admin/faults",
+         "status": 204}]) + "\n", encoding="utf-8")
+    from specs.surfaces import coverage, load_surfaces  # LOG-01's coverage as build_results computes it
+    log01["surface"] = coverage(load_surfaces().of("LOG-01"), [(log01["tests"][0]["surface"], True)])
+    write_results(results, run / "results.json")
+    page = render_html(load_input(run))
+    text = re.sub(r"<[^>]+>", "", page)
+
+    assert 'id="sut-vendor">ООО «Школьные системы»<' in page.replace("&#34;", '"')
+    assert "Дневник-Регион" in page and "4.2.1" in page
+    assert re.search(r'id="sut-build"><span class="muted">.*не указано', page)
+    assert "0123456789abcdef0123456789abcdef01234567" in page and "abababababababab" in page
+    assert "Иванова А. П." in page
+    assert '<code id="run-command">ezhd certify --sut sut.toml --seed 42</code>' in page
+    spec = load_requirements()["AUTH-02"]
+    assert " ".join(spec.text.ru.split())[:30] in " ".join(text.split())
+    assert all(source in text for source in spec.source)
+    assert "<code>client_secret</code>" in page and "`client_secret`" not in page
+    assert "&lt;b&gt;here&lt;/b&gt;" in page and "<b>here</b>" not in page   # raw HTML stays text
+    assert "<code>/aas/oauth2/v2/ac</code>" in page                        # the catalogue's Markdown too
+    # who talked to whom, set-up apart
+    assert "набор тестов (браузер) → журнал" in text
+    assert 'class="exchange setup"' in page and "ЕСИА: управление имитатором" in text
+    assert 'href="#ex-1"' in page and 'id="ex-1"' in page                # the deciding exchange link
+    # surface coverage of LOG-01, titled from specs/surfaces/_dimensions.yaml
+    assert 'id="surface-LOG-01"' in page and "Вид события журнала" in text
+    assert '<span class="part s-covered" title="sign_in_success"><span class="ru">успешный вход</span>' in page
+    assert '<span class="part s-missing" title="link">' in page and '<td class="num">2/10</td>' in page
+    # the pictures, server-side SVG with no script needed
+    assert page.count('id="chart-areas"') == 2 and "<svg" in page

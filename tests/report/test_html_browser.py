@@ -151,28 +151,36 @@ def test_failing_report_filters_and_transcript(browser, tmp_path, artefacts) -> 
     assert "PASS" in row.find_element(By.CSS_SELECTOR, ".test").text
 
 
-@pytest.mark.slow
-def test_report_of_a_real_run_with_three_defects(browser, tmp_path, artefacts) -> None:
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory) -> Path:
     """`ezhd certify` of the reference journal with three seeded defects (ЕСИА sign-in, journal
-    rules, export): the report it writes opens, names the three failing requirements, and the
-    transcript of a failing test shows the run's real exchanges, redacted."""
+    rules, export) plus one requirement that passes."""
     import subprocess
     import sys
 
-    report = tmp_path / "run"
-    defects = {"ACCEPT_ALG_NONE": "AUTH-04", "PARENT_READS_ANY_CHILD": "ROLE-01", "EXPORT_SKIPS_TABLE": "EXP-01"}
+    report = tmp_path_factory.mktemp("real") / "run"
     args = [sys.executable, "-m", "conformance.cli", "certify", "--sut", "reference", "--report-dir", str(report),
             "--no-progress", "--only", "AUTH-03"]
-    for defect, rid in defects.items():
+    for defect, rid in REAL_DEFECTS.items():
         args += ["--reference-defect", defect, "--only", rid]
-    proc = subprocess.run(args, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(args, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return report
 
+
+REAL_DEFECTS = {"ACCEPT_ALG_NONE": "AUTH-04", "PARENT_READS_ANY_CHILD": "ROLE-01", "EXPORT_SKIPS_TABLE": "EXP-01"}
+
+
+@pytest.mark.slow
+def test_report_of_a_real_run_with_three_defects(browser, real_run, artefacts) -> None:
+    """The report a real run writes opens, names the three failing requirements, and the
+    transcript of a failing test shows the run's real exchanges, redacted."""
+    report = real_run
     browser.get((report / "report.html").as_uri())
     banner = browser.find_element(By.ID, "base-level")
     assert banner.get_attribute("data-result") == "fail"
     Select(browser.find_element(By.ID, "filter-verdict")).select_by_value("FAIL")
-    assert sorted(visible_ids(browser)) == sorted(defects.values())
+    assert sorted(visible_ids(browser)) == sorted(REAL_DEFECTS.values())
     shot(browser, artefacts, "reference-three-defects")
     body = browser.find_element(By.ID, "req-AUTH-04")
     transcript = body.find_element(By.CSS_SELECTOR, "details.transcript")
@@ -183,3 +191,78 @@ def test_report_of_a_real_run_with_three_defects(browser, tmp_path, artefacts) -
     shot(browser, artefacts, "reference-three-defects-transcript")
     Select(browser.find_element(By.ID, "filter-verdict")).select_by_value("PASS")
     assert visible_ids(browser) == ["AUTH-03"]
+
+
+@pytest.mark.slow
+def test_a_certifier_finds_what_was_certified_against_which_text(browser, real_run, artefacts) -> None:
+    """The product identity, a requirement's text and source, a test's description, and a
+    working link from a requirement to an exchange, labelled with who talked to whom."""
+    from specs.requirements import load_requirements
+
+    results = load_input(real_run).results
+    browser.get((real_run / "report.html").as_uri())
+    # what was certified: each identity key as declared, or said to be not declared
+    declared = results["run"].get("sut") or {}
+    declared = {**declared, **(declared.get("product") or {})}
+    for key in ("vendor", "product", "version", "build"):
+        cell = browser.find_element(By.ID, f"sut-{key}").text
+        assert cell == str(declared[key]) if declared.get(key) else cell == "не указано", (key, cell)
+    assert browser.find_element(By.ID, "run-command").text.startswith("ezhd certify --sut reference")
+    assert str(real_run) not in browser.find_element(By.ID, "run-command").text
+    # against which text: the catalogue's wording and source, Markdown rendered
+    spec = load_requirements()["AUTH-04"]
+    body = browser.find_element(By.ID, "req-AUTH-04")
+    text = " ".join(body.find_element(By.CSS_SELECTOR, ".req-text").text.split())
+    assert text.startswith(" ".join(spec.text.ru.split())[:40]) and "`" not in text
+    assert body.find_elements(By.CSS_SELECTOR, ".req-text code")       # backticks became <code>
+    assert spec.source[0] in body.find_element(By.CSS_SELECTOR, ".req-source").text
+    # what each test checks: its docstring's paragraph
+    described = [d.text for d in body.find_elements(By.CSS_SELECTOR, ".description")]
+    assert described and all("Что проверяет:" in d and len(d) > 40 for d in described)
+    # requirement -> exchange: the deciding exchange link opens its transcript at that exchange
+    link = body.find_element(By.CSS_SELECTOR, ".decisive a")
+    target_id = link.get_attribute("href").split("#", 1)[1]
+    target = browser.find_element(By.ID, target_id)
+    assert not target.is_displayed()
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
+    link.click()
+    assert target.is_displayed()
+    who = target.find_element(By.CSS_SELECTOR, ".who").text
+    assert who == "набор тестов (браузер) → журнал", who
+    assert target.find_element(By.CSS_SELECTOR, ".head").text.startswith("GET http://127.0.0.1:")
+    shot(browser, artefacts, "reference-deciding-exchange")
+    # set-up calls to the mocks are told apart from the traffic that judges the journal
+    setup = body.find_elements(By.CSS_SELECTOR, ".exchange.setup .who")
+    assert setup and all(s.get_attribute("textContent").startswith("набор тестов (подготовка) → ЕСИА: управление")
+                         for s in setup)
+    # the first "exchanges" link of a requirement reaches a transcript of that requirement
+    first = body.find_element(By.CSS_SELECTOR, ".ex-links a")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", first)
+    first.click()
+    opened = browser.find_element(By.ID, first.get_attribute("href").split("#", 1)[1])
+    assert opened.get_attribute("open") is not None and opened.is_displayed()
+
+
+@pytest.mark.slow
+def test_no_file_of_a_real_run_names_an_absolute_path_of_the_machine(real_run) -> None:
+    """The run directory can be moved, archived or sent: no file in it names where it was
+    written, where the suite is installed, or the user's home."""
+    machine_paths = {str(real_run.resolve()), str(real_run), str(Path(__file__).resolve().parents[2]),
+                     str(Path.home())}
+    machine_paths.discard("/")
+    # KNOWN, not this report's files: run.json (read back by --replay) and the reference
+    # journal's own config name files by absolute path; written by `ezhd certify` (follow-up)
+    known = {"run.json", "reference-journal.toml"}
+    offenders = {}
+    for path in sorted(p for p in real_run.rglob("*") if p.is_file()):
+        if path.name in known or path.suffix in (".sqlite", ".duckdb", ".zip", ".png"):
+            continue
+        data = path.read_bytes()
+        if path.suffix == ".pdf":
+            pypdf = pytest.importorskip("pypdf")
+            data = "".join(page.extract_text() for page in pypdf.PdfReader(str(path)).pages).encode()
+        found = [where for where in machine_paths if where.encode() in data]
+        if found:
+            offenders[str(path.relative_to(real_run))] = found
+    assert not offenders
+    assert (real_run / "results.json").is_file() and (real_run / "report.html").is_file()

@@ -203,3 +203,21 @@ def test_public_key_only_and_usage_errors(tmp_path, capsys) -> None:
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
     code, _, err = run_cli(capsys, "report", "verify", str(tmp_path / "junk.zip"))
     assert code == 1 and "not a readable zip" in err
+
+
+@pytest.mark.skipif(__import__("conformance.report.pdf", fromlist=["available"]).available() is not None,
+                    reason="needs WeasyPrint (the [pdf] extra) for report.pdf")
+def test_the_pdf_report_is_signed_with_the_package(tmp_path, capsys) -> None:
+    """`--pdf`: report.pdf is in the manifest, so a changed byte of it is named by verify."""
+    run = make_run(tmp_path / "run", FAILING)
+    key = ed25519.Ed25519PrivateKey.generate()
+    (tmp_path / "k.pem").write_bytes(pem_key(key) + certificate(key))
+    out = tmp_path / "package.zip"
+    assert _seal(run, tmp_path / "k.pem", out, "--pdf") == 0
+    with zipfile.ZipFile(out) as z:
+        assert z.read("report.pdf").startswith(b"%PDF-")
+        assert "report.pdf" in json.loads(z.read("manifest.json"))["files"]
+    capsys.readouterr()
+    broken = rewrite(out, tmp_path / "broken.zip", "report.pdf", flip_middle_byte)
+    code, _, err = run_cli(capsys, "report", "verify", str(broken))
+    assert code == 1 and "report.pdf" in err

@@ -30,6 +30,24 @@
       button.textContent = row.hidden ? "\u25B8" : "\u25BE";
     });
   });
+  // a link to an exchange or a test inside a closed requirement: open what holds it
+  function reveal() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var target = id && document.getElementById(id);
+    if (!target) return;
+    for (var el = target; el; el = el.parentElement) {
+      if (el.tagName === "DETAILS") el.open = true;
+      if (el.tagName === "TBODY" && el.hidden) el.hidden = false;
+      if (el.classList && el.classList.contains("detail") && el.hidden) {
+        el.hidden = false;
+        var button = document.querySelector('button[aria-controls="' + el.id + '"]');
+        if (button) { button.setAttribute("aria-expanded", "true"); button.textContent = "\u25BE"; }
+      }
+    }
+    target.scrollIntoView({block: "center"});
+  }
+  window.addEventListener("hashchange", reveal);
   setLang(root.lang);
   applyFilters();
+  reveal();
 })();
