@@ -124,16 +124,19 @@ def sends(mock: MockAdmin, seq: int, path: str, method: str = "POST") -> list[di
             and e.get("endpoint") != "admin"]
 
 
-def body_digest(entry: dict[str, Any]) -> tuple[Any, ...]:
-    """What identifies a sent body in a mock journal entry: its sha256 when the mock keeps it,
-    else its size."""
-    for key in ("sha256", "body_sha256"):
-        if entry.get(key):
-            return (key, entry[key])
-    body = entry.get("body")
-    if isinstance(body, dict) and body.get("sha256"):
-        return ("sha256", body["sha256"])
-    return ("bytes", entry.get("body_bytes", entry.get("size")))
+def body_digest(entry: dict[str, Any]) -> str | None:
+    """The SHA-256 of a sent body as every mock's request journal records it
+    (mocks/common/journal.py); None when the entry has none."""
+    return entry.get("body_sha256")
+
+
+def resent_unchanged(sends: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sends after the first whose body has the first one's SHA-256: the refused file sent
+    again as it was. A corrected file of the same size is not among them."""
+    refused = body_digest(sends[0]) if sends else None
+    if refused is None:
+        raise EnvironmentProblem("the mock's request journal holds no SHA-256 of the refused file's body")
+    return [s for s in sends[1:] if body_digest(s) == refused]
 
 
 # --- a teacher in the journal --------------------------------------------------------------------

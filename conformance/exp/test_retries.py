@@ -78,8 +78,7 @@ def test_a_503_is_retried_and_the_file_arrives(run, test_control, smev, epgu):
 def test_a_refused_file_is_not_resent_unchanged(run, test_control, smev, epgu):
     seen = _export(run, test_control, smev, epgu, kind="status", status=400, count=1)
     _fault_hit(seen, 400)
-    refused = sup.body_digest(seen["sends"][0])
-    again = [s for s in seen["sends"][1:] if sup.body_digest(s) == refused]
+    again = sup.resent_unchanged(seen["sends"])
     assert not again, (f"the upload of {TABLE} was refused with 400 and the journal sent the same file again "
                        f"{len(again)} time(s) (a non-transient 4xx must be corrected or reported, not retried "
                        f"blindly)")

@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from mocks.common.body import read_body, replay
+from mocks.common.journal import body_fields
 from mocks.smev.core import AgentCore, Settings, UploadFile
 from mocks.smev.errors import AgentError
 
@@ -477,7 +478,7 @@ class AgentApp(Starlette):
             "method": scope.get("method"), "path": scope.get("path"), "endpoint": endpoint,
             "query": dict(parse_qsl(query_raw.decode("utf-8", "replace"), keep_blank_values=True)),
             "status": meta["status"], "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            "body_bytes": len(body),
+            **body_fields(body),
         }
         if meta["headers"]:
             entry["response_headers"] = meta["headers"]
