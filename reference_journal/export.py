@@ -432,6 +432,8 @@ class Exporter:
         if operation == DELETE:
             if self.j.defect_on("EXPORT_DELETED_MARK") or not changes:
                 return
+            if self.j.defect_on("DELETES_FOR_MARKS_ONLY") and name != "marks":
+                return
             rows: Iterable[tuple[tuple[Any, ...], Mapping[str, Any]]] = iter(changes[1].items())
         else:
             rows = self._rows(table, request, changes)
@@ -658,7 +660,9 @@ class Exporter:
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         s = self.j.settings
         delay = min(s.export_retry_max, s.export_retry_base * 2 ** (attempt - 1))
-        if retry_after is not None:
+        if self.j.defect_on("RETRY_WITHOUT_BACKOFF"):
+            delay = s.export_retry_base
+        if retry_after is not None and not self.j.defect_on("RETRY_IGNORES_RETRY_AFTER"):
             delay = max(delay, min(retry_after, s.export_retry_max))
         return delay
 

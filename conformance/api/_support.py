@@ -41,6 +41,19 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "homework": ("API-05", "due_date"),
     "achievements": ("API-06", "achievement_date"),
 }
+
+
+def operation_of(section: str) -> str:
+    """The journal.yaml operationId of a diary section (`marks` → getMarks)."""
+    return "get" + section[:1].upper() + section[1:]
+
+
+def operation_ids(method: str | None = None) -> list[str]:
+    """Every operationId of journal.yaml (of one HTTP method when given)."""
+    return [op["operationId"] for item in standard()["paths"].values() for m, op in item.items()
+            if isinstance(op, dict) and "operationId" in op and (method is None or m == method)]
+
+
 # columns whose value is the time of sending, not a fact of the record (journal.yaml: send_datetime)
 VOLATILE = frozenset({"send_datetime"})
 
@@ -289,6 +302,10 @@ class DirectJournal:
 
     def get(self, path: str, oid: str | None, sender: str | None = PORTAL_MNEMONIC,
             params: Any = None, message_id: bool = True) -> httpx.Response:
+        return self.request("GET", path, oid, sender, params, message_id)
+
+    def request(self, method: str, path: str, oid: str | None, sender: str | None = PORTAL_MNEMONIC,
+                params: Any = None, message_id: bool = True, json: Any = None) -> httpx.Response:
         headers = {}
         if sender is not None:
             headers["X-Smev-Sender"] = sender
@@ -297,9 +314,9 @@ class DirectJournal:
         if oid is not None:
             headers["X-Esia-Oid"] = str(oid)
         try:
-            return self.http.get(self.base + path, headers=headers, params=params)
+            return self.http.request(method, self.base + path, headers=headers, params=params, json=json)
         except httpx.HTTPError as exc:
-            raise EnvironmentProblem(f"the journal did not answer GET {path}: {exc}") from None
+            raise EnvironmentProblem(f"the journal did not answer {method} {path}: {exc}") from None
 
     def close(self) -> None:
         self.http.close()

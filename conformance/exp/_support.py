@@ -180,6 +180,26 @@ def base_mark(run: dict[str, Any], school: str) -> Record:
     raise EnvironmentProblem(f"the dataset has no mark of a learner of {school}")
 
 
+def base_achievement(run: dict[str, Any], school: str) -> Record:
+    """A dataset achievement of a learner of `school`: the fields a new one can copy."""
+    learners = {r["id"] for r in dataset(run, "learners") if r["organisation_id"] == school}
+    for a in dataset(run, "achievements"):
+        if a["learner_id"] in learners:
+            return dict(a)
+    raise EnvironmentProblem(f"the dataset has no achievement of a learner of {school}")
+
+
+def achievement_fields(record: Record) -> dict[str, Any]:
+    """The driver's fields of an achievement from its CSV texts (codes as numbers)."""
+    out: dict[str, Any] = {"title": f"{record.get('title') or 'Достижение'} (EXP-03 conformance)"[:1000],
+                           "achievement_date": record["achievement_date"]}
+    for name in ("category", "level", "result"):
+        out[name] = int(record[name])
+    if record.get("subject_id"):
+        out["subject_id"] = record["subject_id"]
+    return out
+
+
 MARK_FIELDS = ("subject_id", "period_id", "lesson_id", "mark_type", "grade_system", "value", "weight",
                "mark_date", "control_form", "comment")
 

@@ -17,8 +17,12 @@ from conformance.exp import _support as sup
 
 
 def _export_marks(test_control, epgu) -> dict[str, Any]:
+    return _export(test_control, epgu, "marks")
+
+
+def _export(test_control, epgu, table: str) -> dict[str, Any]:
     before = sup.last_request_seq(epgu)
-    job = test_control.export(scope="changes", tables=["marks"])
+    job = test_control.export(scope="changes", tables=[table])
     assert job["state"] == "done", f"the incremental export failed: {job.get('error')!r}"
     sup.settled_since(epgu, before)
     return job
@@ -72,6 +76,7 @@ def scenario(full_export, run, people, _driver, test_control, epgu) -> Iterator[
 
 
 @pytest.mark.requirement("EXP-04")
+@pytest.mark.surface(table="marks", table_operation="upload")
 def test_a_new_mark_reaches_the_showcase(scenario):
     for mark_id in (scenario["corrected"], scenario["deleted"]):
         assert scenario["first"][mark_id], (f"a mark the teacher gave ({mark_id}) is not in the showcase after "
@@ -79,6 +84,7 @@ def test_a_new_mark_reaches_the_showcase(scenario):
 
 
 @pytest.mark.requirement("EXP-04")
+@pytest.mark.surface(table="marks", table_operation="correction")
 def test_an_updated_mark_reaches_the_showcase(scenario):
     mark_id = scenario["corrected"]
     assert scenario["first"][mark_id], f"the new mark {mark_id} never reached the showcase"
@@ -89,6 +95,7 @@ def test_an_updated_mark_reaches_the_showcase(scenario):
 
 
 @pytest.mark.requirement("EXP-03")
+@pytest.mark.surface(table="marks", table_operation="delete")
 def test_a_deleted_mark_leaves_the_showcase(scenario):
     mark_id = scenario["deleted"]
     assert scenario["first"][mark_id], f"the new mark {mark_id} never reached the showcase"
@@ -97,7 +104,43 @@ def test_a_deleted_mark_leaves_the_showcase(scenario):
         f"showcase still holds it: no delete was sent")
 
 
+@pytest.fixture(scope="module")
+def achievement(full_export, run, people, _driver, test_control, epgu) -> Iterator[dict[str, Any]]:
+    """A teacher adds an achievement for a learner of their school, the incremental export
+    brings it to the showcase; the teacher deletes it and exports again."""
+    if _driver is None:
+        pytest.skip("achievements are added in the journal's own interface and the SUT declares no journal driver")
+    try:
+        browser, session, school = sup.teacher_session(run, people, _driver)
+    except NotImplementedError as exc:
+        pytest.skip(f"the journal driver does not implement {exc}")
+    try:
+        base = sup.base_achievement(run, school)
+        answer = session.add_achievement(base["learner_id"], **sup.achievement_fields(base))
+        assert answer.ok and isinstance(answer.data, dict) and answer.data.get("id"), (
+            f"a teacher could not add an achievement in the journal: {answer.describe()}")
+        added = answer.data["id"]
+        _export(test_control, epgu, "achievements")
+        first = sup.showcase_rows(epgu, "achievements", "id", added)
+        answer = session.delete_achievement(added)
+        assert answer.ok, f"the teacher could not delete the achievement {added}: {answer.describe()}"
+        _export(test_control, epgu, "achievements")
+        yield {"id": added, "first": first, "second": sup.showcase_rows(epgu, "achievements", "id", added)}
+    finally:
+        browser.close()
+
+
 @pytest.mark.requirement("EXP-03")
+@pytest.mark.surface(table="achievements", table_operation="delete")
+def test_a_deleted_achievement_leaves_the_showcase(achievement):
+    assert achievement["first"], f"the new achievement {achievement['id']} never reached the showcase"
+    assert not achievement["second"], (
+        f"the teacher deleted achievement {achievement['id']} in the journal, but after the next incremental "
+        f"export the showcase still holds it: no delete was sent for achievements")
+
+
+@pytest.mark.requirement("EXP-03")
+@pytest.mark.surface(table="marks", table_operation="correction")
 def test_a_corrected_mark_is_replaced_not_duplicated(scenario):
     mark_id = scenario["corrected"]
     rows = scenario["second"][mark_id]

@@ -287,8 +287,8 @@ class Guard:
         return {"upload": s.max_body, "admin": s.admin_max_body}.get(endpoint, s.portal_max_body)
 
     @staticmethod
-    def _error(endpoint: str, status: int, error: str, en: str, ru: str) -> JSONResponse:
-        headers = {"Retry-After": "1"} if status == 503 else {}
+    def _error(endpoint: str, status: int, error: str, en: str, ru: str, retry_after: Any = 1) -> JSONResponse:
+        headers = {"Retry-After": str(retry_after)} if status == 503 else {}
         if endpoint in SHOWCASE_ENDPOINTS:
             body = {"error": error, "message": ru, "message_en": en, "details": []}
         else:
@@ -333,7 +333,8 @@ class Guard:
                 scope["epgu_fault"] = f"status {fault.status}"
                 error = "internal_error" if fault.status != 503 or endpoint in SHOWCASE_ENDPOINTS else "unavailable"
                 await self._error(endpoint, fault.status, error, "internal error (injected fault)",
-                                  "Внутренняя ошибка (внесённый сбой)")(scope, receive, send_wrapper)
+                                  "Внутренняя ошибка (внесённый сбой)",
+                                  fault.params.get("retry_after", 1))(scope, receive, send_wrapper)
                 return
             await self.app(scope, replay(body), send_wrapper)
         except httpx.RemoteProtocolError:
