@@ -176,7 +176,7 @@ def routes() -> list[Route]:
         Route("/settings", w(settings), methods=["GET", "PATCH"]),
         Route("/sources", w(sources), methods=["GET", "POST"]),
         Route("/sources/{mnemonic}", w(source), methods=["DELETE"]),
-        Route("/faults", w(faults_endpoint(_sc, ("status", "seconds"))), methods=["GET", "POST", "DELETE"]),
+        Route("/faults", w(faults_endpoint(_sc, ("status", "seconds", "retry_after"))), methods=["GET", "POST", "DELETE"]),
         Route("/journal", w(journal_endpoint(lambda r: _sc(r).journal)), methods=["GET", "DELETE"]),
         Route("/requests", w(requests_list), methods=["GET"]),
         Route("/requests/{request_id}", w(request_one), methods=["GET"]),
