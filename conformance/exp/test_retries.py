@@ -107,8 +107,10 @@ def test_an_upload_counts_only_after_its_final_status(run, test_control, smev, e
 
 
 def _gaps(sends: list[dict[str, Any]]) -> list[float]:
-    """Seconds between the journal's consecutive sends, from the mock's request journal (`at`)."""
-    stamps = [s["at"] for s in sends]
+    """Seconds between the arrivals of the journal's consecutive sends, from the mock's request
+    journal (`at`, when the answer was recorded, less `duration_ms`: a successful upload takes
+    longer to answer than a refused one, and that is not the journal's pause)."""
+    stamps = [s["at"] - (s.get("duration_ms") or 0) / 1000 for s in sends]
     return [round(b - a, 3) for a, b in zip(stamps, stamps[1:])]
 
 
