@@ -75,6 +75,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 import httpx
 
 from reference_journal import events as ev
+from specs import showcase_statuses
 from specs.csvio import format_header, join_record
 from specs.hashing import HASH_RE, normalise_document, streebog512
 from specs.tables import Table, TableSet
@@ -82,7 +83,8 @@ from specs.values import strip_control
 
 SHOWCASE, EDU_UPLOAD = "showcase", "edu-upload"
 UPLOAD, DELETE = "upload", "delete"
-OK_CODE, FAILED_CODE, UNKNOWN_CODE, FLK_CODE = 3, 4, 5, 7
+OK_CODE, FAILED_CODE, UNKNOWN_CODE, FLK_CODE = (showcase_statuses.code(k) for k in (
+    "SUCCESSFULLY_PROCESSED", "FAILED_PROCESSING", "REQUEST_ID_NOT_FOUND", "FLC_ERROR"))
 FINAL_CODES = (3, 4, 5, 7)
 TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 HTTP_TIMEOUT = 330.0        # above the agent's 120 s ФЛК wait and smev_agent_client's 300 s

@@ -14,10 +14,11 @@ from conformance.driver import JournalDriver, UserSession
 from conformance.people import People
 from conformance.verdicts import EnvironmentProblem
 from conformance.dataset import records, tables
+from specs import showcase_statuses as status
 from specs.tables import Table
 
 EDU_UPLOAD, SHOWCASE = "edu-upload", "showcase"
-OK, FAILED, FLK = 3, 4, 7          # showcase status codes (showcase.yaml StatusCode)
+OK, FAILED, FLK = (status.code(k) for k in ("SUCCESSFULLY_PROCESSED", "FAILED_PROCESSING", "FLC_ERROR"))
 MAX_ROWS = 1_000_000
 
 Record = dict[str, "str | None"]
@@ -79,7 +80,7 @@ def settled_since(epgu: MockAdmin, seq: int, table: str | None = None, timeout: 
     deadline = time.monotonic() + timeout
     while True:
         found = requests_since(epgu, seq, table)
-        if all(r.get("final", r["code"] in (OK, FAILED, 5, FLK)) for r in found) or time.monotonic() > deadline:
+        if all(r.get("final", r["code"] in status.final_codes()) for r in found) or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
 

@@ -66,8 +66,8 @@ def test_no_file_of_the_export_fails_flk(full_export, epgu):
     assert requests, "the full export registered no upload request at the showcase"
     refused = [r for r in requests if r["code"] == sup.FLK]
     assert not refused, (f"{len(refused)} file(s) of the full export were refused by the showcase's ФЛК "
-                         f"(status 7): {sup.describe_requests(refused[:10])}")
-    unfinished = [r for r in requests if r["code"] not in (sup.OK, sup.FAILED, 5)]
+                         f"(status {sup.FLK}): {sup.describe_requests(refused[:10])}")
+    unfinished = [r for r in requests if r["code"] not in sup.status.final_codes() - {sup.FLK}]
     assert not unfinished, f"requests of the export never reached a final status: {sup.describe_requests(unfinished)}"
 
 
