@@ -35,11 +35,9 @@ DIARY = "/api/v1/learners/{learner_id}/"
 
 # section → (requirement, the column that places a record in a period; journal.yaml descriptions)
 SECTIONS: dict[str, tuple[str, str]] = {
-    "marks": ("API-02", "mark_date"),
-    "attendance": ("API-03", "lesson_date"),
-    "lessons": ("API-04", "lesson_date"),
-    "homework": ("API-05", "due_date"),
-    "achievements": ("API-06", "achievement_date"),
+    section: (req, load_tables()[section].dated_by or "")      # specs/tables: each table's dated_by
+    for section, req in (("marks", "API-02"), ("attendance", "API-03"), ("lessons", "API-04"),
+                         ("homework", "API-05"), ("achievements", "API-06"))
 }
 
 

@@ -15,8 +15,7 @@ from specs.hashing import HASH_RE
 from specs.surfaces import load_surfaces
 
 # the date of a row of each dated table, for "previous academic years" (EXP-05)
-_DATE_COLUMNS = {"marks": "mark_date", "lessons": "lesson_date", "attendance": "lesson_date",
-                 "homework": "due_date", "achievements": "achievement_date"}
+_DATE_COLUMNS = {t.name: t.dated_by for t in sup.tables() if t.dated_by}      # specs/tables: dated_by
 _YEAR_COLUMNS = {"classes": "academic_year", "academic_periods": "academic_year"}
 
 
