@@ -25,6 +25,7 @@ from conformance import evidence
 from conformance.clients import PORTAL_MNEMONIC
 from conformance.people import SIGN_IN_SCENARIOS, People
 from conformance.verdicts import EnvironmentProblem
+from conformance.world import world_of
 from specs import OPENAPI_DIR
 from conformance.dataset import typed_rows
 from specs.tables import TableSet, load_tables
@@ -198,7 +199,6 @@ class Family:
 def families(people: People, ds: Dataset) -> list[Family]:
     """One family per learner that has a usable parent: a prelinked, confirmed representative with
     no sign-in scenario, that no test took for changing (`people.claimed`)."""
-    parent_of: dict[str, str] = {}
     reps = {}
     for p in people.esia.values():
         if p.get("kind") != "representative" or p.get("replaced_by") is not None:
@@ -210,11 +210,9 @@ def families(people: People, ds: Dataset) -> list[Family]:
         jp = people.of(p["oid"])
         if jp and jp.get("prelinked") and jp.get("record_id"):
             reps.setdefault(jp["record_id"], str(p["oid"]))
-    for link in ds.rows("learner_representatives"):
-        oid = reps.get(link["representative_id"])
-        if oid and link["learner_id"] not in parent_of:
-            parent_of[link["learner_id"]] = oid
-    return [Family(lid, oid) for lid, oid in sorted(parent_of.items())]
+    parent_of = {lid: next((reps[r] for r in rids if r in reps), None)
+                 for lid, rids in world_of(ds.directory, people).representatives.items()}
+    return [Family(lid, oid) for lid, oid in sorted(parent_of.items()) if oid]
 
 
 def family_of(people: People, ds: Dataset, learner_id: str) -> Family | None:
