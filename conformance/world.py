@@ -7,7 +7,8 @@ nothing here knows a fixed oid or record id."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from pathlib import Path
 
@@ -56,6 +57,22 @@ def world_of(directory: str | Path, people: People) -> World:
     if key not in _WORLDS:
         _WORLDS[key] = World(directory, people)
     return _WORLDS[key]
+
+
+@contextmanager
+def clock_restored(test_control: Any) -> Iterator[dict[str, Any]]:
+    """The block may set or advance the journal's clock; its earlier state is put back after."""
+    before = test_control.clock()
+    try:
+        yield before
+    finally:
+        if before.get("frozen"):
+            test_control.set_clock(action="set", frozen=True, now=before["now"])
+        elif not before.get("offset_seconds"):
+            test_control.set_clock(action="real")
+        else:
+            real = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=before["offset_seconds"])
+            test_control.set_clock(action="set", now=real.isoformat())
 
 
 def journal_now(test_control: Any) -> dt.datetime:

@@ -208,6 +208,9 @@ defect("DELETES_FOR_MARKS_ONLY", ["EXP-03"], "deletes sent for marks only",
 defect("INCREMENT_SKIPS_UPDATES", ["EXP-04"], "increments carry new rows only",
        """An incremental export sends inserted rows but not updated ones: a corrected mark never
        reaches the showcase.""", EXPORT)
+defect("SCHEDULE_NEVER_RUNS", ["EXP-04"], "the journal's own export schedule never fires",
+       """Exports started through test-control work, but the journal's own schedule never
+       starts an incremental export: changes reach the showcase only when someone asks.""", EXPORT)
 defect("FORGET_RETROSPECTIVE_YEARS", ["EXP-05"], "previous academic years not uploaded",
        """A full export sends the current academic year only.""", EXPORT)
 defect("NO_RETRY_ON_503", ["EXP-06"], "no retry after 5xx or a transport error",

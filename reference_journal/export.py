@@ -317,6 +317,8 @@ class Exporter:
 
     async def clock_advanced(self, seconds: int) -> None:
         """Run the scheduled incremental export if the moved clock made it due (and wait)."""
+        if self.j.defect_on("SCHEDULE_NEVER_RUNS"):
+            return
         if self.busy():
             await asyncio.wait({self._task})  # type: ignore[arg-type]
         now = self.j.clock.now()
@@ -346,6 +348,8 @@ class Exporter:
                 now = self.j.clock.now()
                 if self._mark is None or self._mark > now:
                     self._mark = now
+                elif self.j.defect_on("SCHEDULE_NEVER_RUNS"):
+                    continue
                 elif (now - self._mark).total_seconds() >= self.j.settings.export_interval and not self.busy():
                     await self.start({"scope": "changes"}, actor="scheduler")
             except Exception:  # noqa: BLE001 - the schedule outlives any one failure

@@ -9,11 +9,13 @@ first (new value, one row) and remove the second. The marks are the test's own; 
 corrected one is deleted again at the end."""
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator
 
 import pytest
 
 from conformance.exp import _support as sup
+from conformance.world import clock_restored
 
 
 def _export_marks(test_control, epgu) -> dict[str, Any]:
@@ -147,3 +149,53 @@ def test_a_corrected_mark_is_replaced_not_duplicated(scenario):
     assert len(rows) == 1 and rows[0]["value"] == scenario["new"], (
         f"after correcting mark {mark_id} to {scenario['new']}, the showcase holds "
         f"{[r['value'] for r in rows] or 'no row'} for it: the record was not replaced")
+
+
+# --- the journal's own schedule (EXP-04) ----------------------------------------------------------
+
+ONE_DAY = 86_400          # REQUIREMENTS.md EXP-04: changes reach the showcase within one day at most
+WAIT_S = 30.0             # real seconds the suite waits for the scheduled export after moving the clock
+
+
+@pytest.fixture(scope="module")
+def scheduled(full_export, run, people, _driver, test_control, epgu) -> Iterator[dict[str, Any]]:
+    """A teacher gives a mark; nobody asks for an export: the journal's clock is moved on by one
+    day (test-control `advance`: "runs due scheduled work as if the time had passed") and the
+    suite waits, bounded, for the mark to reach the showcase on the journal's own schedule."""
+    if _driver is None:
+        pytest.skip("marks are given in the journal's own interface and the SUT declares no journal driver")
+    try:
+        browser, session, school = sup.teacher_session(run, people, _driver)
+    except NotImplementedError as exc:
+        pytest.skip(f"the journal driver does not implement {exc}")
+    mark_id = None
+    try:
+        base = sup.base_mark(run, school)
+        answer = session.add_mark(base["learner_id"], **{**sup.mark_fields(base), "comment": "EXP-04 schedule"})
+        assert answer.ok and isinstance(answer.data, dict) and answer.data.get("id"), (
+            f"a teacher could not give a mark in the journal: {answer.describe()}")
+        mark_id = answer.data["id"]
+        with clock_restored(test_control):
+            test_control.set_clock(action="advance", seconds=ONE_DAY)
+            deadline = time.monotonic() + WAIT_S
+            stored = sup.showcase_rows(epgu, "marks", "id", mark_id)
+            while not stored and time.monotonic() < deadline:
+                time.sleep(0.5)
+                stored = sup.showcase_rows(epgu, "marks", "id", mark_id)
+        yield {"id": mark_id, "stored": stored}
+    finally:
+        try:
+            if mark_id:
+                session.delete_mark(mark_id)
+                test_control.export(scope="changes", tables=["marks"])
+        finally:
+            browser.close()
+
+
+@pytest.mark.requirement("EXP-04")
+@pytest.mark.surface(table="marks", table_operation="upload", timing="own_schedule")
+def test_a_new_mark_reaches_the_showcase_on_the_journals_own_schedule(scheduled):
+    assert scheduled["stored"], (
+        f"a teacher gave mark {scheduled['id']}; with no export asked through test-control, the journal's "
+        f"clock was moved on by one day (the longest period EXP-04 allows) and after {WAIT_S:.0f} s the mark "
+        f"was still not in the showcase: the journal's own export schedule did not send it")
