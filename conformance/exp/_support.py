@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from conformance.browser import Browser
 from conformance.clients import MockAdmin
 from conformance.driver import JournalDriver, UserSession
@@ -159,6 +161,17 @@ def pick_teacher(people: People, run: dict[str, Any]) -> tuple[dict[str, Any], s
     return persona, staff_organisation(run, people.of(persona["oid"])["record_id"]) or ""
 
 
+def teacher_or_skip(run: dict[str, Any], people: People, driver: JournalDriver | None, what: str
+                    ) -> tuple[Browser, UserSession, str]:
+    """`teacher_session`, or the test SKIPPED when the SUT has no driver (or it lacks an operation)."""
+    if driver is None:
+        pytest.skip(f"{what} in the journal's own interface and the SUT declares no journal driver")
+    try:
+        return teacher_session(run, people, driver)
+    except NotImplementedError as exc:
+        pytest.skip(f"the journal driver does not implement {exc}")
+
+
 def teacher_session(run: dict[str, Any], people: People, driver: JournalDriver
                     ) -> tuple[Browser, UserSession, str]:
     """(browser, the teacher's journal session, their school) — close the browser after."""
@@ -174,20 +187,20 @@ def teacher_session(run: dict[str, Any], people: People, driver: JournalDriver
 
 def base_mark(run: dict[str, Any], school: str) -> Record:
     """A dataset mark of a learner of `school`: the fields a new mark can copy."""
+    return _of_school(run, school, "marks")
+
+
+def _of_school(run: dict[str, Any], school: str, table: str) -> Record:
     learners = {r["id"] for r in dataset(run, "learners") if r["organisation_id"] == school}
-    for m in dataset(run, "marks"):
-        if m["learner_id"] in learners:
-            return dict(m)
-    raise EnvironmentProblem(f"the dataset has no mark of a learner of {school}")
+    for r in dataset(run, table):
+        if r["learner_id"] in learners:
+            return dict(r)
+    raise EnvironmentProblem(f"the dataset has no {table} record of a learner of {school}")
 
 
 def base_achievement(run: dict[str, Any], school: str) -> Record:
     """A dataset achievement of a learner of `school`: the fields a new one can copy."""
-    learners = {r["id"] for r in dataset(run, "learners") if r["organisation_id"] == school}
-    for a in dataset(run, "achievements"):
-        if a["learner_id"] in learners:
-            return dict(a)
-    raise EnvironmentProblem(f"the dataset has no achievement of a learner of {school}")
+    return _of_school(run, school, "achievements")
 
 
 def achievement_fields(record: Record) -> dict[str, Any]:

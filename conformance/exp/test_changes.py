@@ -36,12 +36,7 @@ def _stored(epgu, mark_id: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def scenario(full_export, run, people, _driver, test_control, epgu) -> Iterator[dict[str, Any]]:
-    if _driver is None:
-        pytest.skip("marks are changed in the journal's own interface and the SUT declares no journal driver")
-    try:
-        browser, session, school = sup.teacher_session(run, people, _driver)
-    except NotImplementedError as exc:
-        pytest.skip(f"the journal driver does not implement {exc}")
+    browser, session, school = sup.teacher_or_skip(run, people, _driver, "marks are changed")
     created: list[str] = []
     try:
         base = sup.base_mark(run, school)
@@ -110,12 +105,7 @@ def test_a_deleted_mark_leaves_the_showcase(scenario):
 def achievement(full_export, run, people, _driver, test_control, epgu) -> Iterator[dict[str, Any]]:
     """A teacher adds an achievement for a learner of their school, the incremental export
     brings it to the showcase; the teacher deletes it and exports again."""
-    if _driver is None:
-        pytest.skip("achievements are added in the journal's own interface and the SUT declares no journal driver")
-    try:
-        browser, session, school = sup.teacher_session(run, people, _driver)
-    except NotImplementedError as exc:
-        pytest.skip(f"the journal driver does not implement {exc}")
+    browser, session, school = sup.teacher_or_skip(run, people, _driver, "achievements are added")
     try:
         base = sup.base_achievement(run, school)
         answer = session.add_achievement(base["learner_id"], **sup.achievement_fields(base))
@@ -162,12 +152,7 @@ def scheduled(full_export, run, people, _driver, test_control, epgu) -> Iterator
     """A teacher gives a mark; nobody asks for an export: the journal's clock is moved on by one
     day (test-control `advance`: "runs due scheduled work as if the time had passed") and the
     suite waits, bounded, for the mark to reach the showcase on the journal's own schedule."""
-    if _driver is None:
-        pytest.skip("marks are given in the journal's own interface and the SUT declares no journal driver")
-    try:
-        browser, session, school = sup.teacher_session(run, people, _driver)
-    except NotImplementedError as exc:
-        pytest.skip(f"the journal driver does not implement {exc}")
+    browser, session, school = sup.teacher_or_skip(run, people, _driver, "marks are given")
     mark_id = None
     try:
         base = sup.base_mark(run, school)
