@@ -69,11 +69,24 @@ def _bad(error: str, field: str, rule: str, ru: str, en: str) -> JournalError:
     return JournalError(400, error, ru, en, [Detail(ru, en, field=field, rule=rule)])
 
 
+def _is_portal(j: Any, sender: str | None, path: str) -> bool:
+    """The caller is the portal: `X-Smev-Sender` equals the portal's mnemonic exactly (the
+    CALLER_* defects compare it loosely, or skip it for one operation)."""
+    portal = j.settings.portal_mnemonic
+    if j.defect_on("CALLER_PREFIX_MATCH"):
+        return bool(sender) and sender.startswith(portal)
+    if j.defect_on("CALLER_CASE_INSENSITIVE"):
+        return bool(sender) and sender.strip().casefold() == portal.casefold()
+    if j.defect_on("CALLER_UNCHECKED_FOR_HOMEWORK") and path.endswith("/homework"):
+        return True
+    return sender == portal
+
+
 def guard(request: Request) -> Call:
     """Caller check (API-09), then the headers every operation needs."""
     j = _journal(request)
     sender = request.headers.get("x-smev-sender")
-    if sender != j.settings.portal_mnemonic and not j.defect_on("ACCEPT_ANY_CALLER"):
+    if not _is_portal(j, sender, request.url.path) and not j.defect_on("ACCEPT_ANY_CALLER"):
         j.events.record(ev.ACCESS_DENIED, f"system:{sender}" if sender else "unknown caller", ev.FAILURE,
                         object=request.url.path, ip=client_ip(request),
                         details={"reason": "caller_not_portal"})

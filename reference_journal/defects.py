@@ -213,9 +213,15 @@ defect("EXPORT_CHILD_BEFORE_PARENT", ["EXP-02"], "child tables before their pare
 defect("EXPORT_DELETED_MARK", ["EXP-03"], "deleted records never deleted in the showcase",
        """Deleting a mark (or any row) in the journal never sends a `delete` file: the showcase
        keeps the record.""", EXPORT)
+defect("DELETES_FOR_MARKS_ONLY", ["EXP-03"], "deletes sent for marks only",
+       """A deleted mark is deleted in the showcase, but a deleted record of any other table
+       (an achievement, …) never gets a `delete` file.""", EXPORT)
 defect("INCREMENT_SKIPS_UPDATES", ["EXP-04"], "increments carry new rows only",
        """An incremental export sends inserted rows but not updated ones: a corrected mark never
        reaches the showcase.""", EXPORT)
+defect("SCHEDULE_NEVER_RUNS", ["EXP-04"], "the journal's own export schedule never fires",
+       """Exports started through test-control work, but the journal's own schedule never
+       starts an incremental export: changes reach the showcase only when someone asks.""", EXPORT)
 defect("FORGET_RETROSPECTIVE_YEARS", ["EXP-05"], "previous academic years not uploaded",
        """A full export sends the current academic year only.""", EXPORT)
 defect("NO_RETRY_ON_503", ["EXP-06"], "no retry after 5xx or a transport error",
@@ -228,6 +234,12 @@ defect("NO_STATUS_POLLING", ["EXP-06"], "request id taken as success",
 defect("RETRY_ON_400", ["EXP-06"], "a refused file is resent unchanged",
        """A file refused with 400 (or status 7) is sent again, unchanged, until the job's
        attempt limit, instead of being corrected or reported.""", EXPORT)
+defect("RETRY_WITHOUT_BACKOFF", ["EXP-06"], "retries at a fixed pause",
+       """After a 5xx or a transport failure the file is sent again after the same base pause
+       every time: the waits between retries do not grow.""", EXPORT)
+defect("RETRY_IGNORES_RETRY_AFTER", ["EXP-06"], "Retry-After ignored",
+       """A 503 with `Retry-After` is retried after the journal's own back-off, sooner than
+       the server asked.""", EXPORT)
 defect("HASHED_FIELD_IN_CLEAR", ["EXP-08"], "personal value in a depersonalised column",
        """The exporter maps the wrong field into `document_hash`: the person's SNILS, in clear,
        instead of the ГОСТ Р 34.11-2012/512 digest.""", EXPORT)
@@ -265,6 +277,15 @@ defect("UNKNOWN_LEARNER_EMPTY", ["API-08"], "unknown learner answered as empty",
 defect("ACCEPT_ANY_CALLER", ["API-09"], "on-demand API answers any caller",
        """`X-Smev-Sender` is not checked: any system (or none) that reaches the journal gets the
        data.""", JOURNAL, "reference_journal.api")
+defect("CALLER_PREFIX_MATCH", ["API-09"], "a caller sharing the portal's prefix is answered",
+       """`X-Smev-Sender` is compared with `startswith`: `EPGU_RVD` or `EPGUX` pass for the
+       portal.""", JOURNAL, "reference_journal.api")
+defect("CALLER_CASE_INSENSITIVE", ["API-09"], "the caller's mnemonic compared without case",
+       """`X-Smev-Sender` is compared after case folding and trimming: `epgu` passes for the
+       portal `EPGU`.""", JOURNAL, "reference_journal.api")
+defect("CALLER_UNCHECKED_FOR_HOMEWORK", ["API-09"], "one operation answers any caller",
+       """The caller check is missing on the homework operation only: any system that reaches
+       the journal reads a learner's homework.""", JOURNAL, "reference_journal.api")
 
 # --- NOTIF: events for parents --------------------------------------------------------------
 

@@ -75,6 +75,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 import httpx
 
 from reference_journal import events as ev
+from specs import showcase_statuses
 from specs.csvio import format_header, join_record
 from specs.hashing import HASH_RE, normalise_document, streebog512
 from specs.tables import Table, TableSet
@@ -82,7 +83,8 @@ from specs.values import strip_control
 
 SHOWCASE, EDU_UPLOAD = "showcase", "edu-upload"
 UPLOAD, DELETE = "upload", "delete"
-OK_CODE, FAILED_CODE, UNKNOWN_CODE, FLK_CODE = 3, 4, 5, 7
+OK_CODE, FAILED_CODE, UNKNOWN_CODE, FLK_CODE = (showcase_statuses.code(k) for k in (
+    "SUCCESSFULLY_PROCESSED", "FAILED_PROCESSING", "REQUEST_ID_NOT_FOUND", "FLC_ERROR"))
 FINAL_CODES = (3, 4, 5, 7)
 TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 HTTP_TIMEOUT = 330.0        # above the agent's 120 s ФЛК wait and smev_agent_client's 300 s
@@ -315,6 +317,8 @@ class Exporter:
 
     async def clock_advanced(self, seconds: int) -> None:
         """Run the scheduled incremental export if the moved clock made it due (and wait)."""
+        if self.j.defect_on("SCHEDULE_NEVER_RUNS"):
+            return
         if self.busy():
             await asyncio.wait({self._task})  # type: ignore[arg-type]
         now = self.j.clock.now()
@@ -344,6 +348,8 @@ class Exporter:
                 now = self.j.clock.now()
                 if self._mark is None or self._mark > now:
                     self._mark = now
+                elif self.j.defect_on("SCHEDULE_NEVER_RUNS"):
+                    continue
                 elif (now - self._mark).total_seconds() >= self.j.settings.export_interval and not self.busy():
                     await self.start({"scope": "changes"}, actor="scheduler")
             except Exception:  # noqa: BLE001 - the schedule outlives any one failure
@@ -431,6 +437,8 @@ class Exporter:
         fmt = self._formatter(table, stamp)
         if operation == DELETE:
             if self.j.defect_on("EXPORT_DELETED_MARK") or not changes:
+                return
+            if self.j.defect_on("DELETES_FOR_MARKS_ONLY") and name != "marks":
                 return
             rows: Iterable[tuple[tuple[Any, ...], Mapping[str, Any]]] = iter(changes[1].items())
         else:
@@ -658,7 +666,9 @@ class Exporter:
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         s = self.j.settings
         delay = min(s.export_retry_max, s.export_retry_base * 2 ** (attempt - 1))
-        if retry_after is not None:
+        if self.j.defect_on("RETRY_WITHOUT_BACKOFF"):
+            delay = s.export_retry_base
+        if retry_after is not None and not self.j.defect_on("RETRY_IGNORES_RETRY_AFTER"):
             delay = max(delay, min(retry_after, s.export_retry_max))
         return delay
 

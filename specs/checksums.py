@@ -13,19 +13,24 @@ from typing import Callable
 
 SNILS_RE = re.compile(r"^(\d{3})-(\d{3})-(\d{3}) (\d{2})$")
 KPP_RE = re.compile(r"^\d{4}[\dA-Z]{2}\d{3}$")
-_INN10 = (2, 4, 10, 3, 5, 9, 4, 6, 8)
-_INN11 = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
-_INN12 = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
+# The constants are public: the showcase mock's SQL ФЛК (mocks/epgu/flk_sql.py) reads them too.
+INN10_WEIGHTS = (2, 4, 10, 3, 5, 9, 4, 6, 8)
+INN11_WEIGHTS = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
+INN12_WEIGHTS = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
+SNILS_WEIGHTS = tuple(range(9, 0, -1))
+SNILS_MODULUS = 101
+INN_MODULUS = 11
+OGRN_MODULUS, OGRNIP_MODULUS = 11, 13
 # Numbers up to 001-001-998 were issued before control sums existed; they are not checked.
-_SNILS_UNCHECKED_MAX = 1001998
+SNILS_UNCHECKED_MAX = 1001998
 
 
 def snils_control(number9: str) -> str:
     """The two control digits of a SNILS given its first nine digits."""
-    total = sum(int(d) * w for d, w in zip(number9, range(9, 0, -1)))
-    if total > 101:
-        total %= 101
-    return "00" if total in (100, 101) else f"{total:02d}"
+    total = sum(int(d) * w for d, w in zip(number9, SNILS_WEIGHTS))
+    if total > SNILS_MODULUS:
+        total %= SNILS_MODULUS
+    return "00" if total in (SNILS_MODULUS - 1, SNILS_MODULUS) else f"{total:02d}"
 
 
 def make_snils(number9: str) -> str:
@@ -40,7 +45,7 @@ def check_snils(value: str) -> str | None:
     if not m:
         return "SNILS must look like 123-456-789 01"
     number9 = "".join(m.groups()[:3])
-    if int(number9) <= _SNILS_UNCHECKED_MAX:
+    if int(number9) <= SNILS_UNCHECKED_MAX:
         return None
     expected = snils_control(number9)
     if m.group(4) != expected:
@@ -49,18 +54,18 @@ def check_snils(value: str) -> str | None:
 
 
 def _inn_digit(digits: str, weights: tuple[int, ...]) -> str:
-    return str(sum(int(d) * w for d, w in zip(digits, weights)) % 11 % 10)
+    return str(sum(int(d) * w for d, w in zip(digits, weights)) % INN_MODULUS % 10)
 
 
 def make_inn_legal(number9: str) -> str:
     """A ten-digit INN of an organisation from its first nine digits."""
-    return number9 + _inn_digit(number9, _INN10)
+    return number9 + _inn_digit(number9, INN10_WEIGHTS)
 
 
 def make_inn_person(number10: str) -> str:
     """A twelve-digit INN of a person from its first ten digits."""
-    n11 = number10 + _inn_digit(number10, _INN11)
-    return n11 + _inn_digit(n11, _INN12)
+    n11 = number10 + _inn_digit(number10, INN11_WEIGHTS)
+    return n11 + _inn_digit(n11, INN12_WEIGHTS)
 
 
 def check_inn_legal(value: str) -> str | None:
@@ -85,12 +90,12 @@ def check_inn(value: str) -> str | None:
 
 def make_ogrn(number12: str) -> str:
     """A thirteen-digit OGRN from its first twelve digits."""
-    return number12 + str(int(number12) % 11 % 10)
+    return number12 + str(int(number12) % OGRN_MODULUS % 10)
 
 
 def make_ogrnip(number14: str) -> str:
     """A fifteen-digit OGRNIP from its first fourteen digits."""
-    return number14 + str(int(number14) % 13 % 10)
+    return number14 + str(int(number14) % OGRNIP_MODULUS % 10)
 
 
 def check_ogrn(value: str) -> str | None:

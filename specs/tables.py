@@ -78,6 +78,7 @@ class Table:
     columns: tuple[Column, ...]
     ordered: tuple[tuple[str, str], ...] = ()
     description: Text | None = None
+    dated_by: str | None = None           # the date column that places a row in a period
     _by_name: Mapping[str, Column] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -315,6 +316,8 @@ def _build_table(data: Mapping[str, Any], enums: Mapping[str, EnumSpec], path: P
     for first, second in ordered:
         if first not in names or second not in names:
             raise SpecError(f"{path}: ordered pair {first}/{second} names an unknown column")
+    if data.get("dated_by") and data["dated_by"] not in names:
+        raise SpecError(f"{path}: dated_by {data['dated_by']!r} is not a column")
     by_name = {c.name: c for c in columns}
     return Table(
         name=data["name"],
@@ -325,5 +328,6 @@ def _build_table(data: Mapping[str, Any], enums: Mapping[str, EnumSpec], path: P
         columns=tuple(columns),
         ordered=ordered,  # type: ignore[arg-type]
         description=_text(data.get("description")),
+        dated_by=data.get("dated_by"),
         _by_name=by_name,
     )

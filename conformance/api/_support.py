@@ -25,6 +25,7 @@ from conformance import evidence
 from conformance.clients import PORTAL_MNEMONIC
 from conformance.people import SIGN_IN_SCENARIOS, People
 from conformance.verdicts import EnvironmentProblem
+from conformance.world import world_of
 from specs import OPENAPI_DIR
 from conformance.dataset import typed_rows
 from specs.tables import TableSet, load_tables
@@ -35,12 +36,23 @@ DIARY = "/api/v1/learners/{learner_id}/"
 
 # section → (requirement, the column that places a record in a period; journal.yaml descriptions)
 SECTIONS: dict[str, tuple[str, str]] = {
-    "marks": ("API-02", "mark_date"),
-    "attendance": ("API-03", "lesson_date"),
-    "lessons": ("API-04", "lesson_date"),
-    "homework": ("API-05", "due_date"),
-    "achievements": ("API-06", "achievement_date"),
+    section: (req, load_tables()[section].dated_by or "")      # specs/tables: each table's dated_by
+    for section, req in (("marks", "API-02"), ("attendance", "API-03"), ("lessons", "API-04"),
+                         ("homework", "API-05"), ("achievements", "API-06"))
 }
+
+
+def operation_of(section: str) -> str:
+    """The journal.yaml operationId of a diary section (`marks` → getMarks)."""
+    return "get" + section[:1].upper() + section[1:]
+
+
+def operation_ids(method: str | None = None) -> list[str]:
+    """Every operationId of journal.yaml (of one HTTP method when given)."""
+    return [op["operationId"] for item in standard()["paths"].values() for m, op in item.items()
+            if isinstance(op, dict) and "operationId" in op and (method is None or m == method)]
+
+
 # columns whose value is the time of sending, not a fact of the record (journal.yaml: send_datetime)
 VOLATILE = frozenset({"send_datetime"})
 
@@ -187,7 +199,6 @@ class Family:
 def families(people: People, ds: Dataset) -> list[Family]:
     """One family per learner that has a usable parent: a prelinked, confirmed representative with
     no sign-in scenario, that no test took for changing (`people.claimed`)."""
-    parent_of: dict[str, str] = {}
     reps = {}
     for p in people.esia.values():
         if p.get("kind") != "representative" or p.get("replaced_by") is not None:
@@ -199,11 +210,9 @@ def families(people: People, ds: Dataset) -> list[Family]:
         jp = people.of(p["oid"])
         if jp and jp.get("prelinked") and jp.get("record_id"):
             reps.setdefault(jp["record_id"], str(p["oid"]))
-    for link in ds.rows("learner_representatives"):
-        oid = reps.get(link["representative_id"])
-        if oid and link["learner_id"] not in parent_of:
-            parent_of[link["learner_id"]] = oid
-    return [Family(lid, oid) for lid, oid in sorted(parent_of.items())]
+    parent_of = {lid: next((reps[r] for r in rids if r in reps), None)
+                 for lid, rids in world_of(ds.directory, people).representatives.items()}
+    return [Family(lid, oid) for lid, oid in sorted(parent_of.items()) if oid]
 
 
 def family_of(people: People, ds: Dataset, learner_id: str) -> Family | None:
@@ -289,6 +298,10 @@ class DirectJournal:
 
     def get(self, path: str, oid: str | None, sender: str | None = PORTAL_MNEMONIC,
             params: Any = None, message_id: bool = True) -> httpx.Response:
+        return self.request("GET", path, oid, sender, params, message_id)
+
+    def request(self, method: str, path: str, oid: str | None, sender: str | None = PORTAL_MNEMONIC,
+                params: Any = None, message_id: bool = True, json: Any = None) -> httpx.Response:
         headers = {}
         if sender is not None:
             headers["X-Smev-Sender"] = sender
@@ -297,9 +310,9 @@ class DirectJournal:
         if oid is not None:
             headers["X-Esia-Oid"] = str(oid)
         try:
-            return self.http.get(self.base + path, headers=headers, params=params)
+            return self.http.request(method, self.base + path, headers=headers, params=params, json=json)
         except httpx.HTTPError as exc:
-            raise EnvironmentProblem(f"the journal did not answer GET {path}: {exc}") from None
+            raise EnvironmentProblem(f"the journal did not answer {method} {path}: {exc}") from None
 
     def close(self) -> None:
         self.http.close()

@@ -34,6 +34,7 @@ def refused(resp, what: str) -> None:
 
 
 @pytest.mark.requirement("API-09")
+@pytest.mark.surface(actor=["portal", "other_caller"])
 def test_other_senders_through_the_agent_are_refused(portal, smev, fam):
     """Every registered mnemonic other than the portal's, through the agent: 403 from the journal."""
     path = f"/api/v1/learners/{fam.learner_id}/marks"
@@ -54,18 +55,50 @@ def test_other_senders_through_the_agent_are_refused(portal, smev, fam):
         raise EnvironmentProblem(f"the agent forwarded none of {others}: nothing was asked of the journal")
 
 
+def _operations() -> list[tuple[str, str, str]]:
+    """(operationId, method, path template) of every operation of journal.yaml."""
+    return [(op["operationId"], method.upper(), path) for path, item in sup.standard()["paths"].items()
+            for method, op in item.items() if isinstance(op, dict) and "operationId" in op]
+
+
+def _callers() -> list[tuple[str | None, str]]:
+    """Callers that are not the portal, each with its look-alike kind: none, a foreign system,
+    mnemonics sharing the portal's prefix, the portal's mnemonic in another case. (Padding is
+    not tried: HTTP itself strips a header value's surrounding blanks, so " EPGU" is the portal.)"""
+    p = PORTAL_MNEMONIC
+    return [(None, "no X-Smev-Sender"), ("SOMEONE", "a foreign system"),
+            (p + "_RVD", "a mnemonic sharing the portal's prefix"), (p + "X", "a mnemonic sharing the portal's prefix"),
+            (p[:-1], "a prefix of the portal's mnemonic"),
+            (p.lower(), "the portal's mnemonic in lower case"), (p.capitalize(), "the portal's mnemonic, capitalised")]
+
+
+def _body(operation: str, fam: sup.Family) -> dict | None:
+    """A valid body for the operations that take one (journal.yaml schemas), so only the caller
+    is wrong."""
+    if operation == "setLearnerPassword":
+        return {"password": "Zq7!wPx2#Lm9"}
+    if operation == "postConsent":
+        return {"consent_id": "2f0c8f1e-7a52-4b8e-9d0f-3c2a1b4e5d6f", "action": "granted",
+                "changed_at": "2025-09-02T13:00:29+03:00", "learner_id": fam.learner_id}
+    return None
+
+
 @pytest.mark.requirement("API-09")
-def test_calls_without_the_portal_identity_are_refused(portal, run, fam):
-    """Without `X-Smev-Sender` or with a foreign one, called at the journal's own URL: 403; the
-    agent refuses a call with no sender too."""
-    path = f"/api/v1/learners/{fam.learner_id}/marks"
+@pytest.mark.parametrize("operation,method,template", [
+    pytest.param(*op, id=op[0], marks=pytest.mark.surface(journal_operation=op[0], actor="other_caller",
+                                                          lookalike=["mnemonic_prefix", "case_and_padding"]))
+    for op in _operations()])
+def test_calls_without_the_portal_identity_are_refused(portal, run, fam, operation, method, template):
+    """Every operation of journal.yaml, called at the journal's own URL by each caller that is not
+    the portal (none, foreign, look-alike mnemonics): 403 `caller_not_portal`."""
+    path = template.replace("{learner_id}", fam.learner_id)
+    params = MONTH if "{learner_id}" in template and method == "GET" else None
     journal = sup.DirectJournal(run)
     try:
-        refused(journal.get(path, fam.parent_oid, sender=None, params=MONTH), "GET marks with no X-Smev-Sender")
-        for sender in ("MYEDU_RVD", "SOMEONE"):
-            refused(journal.get(path, fam.parent_oid, sender=sender, params=MONTH),
-                    f"GET marks with X-Smev-Sender {sender!r}")
+        for sender, kind in _callers():
+            resp = journal.request(method, path, fam.parent_oid, sender=sender, params=params,
+                                   json=_body(operation, fam))
+            refused(resp, f"{operation} ({method} {template}) with X-Smev-Sender {sender!r} ({kind})")
     finally:
         journal.close()
-    via = portal.get(path, fam.parent_oid, params=MONTH, sender=None)
-    assert via.status_code in (401, 403), f"GET marks through the agent with no sender: HTTP {via.status_code}"
+

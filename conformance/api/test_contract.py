@@ -65,7 +65,9 @@ def session():
 
 
 @pytest.mark.requirement("API-01", "API-08")
-@pytest.mark.parametrize("path", READS, ids=[f"GET {p}" for p in READS])
+@pytest.mark.parametrize("path", [
+    pytest.param(p, id=f"GET {p}", marks=pytest.mark.surface(journal_operation=sup.standard()["paths"][p]["get"]["operationId"]))
+    for p in READS])
 def test_answers_conform_to_journal_yaml(path, schema, portal, smev, run, world, session):
     """Generated calls through the agent: no 5xx, and every answer as journal.yaml declares it."""
     from schemathesis.core.failures import Failure, FailureGroup

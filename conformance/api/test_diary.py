@@ -142,7 +142,8 @@ def _property(section: str):
 
     test.__doc__ = (f"For any learner with a parent and any period drawn around their records, the {section} "
                     "answer equals the journal's records and the showcase after an export.")
-    return pytest.mark.requirement(req, "API-07")(given(data=st.data())(SETTINGS(test)))
+    marked = pytest.mark.surface(journal_operation=sup.operation_of(section))
+    return marked(pytest.mark.requirement(req, "API-07")(given(data=st.data())(SETTINGS(test))))
 
 
 test_marks_equal_records_and_showcase = _property("marks")
@@ -155,6 +156,7 @@ test_achievements_equal_records_and_showcase = _property("achievements")
 # --- fixed boundary checks ------------------------------------------------------------------------
 
 @pytest.mark.requirement("API-02")
+@pytest.mark.surface(journal_operation="getMarks")
 def test_marks_of_the_last_day_are_included(portal, people, ds):
     """A period that ends on a mark's date includes that mark (`to` is inclusive)."""
     fam, mark = sup.first_family(people, ds, "marks", lambda r: True)
@@ -165,6 +167,7 @@ def test_marks_of_the_last_day_are_included(portal, people, ds):
 
 
 @pytest.mark.requirement("API-03")
+@pytest.mark.surface(journal_operation="getAttendance")
 def test_attendance_reports_lateness(portal, people, ds):
     """Lateness (attendance status 4, with minutes late) is reported like absences."""
     fam, late = sup.first_family(people, ds, "attendance", lambda r: r["status"] == 4)
@@ -176,6 +179,7 @@ def test_attendance_reports_lateness(portal, people, ds):
 
 
 @pytest.mark.requirement("API-04")
+@pytest.mark.surface(journal_operation="getLessons")
 def test_cancelled_lessons_are_in_the_schedule(portal, people, ds):
     """A cancelled lesson of the learner's class stays in the schedule with `status: 2`."""
     fam, lesson = sup.first_family(people, ds, "lessons", lambda r: r["status"] == 2)
@@ -187,6 +191,7 @@ def test_cancelled_lessons_are_in_the_schedule(portal, people, ds):
 
 
 @pytest.mark.requirement("API-05")
+@pytest.mark.surface(journal_operation="getHomework")
 def test_homework_is_selected_by_due_date(portal, people, ds):
     """Homework falls in the period of its due date, not of the day it was assigned."""
     fam, hw = sup.first_family(people, ds, "homework", lambda r: r["assigned_date"] < r["due_date"])
@@ -198,6 +203,7 @@ def test_homework_is_selected_by_due_date(portal, people, ds):
 
 
 @pytest.mark.requirement("API-06")
+@pytest.mark.surface(journal_operation="getAchievements")
 def test_achievements_respect_the_period(portal, people, ds):
     """With `from`/`to`, only achievements dated within the period; without them, all."""
     fam, ach = sup.first_family(people, ds, "achievements", lambda r: True)
@@ -209,6 +215,7 @@ def test_achievements_respect_the_period(portal, people, ds):
 
 
 @pytest.mark.requirement("API-07")
+@pytest.mark.surface(journal_operation="getMarks")
 def test_mark_names_its_own_teacher_and_subject(portal, people, ds, epgu, exported):
     """A mark given by a subject teacher who is not the class teacher names that teacher, with the
     same subject, date and value as the journal's record and the showcase."""

@@ -25,6 +25,12 @@ BAD_LEARNERS = ["EZHD-1' OR '1'='1", "1 OR 1=1", "EZHD-0001.LRN1'--", "EZHD-0001
 SECTIONS = ("marks", "attendance", "lessons", "homework", "achievements")
 
 
+def _sections(error: str) -> list:
+    """SECTIONS as parameters, each marked with its operation and the kind of bad request."""
+    return [pytest.param(s, id=s, marks=pytest.mark.surface(journal_operation=sup.operation_of(s), answer_error=error))
+            for s in SECTIONS]
+
+
 @pytest.fixture(scope="module")
 def fam(people, run) -> sup.Family:
     ds = sup.dataset(run["dataset"]["directory"])
@@ -58,7 +64,7 @@ def assert_error(resp, status: int | tuple[int, ...], code: str | tuple[str, ...
 
 
 @pytest.mark.requirement("API-08")
-@pytest.mark.parametrize("section", SECTIONS)
+@pytest.mark.parametrize("section", _sections("unknown_learner"))
 def test_unknown_learner_is_404(portal, fam, section):
     """A well-formed id of a learner the journal does not know: 404 `learner_not_found`, not an empty 200."""
     lid = unknown_learner(fam)
@@ -67,6 +73,7 @@ def test_unknown_learner_is_404(portal, fam, section):
 
 
 @pytest.mark.requirement("API-08")
+@pytest.mark.surface(journal_operation=["getMarks", "getAchievements"], answer_error="reversed_period")
 def test_reversed_and_too_long_periods_are_422(portal, fam):
     """`from` after `to` is 422 `invalid_period`; more than 366 days is 422 `period_too_long`."""
     path = f"/api/v1/learners/{fam.learner_id}/marks"
@@ -80,7 +87,7 @@ def test_reversed_and_too_long_periods_are_422(portal, fam):
 
 
 @pytest.mark.requirement("API-08")
-@pytest.mark.parametrize("section", SECTIONS)
+@pytest.mark.parametrize("section", _sections("malformed_parameter"))
 def test_malformed_dates_are_400(portal, journal, fam, section):
     """Dates that are not `YYYY-MM-DD` (including SQL-like text): 400 `invalid_parameter` with the
     Error shape from the journal, never a 5xx; through the agent, never a 5xx nor a 200."""
@@ -95,6 +102,7 @@ def test_malformed_dates_are_400(portal, journal, fam, section):
 
 
 @pytest.mark.requirement("API-08")
+@pytest.mark.surface(journal_operation=["getMarks", "getLessons", "getAchievements"], answer_error="missing_parameter")
 def test_missing_parameters_are_400(journal, fam):
     """A missing `from` or `to` (or only one for achievements) is 400 `missing_parameter`; a missing
     or malformed `X-Esia-Oid` is 400."""
@@ -113,6 +121,7 @@ def test_missing_parameters_are_400(journal, fam):
 
 
 @pytest.mark.requirement("API-08")
+@pytest.mark.surface(journal_operation="getMarks", answer_error="hostile_input")
 def test_sql_like_learner_ids_are_refused_cleanly(portal, journal, fam):
     """Learner ids carrying SQL-like text are refused with 400 (malformed) or 404 (unknown), never a
     5xx or data; the journal answers normally afterwards."""

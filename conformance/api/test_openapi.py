@@ -96,6 +96,7 @@ def operations(doc: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 @pytest.mark.requirement("API-01")
+@pytest.mark.surface(journal_operation=sup.operation_ids())
 def test_published_description_has_the_standard_operations_and_parameters(published):
     """Every operation of journal.yaml is published, with the same parameters (name, location,
     required) and the same request body requirement."""
@@ -141,6 +142,7 @@ def _content_differences(std: dict[str, Any], published: dict[str, Any], want: d
 
 
 @pytest.mark.requirement("API-01")
+@pytest.mark.surface(journal_operation=sup.operation_ids())
 def test_published_description_has_the_standard_responses(published):
     """Each published operation declares the same response status codes as journal.yaml, with
     response schemas of the same shape."""

@@ -20,6 +20,7 @@ ROUNDS = 1
 
 
 @pytest.mark.requirement("API-10")
+@pytest.mark.surface(journal_operation=[sup.operation_of(s) for s in sup.SECTIONS])
 def test_one_month_answers_within_budget(portal, people, run):
     """p95 of one-month calls (marks, attendance, lessons, homework, achievements) ≤ 2 s."""
     ds = sup.dataset(run["dataset"]["directory"])

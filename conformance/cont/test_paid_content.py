@@ -43,6 +43,7 @@ def _content_paths(url: str) -> list[str]:
 
 
 @pytest.mark.requirement("CONT-01")
+@pytest.mark.surface(artefact="paid_content_list")
 def test_paid_content_is_listed_for_a_learner(run, request):
     if not _declared(run):
         pytest.skip(f"the journal does not declare the optional feature {FEATURE!r}: CONT-01 does not apply")

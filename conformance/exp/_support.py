@@ -8,16 +8,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from conformance.browser import Browser
 from conformance.clients import MockAdmin
 from conformance.driver import JournalDriver, UserSession
 from conformance.people import People
 from conformance.verdicts import EnvironmentProblem
 from conformance.dataset import records, tables
+from specs import showcase_statuses as status
 from specs.tables import Table
 
 EDU_UPLOAD, SHOWCASE = "edu-upload", "showcase"
-OK, FAILED, FLK = 3, 4, 7          # showcase status codes (showcase.yaml StatusCode)
+OK, FAILED, FLK = (status.code(k) for k in ("SUCCESSFULLY_PROCESSED", "FAILED_PROCESSING", "FLC_ERROR"))
 MAX_ROWS = 1_000_000
 
 Record = dict[str, "str | None"]
@@ -79,7 +82,7 @@ def settled_since(epgu: MockAdmin, seq: int, table: str | None = None, timeout: 
     deadline = time.monotonic() + timeout
     while True:
         found = requests_since(epgu, seq, table)
-        if all(r.get("final", r["code"] in (OK, FAILED, 5, FLK)) for r in found) or time.monotonic() > deadline:
+        if all(r.get("final", r["code"] in status.final_codes()) for r in found) or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
 
@@ -124,16 +127,19 @@ def sends(mock: MockAdmin, seq: int, path: str, method: str = "POST") -> list[di
             and e.get("endpoint") != "admin"]
 
 
-def body_digest(entry: dict[str, Any]) -> tuple[Any, ...]:
-    """What identifies a sent body in a mock journal entry: its sha256 when the mock keeps it,
-    else its size."""
-    for key in ("sha256", "body_sha256"):
-        if entry.get(key):
-            return (key, entry[key])
-    body = entry.get("body")
-    if isinstance(body, dict) and body.get("sha256"):
-        return ("sha256", body["sha256"])
-    return ("bytes", entry.get("body_bytes", entry.get("size")))
+def body_digest(entry: dict[str, Any]) -> str | None:
+    """The SHA-256 of a sent body as every mock's request journal records it
+    (mocks/common/journal.py); None when the entry has none."""
+    return entry.get("body_sha256")
+
+
+def resent_unchanged(sends: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sends after the first whose body has the first one's SHA-256: the refused file sent
+    again as it was. A corrected file of the same size is not among them."""
+    refused = body_digest(sends[0]) if sends else None
+    if refused is None:
+        raise EnvironmentProblem("the mock's request journal holds no SHA-256 of the refused file's body")
+    return [s for s in sends[1:] if body_digest(s) == refused]
 
 
 # --- a teacher in the journal --------------------------------------------------------------------
@@ -155,6 +161,17 @@ def pick_teacher(people: People, run: dict[str, Any]) -> tuple[dict[str, Any], s
     return persona, staff_organisation(run, people.of(persona["oid"])["record_id"]) or ""
 
 
+def teacher_or_skip(run: dict[str, Any], people: People, driver: JournalDriver | None, what: str
+                    ) -> tuple[Browser, UserSession, str]:
+    """`teacher_session`, or the test SKIPPED when the SUT has no driver (or it lacks an operation)."""
+    if driver is None:
+        pytest.skip(f"{what} in the journal's own interface and the SUT declares no journal driver")
+    try:
+        return teacher_session(run, people, driver)
+    except NotImplementedError as exc:
+        pytest.skip(f"the journal driver does not implement {exc}")
+
+
 def teacher_session(run: dict[str, Any], people: People, driver: JournalDriver
                     ) -> tuple[Browser, UserSession, str]:
     """(browser, the teacher's journal session, their school) — close the browser after."""
@@ -170,11 +187,31 @@ def teacher_session(run: dict[str, Any], people: People, driver: JournalDriver
 
 def base_mark(run: dict[str, Any], school: str) -> Record:
     """A dataset mark of a learner of `school`: the fields a new mark can copy."""
+    return _of_school(run, school, "marks")
+
+
+def _of_school(run: dict[str, Any], school: str, table: str) -> Record:
     learners = {r["id"] for r in dataset(run, "learners") if r["organisation_id"] == school}
-    for m in dataset(run, "marks"):
-        if m["learner_id"] in learners:
-            return dict(m)
-    raise EnvironmentProblem(f"the dataset has no mark of a learner of {school}")
+    for r in dataset(run, table):
+        if r["learner_id"] in learners:
+            return dict(r)
+    raise EnvironmentProblem(f"the dataset has no {table} record of a learner of {school}")
+
+
+def base_achievement(run: dict[str, Any], school: str) -> Record:
+    """A dataset achievement of a learner of `school`: the fields a new one can copy."""
+    return _of_school(run, school, "achievements")
+
+
+def achievement_fields(record: Record) -> dict[str, Any]:
+    """The driver's fields of an achievement from its CSV texts (codes as numbers)."""
+    out: dict[str, Any] = {"title": f"{record.get('title') or 'Достижение'} (EXP-03 conformance)"[:1000],
+                           "achievement_date": record["achievement_date"]}
+    for name in ("category", "level", "result"):
+        out[name] = int(record[name])
+    if record.get("subject_id"):
+        out["subject_id"] = record["subject_id"]
+    return out
 
 
 MARK_FIELDS = ("subject_id", "period_id", "lesson_id", "mark_type", "grade_system", "value", "weight",

@@ -9,16 +9,22 @@ first (new value, one row) and remove the second. The marks are the test's own; 
 corrected one is deleted again at the end."""
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator
 
 import pytest
 
 from conformance.exp import _support as sup
+from conformance.world import clock_restored
 
 
 def _export_marks(test_control, epgu) -> dict[str, Any]:
+    return _export(test_control, epgu, "marks")
+
+
+def _export(test_control, epgu, table: str) -> dict[str, Any]:
     before = sup.last_request_seq(epgu)
-    job = test_control.export(scope="changes", tables=["marks"])
+    job = test_control.export(scope="changes", tables=[table])
     assert job["state"] == "done", f"the incremental export failed: {job.get('error')!r}"
     sup.settled_since(epgu, before)
     return job
@@ -30,12 +36,7 @@ def _stored(epgu, mark_id: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def scenario(full_export, run, people, _driver, test_control, epgu) -> Iterator[dict[str, Any]]:
-    if _driver is None:
-        pytest.skip("marks are changed in the journal's own interface and the SUT declares no journal driver")
-    try:
-        browser, session, school = sup.teacher_session(run, people, _driver)
-    except NotImplementedError as exc:
-        pytest.skip(f"the journal driver does not implement {exc}")
+    browser, session, school = sup.teacher_or_skip(run, people, _driver, "marks are changed")
     created: list[str] = []
     try:
         base = sup.base_mark(run, school)
@@ -72,6 +73,7 @@ def scenario(full_export, run, people, _driver, test_control, epgu) -> Iterator[
 
 
 @pytest.mark.requirement("EXP-04")
+@pytest.mark.surface(table="marks", table_operation="upload")
 def test_a_new_mark_reaches_the_showcase(scenario):
     for mark_id in (scenario["corrected"], scenario["deleted"]):
         assert scenario["first"][mark_id], (f"a mark the teacher gave ({mark_id}) is not in the showcase after "
@@ -79,6 +81,7 @@ def test_a_new_mark_reaches_the_showcase(scenario):
 
 
 @pytest.mark.requirement("EXP-04")
+@pytest.mark.surface(table="marks", table_operation="correction")
 def test_an_updated_mark_reaches_the_showcase(scenario):
     mark_id = scenario["corrected"]
     assert scenario["first"][mark_id], f"the new mark {mark_id} never reached the showcase"
@@ -89,6 +92,7 @@ def test_an_updated_mark_reaches_the_showcase(scenario):
 
 
 @pytest.mark.requirement("EXP-03")
+@pytest.mark.surface(table="marks", table_operation="delete")
 def test_a_deleted_mark_leaves_the_showcase(scenario):
     mark_id = scenario["deleted"]
     assert scenario["first"][mark_id], f"the new mark {mark_id} never reached the showcase"
@@ -97,10 +101,86 @@ def test_a_deleted_mark_leaves_the_showcase(scenario):
         f"showcase still holds it: no delete was sent")
 
 
+@pytest.fixture(scope="module")
+def achievement(full_export, run, people, _driver, test_control, epgu) -> Iterator[dict[str, Any]]:
+    """A teacher adds an achievement for a learner of their school, the incremental export
+    brings it to the showcase; the teacher deletes it and exports again."""
+    browser, session, school = sup.teacher_or_skip(run, people, _driver, "achievements are added")
+    try:
+        base = sup.base_achievement(run, school)
+        answer = session.add_achievement(base["learner_id"], **sup.achievement_fields(base))
+        assert answer.ok and isinstance(answer.data, dict) and answer.data.get("id"), (
+            f"a teacher could not add an achievement in the journal: {answer.describe()}")
+        added = answer.data["id"]
+        _export(test_control, epgu, "achievements")
+        first = sup.showcase_rows(epgu, "achievements", "id", added)
+        answer = session.delete_achievement(added)
+        assert answer.ok, f"the teacher could not delete the achievement {added}: {answer.describe()}"
+        _export(test_control, epgu, "achievements")
+        yield {"id": added, "first": first, "second": sup.showcase_rows(epgu, "achievements", "id", added)}
+    finally:
+        browser.close()
+
+
 @pytest.mark.requirement("EXP-03")
+@pytest.mark.surface(table="achievements", table_operation="delete")
+def test_a_deleted_achievement_leaves_the_showcase(achievement):
+    assert achievement["first"], f"the new achievement {achievement['id']} never reached the showcase"
+    assert not achievement["second"], (
+        f"the teacher deleted achievement {achievement['id']} in the journal, but after the next incremental "
+        f"export the showcase still holds it: no delete was sent for achievements")
+
+
+@pytest.mark.requirement("EXP-03")
+@pytest.mark.surface(table="marks", table_operation="correction")
 def test_a_corrected_mark_is_replaced_not_duplicated(scenario):
     mark_id = scenario["corrected"]
     rows = scenario["second"][mark_id]
     assert len(rows) == 1 and rows[0]["value"] == scenario["new"], (
         f"after correcting mark {mark_id} to {scenario['new']}, the showcase holds "
         f"{[r['value'] for r in rows] or 'no row'} for it: the record was not replaced")
+
+
+# --- the journal's own schedule (EXP-04) ----------------------------------------------------------
+
+ONE_DAY = 86_400          # REQUIREMENTS.md EXP-04: changes reach the showcase within one day at most
+WAIT_S = 30.0             # real seconds the suite waits for the scheduled export after moving the clock
+
+
+@pytest.fixture(scope="module")
+def scheduled(full_export, run, people, _driver, test_control, epgu) -> Iterator[dict[str, Any]]:
+    """A teacher gives a mark; nobody asks for an export: the journal's clock is moved on by one
+    day (test-control `advance`: "runs due scheduled work as if the time had passed") and the
+    suite waits, bounded, for the mark to reach the showcase on the journal's own schedule."""
+    browser, session, school = sup.teacher_or_skip(run, people, _driver, "marks are given")
+    mark_id = None
+    try:
+        base = sup.base_mark(run, school)
+        answer = session.add_mark(base["learner_id"], **{**sup.mark_fields(base), "comment": "EXP-04 schedule"})
+        assert answer.ok and isinstance(answer.data, dict) and answer.data.get("id"), (
+            f"a teacher could not give a mark in the journal: {answer.describe()}")
+        mark_id = answer.data["id"]
+        with clock_restored(test_control):
+            test_control.set_clock(action="advance", seconds=ONE_DAY)
+            deadline = time.monotonic() + WAIT_S
+            stored = sup.showcase_rows(epgu, "marks", "id", mark_id)
+            while not stored and time.monotonic() < deadline:
+                time.sleep(0.5)
+                stored = sup.showcase_rows(epgu, "marks", "id", mark_id)
+        yield {"id": mark_id, "stored": stored}
+    finally:
+        try:
+            if mark_id:
+                session.delete_mark(mark_id)
+                test_control.export(scope="changes", tables=["marks"])
+        finally:
+            browser.close()
+
+
+@pytest.mark.requirement("EXP-04")
+@pytest.mark.surface(table="marks", table_operation="upload", timing="own_schedule")
+def test_a_new_mark_reaches_the_showcase_on_the_journals_own_schedule(scheduled):
+    assert scheduled["stored"], (
+        f"a teacher gave mark {scheduled['id']}; with no export asked through test-control, the journal's "
+        f"clock was moved on by one day (the longest period EXP-04 allows) and after {WAIT_S:.0f} s the mark "
+        f"was still not in the showcase: the journal's own export schedule did not send it")

@@ -12,11 +12,16 @@ import pytest
 
 from conformance.exp import _support as sup
 from specs.hashing import HASH_RE
+from specs.surfaces import load_surfaces
 
 # the date of a row of each dated table, for "previous academic years" (EXP-05)
-_DATE_COLUMNS = {"marks": "mark_date", "lessons": "lesson_date", "attendance": "lesson_date",
-                 "homework": "due_date", "achievements": "achievement_date"}
+_DATE_COLUMNS = {t.name: t.dated_by for t in sup.tables() if t.dated_by}      # specs/tables: dated_by
 _YEAR_COLUMNS = {"classes": "academic_year", "academic_periods": "academic_year"}
+
+
+def _every(dimension: str) -> list[str]:
+    """Every value of a surface dimension (specs/surfaces/_dimensions.yaml)."""
+    return list(load_surfaces().dimensions[dimension].values)
 
 
 def _dataset_tables(run) -> list[str]:
@@ -35,6 +40,7 @@ def _job_ok(full_export) -> None:
 
 
 @pytest.mark.requirement("EXP-01")
+@pytest.mark.surface(table=_every("table"), table_operation="upload")
 def test_full_export_uploads_every_table(full_export, run, epgu):
     _job_ok(full_export)
     names = _dataset_tables(run)
@@ -52,18 +58,20 @@ def test_full_export_uploads_every_table(full_export, run, epgu):
 
 
 @pytest.mark.requirement("EXP-02")
+@pytest.mark.surface(flk_rule=_every("flk_rule"))
 def test_no_file_of_the_export_fails_flk(full_export, epgu):
     _job_ok(full_export)
     requests = sup.requests_since(epgu, full_export["before"])
     assert requests, "the full export registered no upload request at the showcase"
     refused = [r for r in requests if r["code"] == sup.FLK]
     assert not refused, (f"{len(refused)} file(s) of the full export were refused by the showcase's ФЛК "
-                         f"(status 7): {sup.describe_requests(refused[:10])}")
-    unfinished = [r for r in requests if r["code"] not in (sup.OK, sup.FAILED, 5)]
+                         f"(status {sup.FLK}): {sup.describe_requests(refused[:10])}")
+    unfinished = [r for r in requests if r["code"] not in sup.status.final_codes() - {sup.FLK}]
     assert not unfinished, f"requests of the export never reached a final status: {sup.describe_requests(unfinished)}"
 
 
 @pytest.mark.requirement("EXP-02")
+@pytest.mark.surface(flk_rule=["order", "fk"])
 def test_parents_are_uploaded_before_children(full_export, epgu):
     _job_ok(full_export)
     first: dict[str, int] = {}
@@ -80,6 +88,7 @@ def test_parents_are_uploaded_before_children(full_export, epgu):
 
 
 @pytest.mark.requirement("EXP-05")
+@pytest.mark.surface(table=[*_YEAR_COLUMNS, *_DATE_COLUMNS])
 def test_previous_academic_years_are_uploaded(full_export, run, epgu):
     _job_ok(full_export)
     years = sorted({r["academic_year"] for r in sup.dataset(run, "classes") if r.get("academic_year")})
@@ -111,6 +120,7 @@ def _digits(text) -> str:
 
 
 @pytest.mark.requirement("EXP-07")
+@pytest.mark.surface(table=["learners", "staff"])
 def test_snils_reaches_the_showcase_for_learners_and_staff(full_export, run, epgu):
     _job_ok(full_export)
     problems, checked = [], 0
@@ -135,6 +145,7 @@ def test_snils_reaches_the_showcase_for_learners_and_staff(full_export, run, epg
 
 
 @pytest.mark.requirement("EXP-08")
+@pytest.mark.surface(table=[t.name for t in sup.tables() if any(c.hashed for c in t.columns)])
 def test_depersonalised_columns_are_hashes(full_export, run, epgu):
     _job_ok(full_export)
     hashed = [(t.name, c.name) for t in sup.tables() for c in t.columns if c.hashed]

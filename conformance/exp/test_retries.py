@@ -62,6 +62,7 @@ def _no_duplicates(epgu) -> None:
 
 
 @pytest.mark.requirement("EXP-06")
+@pytest.mark.surface(table_operation="upload")
 def test_a_503_is_retried_and_the_file_arrives(run, test_control, smev, epgu):
     seen = _export(run, test_control, smev, epgu, kind="status", status=503, count=1)
     _fault_hit(seen, 503)
@@ -78,8 +79,7 @@ def test_a_503_is_retried_and_the_file_arrives(run, test_control, smev, epgu):
 def test_a_refused_file_is_not_resent_unchanged(run, test_control, smev, epgu):
     seen = _export(run, test_control, smev, epgu, kind="status", status=400, count=1)
     _fault_hit(seen, 400)
-    refused = sup.body_digest(seen["sends"][0])
-    again = [s for s in seen["sends"][1:] if sup.body_digest(s) == refused]
+    again = sup.resent_unchanged(seen["sends"])
     assert not again, (f"the upload of {TABLE} was refused with 400 and the journal sent the same file again "
                        f"{len(again)} time(s) (a non-transient 4xx must be corrected or reported, not retried "
                        f"blindly)")
@@ -104,3 +104,43 @@ def test_an_upload_counts_only_after_its_final_status(run, test_control, smev, e
         f"the showcase failed to process the file of {TABLE} (status 4) and the journal never sent it again: "
         f"it counted the upload done without following it to its final status "
         f"(requests: {sup.describe_requests(requests)})")
+
+
+def _gaps(sends: list[dict[str, Any]]) -> list[float]:
+    """Seconds between the arrivals of the journal's consecutive sends, from the mock's request
+    journal (`at`, when the answer was recorded, less `duration_ms`: a successful upload takes
+    longer to answer than a refused one, and that is not the journal's pause)."""
+    stamps = [s["at"] - (s.get("duration_ms") or 0) / 1000 for s in sends]
+    return [round(b - a, 3) for a, b in zip(stamps, stamps[1:])]
+
+
+RETRY_AFTER = 2      # seconds; longer than a first back-off step of 1 s, short enough for a run
+
+
+@pytest.mark.requirement("EXP-06")
+@pytest.mark.surface(timing="retry_after")
+def test_a_503_is_not_retried_before_its_retry_after(run, test_control, smev, epgu):
+    seen = _export(run, test_control, smev, epgu, kind="status", status=503, count=1, retry_after=RETRY_AFTER)
+    _fault_hit(seen, 503)
+    assert len(seen["sends"]) > 1, f"the upload of {TABLE} answered 503 was never sent again"
+    (gap, *_) = _gaps(seen["sends"])
+    assert gap >= RETRY_AFTER - 0.05, (
+        f"the upload of {TABLE} was answered 503 with Retry-After: {RETRY_AFTER}, and the journal sent it again "
+        f"after {gap:.2f} s (the mock's request journal): it must wait at least as long as the server asked")
+
+
+@pytest.mark.requirement("EXP-06")
+@pytest.mark.surface(timing="retry_backoff")
+def test_the_pauses_between_retries_grow(run, test_control, smev, epgu):
+    """Two 500s without Retry-After: the second pause must be longer than the first (back-off).
+    Project reading: "нарастающая задержка" read as each pause ≥ 1.2 × the one before."""
+    seen = _export(run, test_control, smev, epgu, kind="status", status=500, count=2)
+    _fault_hit(seen, 500)
+    statuses = [s.get("status") for s in seen["sends"]]
+    if statuses[:2] != [500, 500]:
+        raise EnvironmentProblem(f"the two injected 500s did not answer the first two sends of {TABLE}: {statuses}")
+    assert len(seen["sends"]) > 2, f"after two 500s the journal never sent {TABLE} a third time ({statuses})"
+    first, second, *_ = _gaps(seen["sends"])
+    assert second >= 1.2 * first, (
+        f"the journal retried {TABLE} after two 500s with pauses of {first:.2f} s and then {second:.2f} s "
+        f"(the mock's request journal): the wait between retries does not grow (no back-off)")

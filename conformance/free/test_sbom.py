@@ -161,6 +161,7 @@ def sbom(run) -> Any:
 
 
 @pytest.mark.requirement("FREE-01")
+@pytest.mark.surface(artefact="sbom")
 def test_every_component_of_the_sbom_is_free(sbom):
     components = _components(sbom)
     bad = [f"{name}: {problem}" for name, problem in components if problem]

@@ -3,13 +3,12 @@ tables of the run (`run["dataset"]["directory"]`) joined with the people of the 
 here knows a fixed oid or record id."""
 from __future__ import annotations
 
-import datetime as dt
-from collections import defaultdict
 from typing import Any
 
 from conformance.people import People
 from conformance.verdicts import EnvironmentProblem
 from conformance.dataset import records
+from conformance.world import journal_now, world  # noqa: F401 - journal_now: the clock helper other areas import from here
 
 
 def rows(run: dict[str, Any], table: str) -> list[dict[str, str | None]]:
@@ -18,29 +17,15 @@ def rows(run: dict[str, Any], table: str) -> list[dict[str, str | None]]:
 
 
 class Family:
-    """Who represents whom, by record id and by ЕСИА oid (from the dataset and the personas)."""
+    """Who represents whom (the run's world) and which oids the portal knows (set by a test)."""
 
     def __init__(self, run: dict[str, Any], people: People) -> None:
-        self.organisation = {r["id"]: r["organisation_id"] for r in rows(run, "learners")}
-        self.reps_of: dict[str, set[str]] = defaultdict(set)          # learner id → representative ids
-        for r in rows(run, "learner_representatives"):
-            self.reps_of[r["learner_id"]].add(r["representative_id"])
-        self.portal_known: set[str] = set()                            # oids the portal knows (set by a test)
-        self.oid_of: dict[str, str] = {}                               # journal record id → ЕСИА oid
-        self.prelinked: set[str] = set()                               # record ids pre-linked in the journal
-        for oid, jp in people.journal.items():
-            if jp.get("record_id"):
-                self.oid_of[jp["record_id"]] = str(oid)
-                if jp.get("prelinked"):
-                    self.prelinked.add(jp["record_id"])
-        for p in people.esia.values():                                 # personas the journal view lacks
-            if p.get("journal_id") and p.get("replaced_by") is None:
-                self.oid_of.setdefault(p["journal_id"], str(p["oid"]))
+        self.world = world(run, people)
+        self.organisation = self.world.organisation_of
+        self.portal_known: set[str] = set()
 
     def parent_oids(self, learner_id: str, prelinked_only: bool = False) -> set[str]:
-        """ЕСИА oids of the learner's representatives (only pre-linked ones with the flag)."""
-        return {self.oid_of[r] for r in self.reps_of.get(learner_id, ())
-                if r in self.oid_of and (not prelinked_only or r in self.prelinked)}
+        return self.world.parent_oids(learner_id, prelinked_only)
 
     def learners_with_linked_parent(self, organisation_id: str) -> list[str]:
         return sorted(lid for lid, org in self.organisation.items()
@@ -66,8 +51,3 @@ def portal_knows_people(run: dict[str, Any], epgu) -> set[str]:
         raise EnvironmentProblem("mock ЕПГУ knows none of the dataset's people; the run did not load "
                                  f"{run['dataset']['esia_personas']} into it")
     return known
-
-
-def journal_now(test_control) -> dt.datetime:
-    """The journal's current time (test-control clock)."""
-    return dt.datetime.fromisoformat(test_control.clock()["now"].replace("Z", "+00:00"))

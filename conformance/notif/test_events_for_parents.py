@@ -132,6 +132,7 @@ def _check_delivery(epgu, family: Family, event: dict[str, Any], action: str) ->
 
 
 @pytest.mark.requirement("NOTIF-01")
+@pytest.mark.surface(driver_operation="add_event", actor=["parent", "parent_other_family"])
 def test_a_new_event_reaches_exactly_the_parents_concerned(scene, epgu):
     assert not scene["violations"], (f"the journal's notifications broke the portal's postNotification contract: "
                                       f"{scene['violations'][:3]}")
@@ -148,6 +149,7 @@ def test_a_new_event_reaches_exactly_the_parents_concerned(scene, epgu):
 
 
 @pytest.mark.requirement("NOTIF-01")
+@pytest.mark.surface(driver_operation="add_event", actor=["parent", "parent_other_family"])
 def test_the_portal_shows_an_event_only_to_the_parents_concerned(scene, portal):
     family, event = scene["family"], scene["events"][0]
     day = event["fields"]["start_datetime"][:10]
@@ -168,6 +170,7 @@ def test_the_portal_shows_an_event_only_to_the_parents_concerned(scene, portal):
 
 
 @pytest.mark.requirement("NOTIF-02")
+@pytest.mark.surface(driver_operation=["change_event", "cancel_event"])
 def test_a_changed_and_a_cancelled_event_are_pushed(scene, epgu, smev):
     session, test_control = scene["session"], scene["test_control"]
     changed, cancelled = scene["events"]

@@ -58,6 +58,13 @@ class FaultQueue:
             raise ValueError("status must be 4xx or 5xx")
         if not 0 <= seconds <= 600:
             raise ValueError("seconds must be between 0 and 600")
+        if "retry_after" in params:     # the Retry-After a 503 carries (whole seconds)
+            try:
+                params["retry_after"] = int(params["retry_after"])
+            except (TypeError, ValueError):
+                raise ValueError("retry_after must be a whole number of seconds") from None
+            if not 0 <= params["retry_after"] <= 600:
+                raise ValueError("retry_after must be between 0 and 600")
         fault = Fault(endpoint, kind, count, status, seconds, dict(params))
         with self._lock:
             self._faults.append(fault)

@@ -2,10 +2,17 @@
 
 A secret is any field whose lower-cased name is in `SECRET_KEYS` (form fields, query
 parameters, headers, JSON keys at any depth); its value becomes `[REDACTED]` before the
-entry is stored, so nothing secret can leak through `/_admin/journal` or a report."""
+entry is stored, so nothing secret can leak through `/_admin/journal` or a report.
+
+One shape for every mock: each entry has `seq`, `time` (UTC, seconds), `at` (Unix time with
+milliseconds, for measuring the pauses between a journal's requests), and, when the request had
+a body, `body_bytes` and `body_sha256` (never the body itself, so a resend of the same file and a
+corrected file of the same size are told apart). A body whose recorded form or JSON fields held a
+secret keeps its size only: a digest of a form with a weak password could be guessed offline."""
 from __future__ import annotations
 
 import collections
+import hashlib
 import threading
 import time
 from typing import Any
@@ -41,6 +48,13 @@ def redact_url(url: str | None, keys: frozenset[str] = SECRET_KEYS) -> str | Non
     return urlunsplit(parts._replace(query=query))
 
 
+def body_fields(body: bytes | None) -> dict[str, Any]:
+    """The journal's record of a request body: its size and SHA-256 ({} when there is none)."""
+    if not body:
+        return {}
+    return {"body_bytes": len(body), "body_sha256": hashlib.sha256(body).hexdigest()}
+
+
 class RequestJournal:
     """Thread-safe bounded journal; entries get a growing `seq` and a UTC `time`."""
 
@@ -55,13 +69,17 @@ class RequestJournal:
         # (`error`, `fault`) and top-level metadata are kept as written.
         clean = {k: (v if k in ("error", "fault") or not isinstance(v, (dict, list))
                      else redact(v, self.secret_keys)) for k, v in entry.items()}
+        if any(clean.get(k) != entry.get(k) for k in ("form", "json")):
+            clean.pop("body_sha256", None)
         for k in ("location", "url"):
             if k in clean:
                 clean[k] = redact_url(clean[k], self.secret_keys)
         with self._lock:
             self._seq += 1
+            now = time.time()
             clean = {"seq": self._seq,
-                     "time": clean.pop("time", None) or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     "time": clean.pop("time", None) or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+                     "at": clean.pop("at", None) or round(now, 3),
                      **clean}
             self._entries.append(clean)
         return clean

@@ -24,7 +24,7 @@
 
 Fault endpoints: `upload`, `status`, `errors`, `notifications`, `overview`, `page`,
 `journal_login`, `password_reset` with kinds `status` (answer `status`, default 500; 503
-adds `Retry-After`), `delay` (`seconds`, then the normal answer) and `drop` (the connection
+adds `Retry-After`, `retry_after` seconds, default 1), `delay` (`seconds`, then the normal answer) and `drop` (the connection
 closes before a complete answer); and `lifecycle` with kinds `fail` (the request ends in 4)
 and `stall` (it stays in 6 for `seconds`; 0 = until released). Each fault serves the next
 `count` requests. Errors: 400/404 `{error, message}`.
@@ -176,7 +176,7 @@ def routes() -> list[Route]:
         Route("/settings", w(settings), methods=["GET", "PATCH"]),
         Route("/sources", w(sources), methods=["GET", "POST"]),
         Route("/sources/{mnemonic}", w(source), methods=["DELETE"]),
-        Route("/faults", w(faults_endpoint(_sc, ("status", "seconds"))), methods=["GET", "POST", "DELETE"]),
+        Route("/faults", w(faults_endpoint(_sc, ("status", "seconds", "retry_after"))), methods=["GET", "POST", "DELETE"]),
         Route("/journal", w(journal_endpoint(lambda r: _sc(r).journal)), methods=["GET", "DELETE"]),
         Route("/requests", w(requests_list), methods=["GET"]),
         Route("/requests/{request_id}", w(request_one), methods=["GET"]),

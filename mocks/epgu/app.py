@@ -25,7 +25,6 @@ journals every exchange: CSV bodies as size and sha256, JSON bodies with secrets
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from typing import Any
@@ -38,6 +37,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 
 from mocks.common.body import read_body, replay
+from mocks.common.journal import body_fields
 from mocks.epgu import pages
 from mocks.epgu.portal import Portal, PortalError
 from mocks.epgu.showcase import Showcase, ShowcaseError, ShowcaseInputError
@@ -287,8 +287,8 @@ class Guard:
         return {"upload": s.max_body, "admin": s.admin_max_body}.get(endpoint, s.portal_max_body)
 
     @staticmethod
-    def _error(endpoint: str, status: int, error: str, en: str, ru: str) -> JSONResponse:
-        headers = {"Retry-After": "1"} if status == 503 else {}
+    def _error(endpoint: str, status: int, error: str, en: str, ru: str, retry_after: Any = 1) -> JSONResponse:
+        headers = {"Retry-After": str(retry_after)} if status == 503 else {}
         if endpoint in SHOWCASE_ENDPOINTS:
             body = {"error": error, "message": ru, "message_en": en, "details": []}
         else:
@@ -333,7 +333,8 @@ class Guard:
                 scope["epgu_fault"] = f"status {fault.status}"
                 error = "internal_error" if fault.status != 503 or endpoint in SHOWCASE_ENDPOINTS else "unavailable"
                 await self._error(endpoint, fault.status, error, "internal error (injected fault)",
-                                  "Внутренняя ошибка (внесённый сбой)")(scope, receive, send_wrapper)
+                                  "Внутренняя ошибка (внесённый сбой)",
+                                  fault.params.get("retry_after", 1))(scope, receive, send_wrapper)
                 return
             await self.app(scope, replay(body), send_wrapper)
         except httpx.RemoteProtocolError:
@@ -358,23 +359,22 @@ class Guard:
             "direction": "in", "method": scope.get("method"), "path": scope.get("path"), "endpoint": endpoint,
             "query": query, "status": meta["status"],
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            **body_fields(body),
             "headers": {k: v for k, v in headers.items()
                         if k in ("content-type", "content-length", "x-smev-sender", "x-smev-message-id",
                                  "authorization", "cookie")},
         }
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         if too_big:
-            entry["body"] = {"bytes": None, "refused": "too_large"}
+            entry["too_large"] = True
         elif body:
             if ctype == "application/json" and len(body) <= JOURNAL_JSON_MAX:
                 try:
                     entry["json"] = json.loads(body.decode("utf-8"))
                 except (UnicodeDecodeError, ValueError):
-                    entry["body"] = {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+                    pass              # size and digest only
             elif ctype == FORM_TYPE and len(body) <= JOURNAL_JSON_MAX:
                 entry["form"] = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-            else:                     # CSV files and anything else: size and digest, never content
-                entry["body"] = {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
         if scope.get("epgu_note"):
             entry["note"] = scope["epgu_note"]
         if scope.get("epgu_fault"):

@@ -22,6 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from specs import checksums as ck
 from specs.tables import Column, Conventions, Table
 from specs.values import check_value
 
@@ -29,10 +30,6 @@ from specs.values import check_value
 FIELD_RULES = ("required", "type", "max_length", "range", "enum", "key_format", "pattern",
                "checksum", "hash")
 _INT_MIN_TEXT = str(-(2**63))
-_INN10 = (2, 4, 10, 3, 5, 9, 4, 6, 8)
-_INN11 = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
-_INN12 = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
-_SNILS_UNCHECKED_MAX = 1001998
 _RE2_MAX_REPEAT = 1000
 _DECIMAL_SHAPE = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?"
 _HASH_SHAPE = r"[0-9a-f]{128}\n?"                # specs.hashing.HASH_RE under re.match
@@ -257,22 +254,23 @@ def checksum_valid_sql(kind: str, value: str) -> str:
     if kind == "snils":
         s = f"({_drop_final_newline(value)})"
         a = f"({_ascii_digits(s)})"
-        total = _weighted(a, (1, 2, 3, 5, 6, 7, 9, 10, 11), range(9, 0, -1))
-        reduced = f"(CASE WHEN {total} > 101 THEN {total} % 101 ELSE {total} END)"
-        expected = f"(CASE WHEN {reduced} IN (100, 101) THEN '00' ELSE lpad({reduced}::VARCHAR, 2, '0') END)"
+        total = _weighted(a, (1, 2, 3, 5, 6, 7, 9, 10, 11), ck.SNILS_WEIGHTS)
+        m = ck.SNILS_MODULUS
+        reduced = f"(CASE WHEN {total} > {m} THEN {total} % {m} ELSE {total} END)"
+        expected = f"(CASE WHEN {reduced} IN ({m - 1}, {m}) THEN '00' ELSE lpad({reduced}::VARCHAR, 2, '0') END)"
         number9 = f"TRY_CAST(substr({a}, 1, 3) || substr({a}, 5, 3) || substr({a}, 9, 3) AS BIGINT)"
         shape = f"regexp_full_match({s}, {lit(f'{d}{{3}}-{d}{{3}}-{d}{{3}} {d}{{2}}')})"
-        return (f"(CASE WHEN {shape} THEN ({number9} <= {_SNILS_UNCHECKED_MAX} "
+        return (f"(CASE WHEN {shape} THEN ({number9} <= {ck.SNILS_UNCHECKED_MAX} "
                 f"OR substr({s}, 13, 2) = {expected}) ELSE false END)")
     if kind == "inn_legal":
         a = f"({_ascii_digits(value)})"
-        check = f"({_weighted(a, range(1, 10), _INN10)} % 11 % 10)::VARCHAR"
+        check = f"({_weighted(a, range(1, 10), ck.INN10_WEIGHTS)} % {ck.INN_MODULUS} % 10)::VARCHAR"
         return (f"(CASE WHEN regexp_full_match({value}, {lit(d + '{10}')}) "
                 f"THEN substr({value}, 10, 1) = {check} ELSE false END)")
     if kind == "inn_person":
         a = f"({_ascii_digits(value)})"
-        c11 = f"({_weighted(a, range(1, 11), _INN11)} % 11 % 10)"
-        c12 = f"(({_weighted(a, range(1, 11), _INN12[:10])} + {c11} * {_INN12[10]}) % 11 % 10)"
+        c11 = f"({_weighted(a, range(1, 11), ck.INN11_WEIGHTS)} % {ck.INN_MODULUS} % 10)"
+        c12 = f"(({_weighted(a, range(1, 11), ck.INN12_WEIGHTS[:10])} + {c11} * {ck.INN12_WEIGHTS[10]}) % {ck.INN_MODULUS} % 10)"
         return (f"(CASE WHEN regexp_full_match({value}, {lit(d + '{12}')}) "
                 f"THEN substr({value}, 11, 1) = {c11}::VARCHAR AND substr({value}, 12, 1) = {c12}::VARCHAR "
                 f"ELSE false END)")
@@ -282,9 +280,9 @@ def checksum_valid_sql(kind: str, value: str) -> str:
     if kind == "ogrn":
         a = f"({_ascii_digits(value)})"
         return (f"(CASE WHEN regexp_full_match({value}, {lit(d + '{13}')}) "
-                f"THEN right({value}, 1) = (TRY_CAST(substr({a}, 1, 12) AS BIGINT) % 11 % 10)::VARCHAR "
+                f"THEN right({value}, 1) = (TRY_CAST(substr({a}, 1, 12) AS BIGINT) % {ck.OGRN_MODULUS} % 10)::VARCHAR "
                 f"WHEN regexp_full_match({value}, {lit(d + '{15}')}) "
-                f"THEN right({value}, 1) = (TRY_CAST(substr({a}, 1, 14) AS BIGINT) % 13 % 10)::VARCHAR "
+                f"THEN right({value}, 1) = (TRY_CAST(substr({a}, 1, 14) AS BIGINT) % {ck.OGRNIP_MODULUS} % 10)::VARCHAR "
                 f"ELSE false END)")
     if kind == "kpp":
         shape = d + "{4}[" + _class_ranges("d") + "A-Z]{2}" + d + "{3}\\n?"

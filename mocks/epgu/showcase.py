@@ -29,7 +29,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
-import functools
 import hashlib
 import math
 import re
@@ -40,13 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 
 from mocks.common.faults import Fault, FaultQueue
 from mocks.common.journal import RequestJournal
 from mocks.epgu.flk import SHOWCASE_SCHEMA, FlkEngine, FlkResult
 from mocks.epgu.store import DB_FILE, QueryResult, Store
-from specs import OPENAPI_DIR
+from specs.showcase_statuses import Status, statuses
 from specs.tables import TableSet, load_tables
 from specs.validate import load_rules
 
@@ -67,22 +65,8 @@ UNAUTHORIZED_RU = "Идентификатор Системы-источника 
 BAD_INPUT_RU = "Ошибка входных данных"
 
 
-@dataclass(frozen=True)
-class StatusCode:
-    code: int
-    key: str
-    ru: str
-    final: bool
-    success: bool
-
-
-@functools.lru_cache(maxsize=1)
-def status_codes() -> dict[int, StatusCode]:
-    """The status codes as `specs/openapi/showcase.yaml` states them (`StatusCode.x-codes`)."""
-    doc = yaml.safe_load((OPENAPI_DIR / "showcase.yaml").read_text(encoding="utf-8"))
-    codes = doc["components"]["schemas"]["StatusCode"]["x-codes"]
-    return {int(k): StatusCode(int(k), v["key"], v["ru"], bool(v["final"]), bool(v.get("success", False)))
-            for k, v in codes.items()}
+# The status codes as `specs/openapi/showcase.yaml` states them (read in specs, once).
+StatusCode, status_codes = Status, statuses
 
 
 def status_body(code: int) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route
 
 from mocks.esia import pages, rest
 from mocks.common.body import read_body, replay
+from mocks.common.journal import body_fields
 from mocks.esia.core import EsiaCore, Session, Settings
 from mocks.esia.errors import EsiaError
 
@@ -420,14 +421,13 @@ class Guard:
             "method": scope.get("method"), "path": scope.get("path"), "endpoint": endpoint,
             "query": query, "status": meta["status"],
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            **body_fields(body),
         }
         ctype = ""
         for k, v in scope.get("headers", []):
             if k == b"content-type":
                 ctype = v.decode("latin-1").split(";")[0].strip().lower()
-        if too_big:
-            entry["body_bytes"] = len(body)
-        elif endpoint != "admin" and ctype == FORM_TYPE and body:
+        if endpoint != "admin" and not too_big and ctype == FORM_TYPE and body:
             try:
                 entry["form"] = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
             except Exception:

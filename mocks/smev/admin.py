@@ -8,7 +8,7 @@
 | `DELETE /_admin/mnemonics/{m}` | forget one |
 | `GET, POST /_admin/providers` | list; register `{mnemonic, base_url, spec?, prefix?, title?}` for OpenAPI mode (`spec`: a file of specs/openapi, default `journal.yaml`) |
 | `GET, DELETE /_admin/providers/{m}` | one provider; remove it |
-| `GET, POST, DELETE /_admin/faults` | list; queue `{endpoint: upload|openapi|sql, kind: status|timeout|drop|duplicate, count?, status?, seconds?, when?: before|after}`; clear |
+| `GET, POST, DELETE /_admin/faults` | list; queue `{endpoint: upload|openapi|sql, kind: status|timeout|drop|duplicate, count?, status?, seconds?, when?: before|after, retry_after?}` (`retry_after`: the seconds a 503 asks for, default 1); clear |
 | `GET, DELETE /_admin/journal` | request journal (`?since=<seq>&path=<prefix>`), secrets redacted; clear |
 | `GET, DELETE /_admin/violations` | providers' contract violations (`?since=<seq>&provider=<m>`); clear |
 | `GET /_admin/uploads` | recent uploads: files, tables, showcase request ids and status codes |
@@ -115,7 +115,7 @@ def routes() -> list[Route]:
         Route("/mnemonics/{mnemonic}", w(mnemonic), methods=["DELETE"]),
         Route("/providers", w(providers), methods=["GET", "POST"]),
         Route("/providers/{mnemonic}", w(provider), methods=["GET", "DELETE"]),
-        Route("/faults", w(faults_endpoint(_core, ("status", "seconds", "when"))), methods=["GET", "POST", "DELETE"]),
+        Route("/faults", w(faults_endpoint(_core, ("status", "seconds", "when", "retry_after"))), methods=["GET", "POST", "DELETE"]),
         Route("/journal", w(journal_endpoint(lambda r: _core(r).journal)), methods=["GET", "DELETE"]),
         Route("/violations", w(violations), methods=["GET", "DELETE"]),
         Route("/uploads", w(uploads), methods=["GET"]),

@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from mocks.common.body import read_body, replay
+from mocks.common.journal import body_fields
 from mocks.smev.core import AgentCore, Settings, UploadFile
 from mocks.smev.errors import AgentError
 
@@ -379,13 +380,13 @@ def _too_large(endpoint: str, cap: int) -> AgentError:
     return AgentError(413, "too_large", f"запрос больше {cap} байт", f"the request is larger than {cap} bytes")
 
 
-def _fault_error(endpoint: str, status: int) -> AgentError:
+def _fault_error(endpoint: str, status: int, retry_after: Any = 1) -> AgentError:
     if status == 504 and endpoint == "sql":
         return AgentError(504, "upstream_timeout", "поставщик не ответил вовремя (внедрённый сбой)",
                           "the provider did not answer in time (injected fault)")
     if status == 503:
         return AgentError(503, "internal_error", "сервис временно недоступен (внедрённый сбой)",
-                          "service temporarily unavailable (injected fault)", headers={"Retry-After": "1"})
+                          "service temporarily unavailable (injected fault)", headers={"Retry-After": str(retry_after)})
     return AgentError(status, "internal_error", "внутренняя ошибка (внедрённый сбой)",
                       "internal error (injected fault)")
 
@@ -443,7 +444,7 @@ class AgentApp(Starlette):
                 if fault.kind == "timeout":
                     await asyncio.sleep(max(0.0, float(fault.seconds)))
                 elif fault.kind == "status":
-                    await error_response(_fault_error(endpoint, fault.status))(scope, receive, send_wrapper)
+                    await error_response(_fault_error(endpoint, fault.status, fault.params.get("retry_after", 1)))(scope, receive, send_wrapper)
                     return
                 elif fault.kind == "drop" and fault.params.get("when") != "after":
                     raise ConnectionDropped()
@@ -477,7 +478,7 @@ class AgentApp(Starlette):
             "method": scope.get("method"), "path": scope.get("path"), "endpoint": endpoint,
             "query": dict(parse_qsl(query_raw.decode("utf-8", "replace"), keep_blank_values=True)),
             "status": meta["status"], "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            "body_bytes": len(body),
+            **body_fields(body),
         }
         if meta["headers"]:
             entry["response_headers"] = meta["headers"]

@@ -9,7 +9,7 @@ import pytest
 
 from mocks.common.body import read_body, replay
 from mocks.common.faults import FaultQueue
-from mocks.common.journal import REDACTED, SECRET_KEYS, RequestJournal, redact, redact_url
+from mocks.common.journal import REDACTED, SECRET_KEYS, RequestJournal, body_fields, redact, redact_url
 
 
 # --- redaction -------------------------------------------------------------------------------
@@ -195,3 +195,30 @@ def test_replay_yields_the_body_once():
     first, pending = asyncio.run(go())
     assert first == {"type": "http.request", "body": b"payload", "more_body": False}
     assert pending, "after the body, receive waits (for a disconnect)"
+
+
+# --- one entry shape for every mock ---------------------------------------------------------
+
+def test_a_body_is_journalled_as_size_and_sha256_and_a_secret_form_as_size_only():
+    journal = RequestJournal()
+    csv = journal.record({"path": "/up", **body_fields(b"id;value\r\n1;4\r\n")})
+    assert csv["body_bytes"] == 15 and len(csv["body_sha256"]) == 64 and isinstance(csv["at"], float)
+    form = journal.record({"path": "/te", "form": {"client_secret": "s3cr3t", "grant_type": "x"},
+                           **body_fields(b"client_secret=s3cr3t&grant_type=x")})
+    assert form["body_bytes"] == 33 and "body_sha256" not in form, "a digest of a secret form can be guessed"
+    assert "body_bytes" not in journal.record({"path": "/get", **body_fields(b"")})
+
+
+def test_a_file_corrected_to_the_same_size_is_not_read_as_resent_unchanged():
+    """EXP-06: after a refusal the journal corrects a value to one of the same length; the suite
+    must not take the corrected file for the refused one sent again (item 5 of issue 12)."""
+    from conformance.exp._support import resent_unchanged
+
+    journal = RequestJournal()
+    refused, corrected = b"id;value\r\n1;4\r\n", b"id;value\r\n1;5\r\n"
+    sends = [journal.record({"path": "/up", "status": 400, **body_fields(refused)}),
+             journal.record({"path": "/up", "status": 200, **body_fields(corrected)})]
+    assert len(refused) == len(corrected)
+    assert resent_unchanged(sends) == []
+    again = journal.record({"path": "/up", "status": 400, **body_fields(refused)})
+    assert resent_unchanged([*sends, again]) == [again]

@@ -1,6 +1,8 @@
 """The agent's admin API: health, settings, mnemonics, providers, journal, uploads, reset."""
 from __future__ import annotations
 
+import hashlib
+
 import httpx
 import pytest
 
@@ -73,6 +75,9 @@ def test_journal_uploads_and_reset(http, showcase):
     assert [e["status"] for e in entries] == [200, 400]
     assert entries[0]["upload"]["files"][0]["table"] == "address"
     assert "Тверь" not in str(entries)                   # file contents are not journalled
+    body = ADDRESS if isinstance(ADDRESS, bytes) else ADDRESS.encode()
+    assert (entries[0]["body_bytes"], entries[0]["body_sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
+    assert isinstance(entries[0]["at"], float) and entries[0]["at"] <= entries[1]["at"]
     assert http.get("/_admin/journal", params={"since": entries[0]["seq"]}).json() == entries[1:]
     assert http.get("/_admin/journal", params={"path": "/NOBODY"}).json() == []
     assert all(not e["path"].startswith("/_admin") for e in http.get("/_admin/journal").json())

@@ -57,6 +57,14 @@ def test_status_fault_for_the_next_n_uploads(env, showcase):
     assert entries[0]["fault"]["kind"] == "status"
 
 
+def test_a_503_fault_carries_the_retry_after_asked_for(env, showcase):
+    _, http, _ = env
+    fault(http, endpoint="upload", kind="status", status=503, retry_after=7)
+    assert http.post(table_url("address"), **octet(ADDRESS)).headers["retry-after"] == "7"
+    r = http.post("/_admin/faults", json={"endpoint": "upload", "kind": "status", "status": 503, "retry_after": "soon"})
+    assert r.status_code == 400 and "retry_after" in r.json()["message"]
+
+
 def test_duplicate_upload_is_submitted_twice_and_stays_idempotent(env, showcase):
     core, http, _ = env
     fault(http, endpoint="upload", kind="duplicate")

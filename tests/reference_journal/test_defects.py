@@ -269,6 +269,25 @@ def probe_any_caller(client, world: World) -> bool:
     return resp.status_code == 200
 
 
+def _answered_as(client, world: World, sender: str, section: str = "marks") -> bool:
+    parent, child = world.parent(child_under_14=True)
+    resp = client.get(f"/api/v1/learners/{child}/{section}", params=YEAR_PARAMS,
+                      headers={"X-Esia-Oid": parent["esia"]["oid"], "X-Smev-Sender": sender})
+    return resp.status_code == 200
+
+
+def probe_caller_prefix(client, world: World) -> bool:
+    return _answered_as(client, world, "EPGU_RVD")
+
+
+def probe_caller_case(client, world: World) -> bool:
+    return _answered_as(client, world, "epgu")
+
+
+def probe_caller_homework(client, world: World) -> bool:
+    return _answered_as(client, world, "SOMEONE", "homework")
+
+
 def probe_events_whole_school(client, world: World) -> bool:
     parent, child = world.parent(child_under_14=True)
     linked = {r["event_id"] for r in world.rows["event_learners"] if r["learner_id"] == child}
@@ -399,6 +418,9 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "BAD_DATE_500": probe_bad_date_500,
     "UNKNOWN_LEARNER_EMPTY": probe_unknown_learner,
     "ACCEPT_ANY_CALLER": probe_any_caller,
+    "CALLER_PREFIX_MATCH": probe_caller_prefix,
+    "CALLER_CASE_INSENSITIVE": probe_caller_case,
+    "CALLER_UNCHECKED_FOR_HOMEWORK": probe_caller_homework,
     "EVENTS_WHOLE_SCHOOL": probe_events_whole_school,
     "LOGIN_OMITS_CHILDREN": probe_login_omits_children,
     "LOGIN_BY_QUERY_OID": probe_login_by_query,

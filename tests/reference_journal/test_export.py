@@ -505,6 +505,42 @@ def probe_events_not_pushed(make, world) -> bool:
     return bench.portal.inbox() == []
 
 
+def probe_retry_without_backoff(make) -> bool:
+    """Two 500s: the second pause is not longer than the first."""
+    client, bench = make()
+    bench.agent.add_fault("upload", "status", count=2, status=500)
+    ups = uploads_of(export(client, scope="full", tables=["organisations"]), "organisations")
+    return ups[1]["retry_in"] <= ups[0]["retry_in"]
+
+
+def probe_ignores_retry_after(make) -> bool:
+    """A 503 asking for more than the first back-off step is retried sooner."""
+    client, bench = make()
+    bench.agent.add_fault("upload", "status", count=1, status=503)
+    ups = uploads_of(export(client, scope="full", tables=["organisations"]), "organisations")
+    return ups[0]["retry_in"] < 0.02 - 1e-9       # Retry-After 1 s, capped at export_retry_max (FAST)
+
+
+def probe_deletes_for_marks_only(make, world) -> bool:
+    """A deleted achievement stays in the showcase."""
+    client, bench = make(exported_state=True)
+    ach = stored_rows(client, "achievements")[0]
+    token = teacher_token(client, world, ach["learner_id"])
+    assert client.web("DELETE", f"/achievements/{ach['id']}", token).status_code == 204
+    export(client, scope="changes", tables=["achievements"])
+    return any(r["id"] == ach["id"] for r in bench.rows("achievements"))
+
+
+def probe_schedule_never_runs(make, world) -> bool:
+    """The journal's clock passes its interval and no scheduled export sends the change."""
+    client, bench = make(exported_state=True, export_interval=900)
+    mark = next(m for m in stored_rows(client, "marks") if m["value"] == "4")
+    token = teacher_token(client, world, mark["learner_id"])
+    assert client.web("PATCH", f"/marks/{mark['id']}", token, json={"value": "5"}).status_code == 200
+    assert client.tc("POST", "/clock", json={"action": "advance", "seconds": 900}).status_code == 200
+    return next(r for r in bench.rows("marks") if r["id"] == mark["id"])["value"] != "5"
+
+
 PROBES: dict[str, Callable[..., bool]] = {
     "EXPORT_SKIPS_TABLE": probe_skips_table,
     "EXPORT_DATES_RU_FORMAT": probe_dates_ru,
@@ -517,12 +553,16 @@ PROBES: dict[str, Callable[..., bool]] = {
     "RETRY_ON_400": probe_retry_on_400,
     "HASHED_FIELD_IN_CLEAR": probe_hashed_in_clear,
     "EVENTS_NOT_PUSHED": probe_events_not_pushed,
+    "RETRY_WITHOUT_BACKOFF": probe_retry_without_backoff,
+    "RETRY_IGNORES_RETRY_AFTER": probe_ignores_retry_after,
+    "DELETES_FOR_MARKS_ONLY": probe_deletes_for_marks_only,
+    "SCHEDULE_NEVER_RUNS": probe_schedule_never_runs,
 }
 
 
 def test_every_export_defect_has_a_probe_and_a_switch():
     ids = {d.id for d in CATALOGUE.values() if d.implemented_in == EXPORT}
-    assert set(PROBES) == ids and len(ids) == 11
+    assert set(PROBES) == ids and len(ids) == 15
     source = Path(export_module.__file__).read_text(encoding="utf-8")
     assert set(re.findall(r'defect_on\("([A-Z0-9_]+)"\)', source)) == ids
 
