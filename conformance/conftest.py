@@ -6,9 +6,10 @@ requirements coverage` collecting) tests still collect, and any test that needs 
 in ERROR through `EnvironmentProblem`: nothing is proven about a journal nobody started.
 
 - `run`: the run file's dict (URLs of the journal and mocks, the SUT, the dataset).
-- `_reachable` (autouse, once per session): the journal and the mocks of the run answer over
-  HTTP, else every test ends in ERROR with the cause ("the journal at URL does not answer:
-  connection refused").
+- `_reachable` (autouse, once per session): the run's preflight found no setup problem
+  (`setup_problems` of the run file, `conformance/session/preflight.py`) and the journal and
+  the mocks answer over HTTP, else every test ends in ERROR with the cause ("the journal at
+  URL does not answer: connection refused — start the journal, ...") and no test body runs.
 - `people`: the dataset's people (ЕСИА personas joined with the journal's view of them).
 - `browser`: a fresh cookie-keeping HTTP client per test; mock ЕСИА faults are cleared before
   and after it.
@@ -59,7 +60,7 @@ def _reachable() -> None:
         return
     if data is None:
         return
-    problems = unreachable(data)
+    problems = list(data.get("setup_problems") or []) or unreachable(data)
     if problems:
         raise EnvironmentProblem("; ".join(problems))
 

@@ -217,10 +217,6 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
         urls = attached if attached is not None else _start_mocks(stack, report_dir)
         if sut is None:
             sut = _start_reference(stack, report_dir, urls, defects)
-        elif attached is None:
-            click.echo("note: the mocks were started by certify, so the journal cannot have been configured "
-                       "with their URLs; start them first with `ezhd mocks up --ready-file F`, configure the "
-                       "journal, and pass --mocks F")
         run, unreachable = _prepare(stack, report_dir, sut, urls, dataset, options)
         click.echo(f"environment ready in {time.monotonic() - started:.1f} s: journal {sut.base_url}, "
                    + ", ".join(f"{k} {v}" for k, v in urls.items())
@@ -391,13 +387,19 @@ def _start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], d
 
 def _prepare(stack: ExitStack, report_dir: Path, sut: Any, urls: dict[str, str], dataset: dict[str, Any],
              options: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Register the journal at the mocks, load the dataset, write run.json.
-    Returns the run and what did not answer (the journal)."""
+    """Register the journal at the mocks, run the preflight (`conformance.session.preflight`),
+    load the dataset, write run.json. Returns the run and the setup problems (one line each:
+    cause — fix); with any, run.json records them and no test body runs."""
     import httpx
 
-    from conformance.runfile import TOKEN_ENV, driver_entry, journal_entry, no_answer, write_run
+    from conformance.driver import load_driver
+    from conformance.runfile import TOKEN_ENV, driver_entry, journal_entry, write_run
+    from conformance.session import preflight as pf
+    from conformance.session.prepare import register_journal
 
     directory = dataset["directory"]
+    vendor = sut.source is not None
+    attached = options["mocks_file"] is not None
     with httpx.Client(timeout=120.0) as http:
         def admin(base: str, method: str, path: str, **kwargs: Any) -> Any:
             try:
@@ -408,33 +410,29 @@ def _prepare(stack: ExitStack, report_dir: Path, sut: Any, urls: dict[str, str],
                 raise SetupProblem(f"{base}/_admin{path}: {resp.status_code} {resp.text[:200]}")
             return resp
 
-        admin(urls["esia"], "POST", "/clients", json={
-            "client_id": sut.esia.client_id, "certificate": sut.esia.certificate.read_text(encoding="utf-8"),
-            "redirect_uris": [sut.esia.redirect_uri, sut.esia.logout_redirect_uri]})
+        register_journal(admin, urls, sut)
         personas = (directory / "personas.jsonl").read_bytes()
         for mock in ("esia", "epgu"):   # ЕСИА signs them in; the portal addresses their notifications
             admin(urls[mock], "POST", "/personas", content=personas, headers={"Content-Type": "application/x-ndjson"})
-        admin(urls["smev"], "POST", "/providers", json={
-            "mnemonic": sut.agent.mnemonic, "base_url": sut.base_url, "spec": "journal.yaml",
-            "title": "journal under test"})
-        admin(urls["epgu"], "PATCH", "/settings", json={"journal_mnemonic": sut.agent.mnemonic})
 
-        unreachable = []
-        why = no_answer(sut.base_url)
-        if why:
-            unreachable.append(f"the journal at {sut.base_url} does not answer: {why}")
-            click.echo(f"warning: {unreachable[0]} — every test will end in ERROR")
+        problems = pf.check_mocks(urls, attached, vendor) or pf.check_journal(sut)
+        if not problems:
+            problems = pf.check_sign_in(sut, urls["esia"]) + pf.check_test_control(sut)
         loaded = False
-        if sut.test_control is not None and not unreachable:
+        if sut.test_control is not None and not problems:
             try:
                 resp = http.post(f"{sut.test_control.url}/dataset", content=dataset["bundle"],
                                  headers={"Authorization": f"Bearer {sut.test_control.token}",
                                           "Content-Type": "application/zip"})
             except httpx.HTTPError as exc:
-                raise SetupProblem(f"test-control {sut.test_control.url}/dataset: {exc}") from None
-            if resp.status_code != 201:
-                raise SetupProblem(f"the journal refused the dataset: {resp.status_code} {resp.text[:300]}")
-            loaded = True
+                problems.append(pf.Problem(f"test-control {sut.test_control.url}/dataset did not answer: {exc}",
+                                           "check test_control.url and that the journal is running"))
+            else:
+                if resp.status_code == 201:
+                    loaded = True
+                else:
+                    problems.append(pf.Problem(f"the journal refused the dataset: HTTP {resp.status_code} "
+                                               f"{resp.text[:200]}", "see the journal's log"))
         elif sut.test_control is None:
             click.echo(f"note: the SUT declares no test-control API, so the dataset was not loaded into the "
                        f"journal. It is in {directory} (zip: {report_dir / 'dataset.zip'}); the journal must "
@@ -458,7 +456,17 @@ def _prepare(stack: ExitStack, report_dir: Path, sut: Any, urls: dict[str, str],
         "sut": sut.redacted(),
     }
     write_run(report_dir / "run.json", run)
-    return run, unreachable
+    if not problems:
+        problems = pf.check_dataset(sut, urls["smev"], dataset["journal_personas"], options["seed"],
+                                    report_dir / "dataset.zip", loaded) + pf.check_driver(run, load_driver)
+    lines = [p.line() for p in problems]
+    if lines:
+        run["setup_problems"] = lines
+        write_run(report_dir / "run.json", run)
+        for line in lines:
+            click.echo(f"SETUP ERROR: {line}")
+        click.echo("no test will run; every selected test ends in ERROR with this cause")
+    return run, lines
 
 
 def _set_env(stack: ExitStack, name: str, value: str) -> None:
@@ -824,6 +832,6 @@ def _summarise(results: dict[str, Any], only: tuple[str, ...], report_dir: Path,
     click.echo(f"results: {report_dir / 'results.json'}; JUnit: {report_dir / 'junit.xml'}; report: {report_dir / 'report.html'}")
     if unreachable:
         for line in unreachable:
-            click.echo(f"UNREACHABLE: {line}; every test ended in ERROR and nothing was verified")
+            click.echo(f"SETUP ERROR: {line}; nothing was verified (exit 3)")
         return EXIT_ENVIRONMENT
     return EXIT_OK if passed else EXIT_FAIL
