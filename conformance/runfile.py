@@ -21,7 +21,7 @@ The "journal" and "driver" entries come from the SUT declaration (`journal_entry
       "mocks_file": the ready file the mocks were attached through (`--mocks`) | null (started by certify),
       "test_control": {"url", "token_env"} | null,
       "dataset": {"directory", "seed", "journal_personas", "esia_personas", "loaded": bool},
-      "driver": {"class": "module:Class" | null, "url": driver service URL | null, "admin_login",
+      "driver": {"class": "module:Class" | null, "url": driver service URL | null, "token_env", "admin_login",
                  "admin_password_env"} | null (conformance/driver.py),
       "reference_defects": [ID, ...], "only": [requirement ID, ...] (empty: all), "level": "base",
       "sut": <Sut.redacted()>
@@ -71,8 +71,7 @@ def driver_entry(sut: Any) -> dict[str, Any] | None:
     """The run file's "driver" entry of a `conformance.sut.Sut` (no password, only its variable)."""
     if sut.driver is None:
         return None
-    return {"class": sut.driver.class_ref, "url": sut.driver.url, "admin_login": sut.driver.admin_login,
-            "admin_password_env": sut.driver.admin_password_env}
+    return sut.redacted()["driver"]
 
 
 def no_answer(url: str, timeout: float = 5.0) -> str | None:

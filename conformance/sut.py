@@ -17,7 +17,7 @@ Choices:
   catches a wrong certificate before a run. A vendor keeping the key in an HSM leaves it out.
 - The test-control token: `token_env` (the name of an environment variable) is preferred;
   `token` in the file is accepted; exactly one of the two. The `[test_control]` table is
-  optional (a vendor without the API loads the dataset from `ezhd dataset export` files).
+  optional (a vendor without the API loads the files of `ezhd dataset generate` itself).
 - Redirect URIs must be on the host of `journal.base_url` (ЕСИА returns the browser to the
   journal); the port and path are free.
 - `features` values are booleans; only features set to true are declared. A feature name
@@ -146,6 +146,7 @@ class Driver:
 
     class_ref: str | None = None             # "package.module:Class"
     url: str | None = None                   # a driver service speaking specs/openapi/driver.yaml
+    token_env: str | None = None             # the NAME of the variable holding the service's token
     admin_login: str | None = None
     admin_password_env: str | None = None    # the NAME of the variable; the password stays there
 
@@ -204,6 +205,8 @@ class Sut:
                              "admin_password_env": self.driver.admin_password_env}
             if self.driver.url is not None:
                 out["driver"]["url"] = self.driver.url
+            if self.driver.token_env is not None:
+                out["driver"]["token_env"] = self.driver.token_env
         if self.product is not None:
             out["product"] = self.product.as_dict()
         return out
@@ -503,6 +506,10 @@ def _semantic(data: Any, base_dir: Path, environ: Mapping[str, str]
             problems.append(f"driver.admin_password_env: environment variable {pw_env} is not set "
                             f"or empty — export {pw_env}=<the journal administrator's password> "
                             "before running")
+        tok_env = driver.get("token_env")
+        if isinstance(tok_env, str) and _ENV_NAME.fullmatch(tok_env) and not environ.get(tok_env):
+            problems.append(f"driver.token_env: environment variable {tok_env} is not set or empty — export "
+                            f"{tok_env}=<the driver service's bearer token> before running")
         ref = driver.get("class")
         if isinstance(ref, str) and _CLASS_REF.fullmatch(ref):
             problem = _driver_class_problem(ref)
@@ -543,6 +550,7 @@ def _semantic(data: Any, base_dir: Path, environ: Mapping[str, str]
                                          token_env=token_env if "token" not in tc else None)
                              if isinstance(tc, Mapping) else None),
             "driver": (Driver(class_ref=driver.get("class"), url=(driver.get("url") or "").rstrip("/") or None,
+                              token_env=driver.get("token_env"),
                               admin_login=driver.get("admin_login"),
                               admin_password_env=driver.get("admin_password_env"))
                        if isinstance(driver, Mapping) else None),

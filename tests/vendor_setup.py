@@ -94,8 +94,9 @@ class Journal:
         ]
         self.env["VENDOR_ADMIN_PASSWORD"] = admin_password or self.info["admin_password"]
         if driver == "http":
-            lines += ["[driver]", f'url = "{self.url}/driver/v1"', 'admin_login = "admin"',
-                      'admin_password_env = "VENDOR_ADMIN_PASSWORD"']
+            lines += ["[driver]", f'url = "{self.url}/driver/v1"', 'token_env = "VENDOR_TC_TOKEN"',
+                      'admin_login = "admin"', 'admin_password_env = "VENDOR_ADMIN_PASSWORD"']
+            self.env["VENDOR_TC_TOKEN"] = token or self.info["test_control_token"]
         elif driver == "python":
             lines += ["[driver]", 'class = "conformance.driver:ReferenceDriver"', 'admin_login = "admin"',
                       'admin_password_env = "VENDOR_ADMIN_PASSWORD"']
