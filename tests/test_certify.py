@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
-from conformance.cli.certify_cmd import _stop
 from conformance.results import load_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,9 +148,9 @@ def test_a_replay_reproduces_the_fail_verdicts(tmp_path):
 
 def _collected(*ids: str) -> list[str]:
     """The node IDs a single run selects for these requirements."""
-    from conformance.cli.requirements_cmd import _collect
+    from conformance.cli.requirements_cmd import collect
 
-    return sorted(n for n, rids in _collect(ROOT / "conformance").items() if set(ids) & set(rids))
+    return sorted(n for n, rids in collect(ROOT / "conformance").items() if set(ids) & set(rids))
 
 
 @pytest.mark.slow

@@ -17,10 +17,17 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_ENVIRONMENT = 3   # nothing verified: the setup (mocks, journal, dataset, driver) is not right
 
 
 class UsageProblem(click.UsageError):
     """A problem with what the user asked for (bad option, unreadable file, unwritable dir)."""
+
+
+class SetupProblem(click.ClickException):
+    """The environment (mocks, journal, dataset) could not be set up: exit 3."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 def exit_with_problems(command: str, path: object, problems: list[str]) -> None:

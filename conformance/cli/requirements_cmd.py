@@ -119,7 +119,7 @@ def coverage(ctx: click.Context, fmt: str, strict: bool, tests_dir: Path | None)
     """
     catalogue = load_requirements()
     directory = (tests_dir or Path(conformance.__file__).parent).resolve()
-    report = _coverage_report(catalogue, _collect(directory), strict)
+    report = _coverage_report(catalogue, collect(directory), strict)
     report["tests_dir"] = str(directory)
     if fmt == "json":
         _echo_json(report)
@@ -178,7 +178,7 @@ def _echo_coverage_text(catalogue: Catalogue, report: dict[str, Any]) -> None:
     click.echo(report["message"])
 
 
-def _collect(directory: Path) -> dict[str, list[str]]:
+def collect(directory: Path) -> dict[str, list[str]]:
     """Collect the tests under `directory` in a pytest subprocess; nodeid -> requirement IDs."""
     with tempfile.TemporaryDirectory(prefix="ezhd-coverage-") as tmp:
         out = Path(tmp) / "requirements.json"

@@ -1,0 +1,150 @@
+"""Run pytest over the conformance package for a prepared run, and summarise it.
+
+`RunPlugin` registers the results collector with the run's description (the SUT, the mocks,
+the seed, the product, the setup problems) and selects by `--only`; `run_pytest` runs pytest
+in-process (`--hypothesis-seed` = the run's seed, no example database) with `EZHD_RUN`
+pointing at run.json, then writes junit.xml and report.html; `summarise` prints one line per
+requirement and the base level, and gives certify's exit code.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from conformance.cli import EXIT_ENVIRONMENT, EXIT_FAIL, EXIT_OK, SetupProblem
+from conformance.session.launch import CONFORMANCE_DIR, restore_env
+from conformance.session.progress import Progress
+
+__all__ = ["HYPOTHESIS_PROFILE", "PART_RECORDS", "RunPlugin", "run_pytest", "write_reports", "summarise"]
+
+HYPOTHESIS_PROFILE = "ezhd-certify"
+PART_RECORDS = "records.json"
+
+
+class RunPlugin:
+    """Registers the results collector with the run's description, and selects by --only."""
+
+    def __init__(self, results_path: Path, sut: Any, mocks: dict[str, str], seed: int,
+                 only: tuple[str, ...], setup_problems: list[str] | None = None) -> None:
+        self.results_path, self.sut, self.mocks, self.seed, self.only = results_path, sut, mocks, seed, set(only)
+        self.run_extra: dict[str, Any] = {}
+        if sut.product is not None:
+            self.run_extra["product"] = sut.product.as_dict()
+        if setup_problems:
+            self.run_extra["setup_problems"] = list(setup_problems)
+        self.collector: Any = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: Any) -> None:
+        from conformance.plugin import RESULTS_PLUGIN, requirement_ids
+        from conformance.results import ResultsCollector
+
+        self.collector = ResultsCollector(self.results_path, requirement_ids,
+                                          declared_features=sorted(self.sut.features),
+                                          sut=self.sut.redacted(), mocks=self.mocks, seed=self.seed,
+                                          run_extra=self.run_extra)
+        config.pluginmanager.register(self.collector, RESULTS_PLUGIN)
+
+    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        if not self.only:
+            return
+        from conformance.plugin import requirement_ids
+
+        keep, drop = [], []
+        for item in items:
+            (keep if self.only & set(requirement_ids(item)) else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+
+def run_pytest(report_dir: Path, run: dict[str, Any], sut: Any, mocks: dict[str, str], seed: int,
+                only: tuple[str, ...], progress: bool = True, short_tracebacks: bool = False,
+                test_files: tuple[Path, ...] = ()) -> dict[str, Any]:
+    from hypothesis import settings as hypothesis_settings
+
+    from conformance.results import load_results
+    from conformance.runfile import RUN_ENV
+
+    results_path = report_dir / "results.json"
+    if results_path.exists():
+        results_path.unlink()
+    # the run's seed drives Hypothesis; no example database, so a run does not depend on earlier ones
+    hypothesis_settings.register_profile(HYPOTHESIS_PROFILE, database=None)
+    previous = os.environ.get(RUN_ENV)
+    os.environ[RUN_ENV] = str(report_dir / "run.json")
+    try:
+        targets = [str(f.resolve()) for f in test_files] or [str(CONFORMANCE_DIR)]
+        args = [*targets, "-p", "no:cacheprovider", "-q", "--rootdir", str(CONFORMANCE_DIR.parent),
+                "-o", "testpaths=conformance", "-p", "no:schemathesis", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                f"--hypothesis-seed={seed}", f"--hypothesis-profile={HYPOTHESIS_PROFILE}",
+                # a module that does not import leaves its requirements NOT_TESTED (they block
+                # sign-off), it does not stop the tests of the other requirements
+                "--continue-on-collection-errors",
+                "--ezhd-results", str(results_path)]
+        run_plugin = RunPlugin(results_path, sut, mocks, seed, only, run.get("setup_problems"))
+        plugins: list[Any] = [run_plugin]
+        if short_tracebacks:   # the same cause for every test (the journal does not answer): one line each
+            args.append("--tb=line")
+        if progress:
+            args += ["-o", "console_output_style=classic"]
+            plugins.append(Progress(run_plugin))
+        code = pytest.main(args, plugins=plugins)
+    finally:
+        restore_env(RUN_ENV, previous)
+    if not results_path.exists():
+        raise SetupProblem(f"pytest ended with {int(code)} and wrote no results")
+    results = load_results(results_path)
+    if test_files and run_plugin.collector is not None:   # one part of a -j run: its raw records to merge
+        from conformance.results import dump_records
+
+        dump_records(run_plugin.collector.records.values(), report_dir / PART_RECORDS)
+    write_reports(results, report_dir)
+    return results
+
+
+def write_reports(results: dict[str, Any], report_dir: Path) -> None:
+    """JUnit XML and the HTML report, rendered from the results."""
+    from conformance.junit import write_junit
+    from conformance.report.html import write_html
+    from conformance.report.model import load_input
+
+    write_junit(results, report_dir / "junit.xml")
+    write_html(load_input(report_dir), report_dir / "report.html")
+
+
+
+def summarise(results: dict[str, Any], only: tuple[str, ...], report_dir: Path,
+               setup_problems: list[str] | None = None) -> int:
+    from conformance.verdicts import base_level_result
+
+    click.echo("")
+    click.echo("requirement  strength  verdict         tests")
+    shown = [r for r in results["requirements"] if r["tests"] or r["id"] in only]
+    for r in shown:
+        click.echo(f"{r['id']:<12} {r['strength']:<9} {r['verdict']:<15} {len(r['tests'])}")
+    counts = ", ".join(f"{n} {v}" for v, n in results["summary"]["verdicts"].items() if n)
+    click.echo(f"requirements: {counts}")
+    full = results["summary"]["base_level"]
+    if only:
+        scoped = base_level_result((r["id"], r["strength"], r["level"], r["verdict"])
+                                   for r in results["requirements"] if r["id"] in only)
+        click.echo(f"base level over --only {', '.join(only)}: {scoped.result}"
+                   + (f" (blocking: {', '.join(scoped.blocking)})" if scoped.blocking else ""))
+        click.echo(f"base level of the whole catalogue: {full['result']} "
+                   f"({len(full['blocking'])} base MUST not passed)")
+        passed = scoped.passed
+    else:
+        click.echo(f"base level: {full['result']}"
+                   + (f" (blocking: {', '.join(full['blocking'])})" if full["blocking"] else ""))
+        passed = full["result"] == "pass"
+    click.echo(f"results: {report_dir / 'results.json'}; JUnit: {report_dir / 'junit.xml'}; report: {report_dir / 'report.html'}")
+    if setup_problems:
+        for line in setup_problems:
+            click.echo(f"SETUP ERROR: {line}; nothing was verified (exit 3)")
+        return EXIT_ENVIRONMENT
+    return EXIT_OK if passed else EXIT_FAIL
