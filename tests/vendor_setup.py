@@ -108,12 +108,14 @@ class Journal:
         return path
 
 
-def start_journal(directory: Path, urls: dict[str, str], *, esia_url: str | None = None) -> Journal:
-    """The reference journal on a port of its own, with the vendor's names and the mocks' URLs
-    (`esia_url` overrides ЕСИА's: a journal configured for other mocks)."""
+def start_journal(directory: Path, urls: dict[str, str], *, esia_url: str | None = None,
+                  keys: tuple[Path, Path] | None = None, port: int | None = None) -> Journal:
+    """The reference journal on a port of its own (`port`, else a free one), with the vendor's
+    names, the mocks' URLs (`esia_url` overrides ЕСИА's: a journal configured for other mocks)
+    and its ЕСИА certificate and key (`keys`, else new ones)."""
     directory.mkdir(parents=True, exist_ok=True)
-    cert, key = make_keys(directory / "keys")
-    port = free_port()
+    cert, key = keys or make_keys(directory / "keys")
+    port = port or free_port()
     config = directory / "journal.toml"
     config.write_text("\n".join([
         f"db = {json.dumps(str(directory / 'journal.sqlite'))}",

@@ -53,6 +53,7 @@ def _register() -> None:
     from conformance.cli import sut_cmd
     from conformance.cli import certify_cmd
     from conformance.cli import report_cmd
+    from conformance.cli import init_cmd
 
     cli.add_command(requirements_cmd.requirements)
     cli.add_command(dataset_cmd.dataset)
@@ -62,6 +63,7 @@ def _register() -> None:
     cli.add_command(sut_cmd.sut)
     cli.add_command(certify_cmd.certify)
     cli.add_command(report_cmd.report)
+    cli.add_command(init_cmd.init)
 
 
 _register()
