@@ -270,6 +270,7 @@ class Operation:
     path: str
     args: tuple[str, ...]
     fields: bool
+    required: tuple[str, ...] = ()
 
     def body(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The JSON body of a call `name(*args, **kwargs)`, as the Python method takes them."""
@@ -280,6 +281,9 @@ class Operation:
         for name in self.args[len(args):]:
             if name in kwargs:
                 body[name] = kwargs.pop(name)
+        missing = [a for a in self.required if a not in body]
+        if missing:
+            raise TypeError(f"{self.name}() is missing arguments: {', '.join(missing)}")
         if self.fields:
             body["fields"] = kwargs
         elif kwargs:
@@ -300,7 +304,8 @@ def driver_operations() -> dict[str, Operation]:
             continue
         schema = op["requestBody"]["content"]["application/json"]["schema"]
         ops[op["operationId"]] = Operation(op["operationId"], path, tuple(schema.get("x-args") or ()),
-                                           "fields" in (schema.get("properties") or {}))
+                                           "fields" in (schema.get("properties") or {}),
+                                           tuple(schema.get("required") or ()))
     return ops
 
 

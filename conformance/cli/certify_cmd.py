@@ -67,7 +67,6 @@ instance that cannot be split: `-j` with a FILE SUT (or `--mocks`) exits 2.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 import time
 from contextlib import ExitStack
@@ -225,19 +224,10 @@ def _replayed(run_dir: Path) -> tuple[str, int, tuple[str, ...], tuple[str, ...]
     except (OSError, ValueError) as exc:
         raise UsageProblem(f"--replay: cannot read {run_file}: {exc}") from None
     assert run is not None
-    source = (run.get("sut") or {}).get("source")
-    seed = (run.get("dataset") or {}).get("seed")
-    results_file = run_dir / "results.json"
-    if seed is None and results_file.is_file():
-        try:
-            seed = json.loads(results_file.read_text(encoding="utf-8"))["run"]["seed"]
-        except (OSError, ValueError, KeyError, TypeError):
-            seed = None
-    if not source or not isinstance(seed, int):
-        raise UsageProblem(f"--replay: {run_file} does not record the SUT and the seed")
-    mocks_file = run.get("mocks_file")
-    return (str(source), seed, tuple(run.get("reference_defects") or ()), tuple(run.get("only") or ()),
-            Path(mocks_file) if mocks_file else None,
-            run.get("jobs") if isinstance(run.get("jobs"), int) and run.get("jobs") > 1 else None)
+    source = run.sut.get("source")
+    if not source:
+        raise UsageProblem(f"--replay: {run_file} does not record the SUT")
+    return (str(source), run.dataset.seed, run.reference_defects, run.only,
+            Path(run.mocks_file) if run.mocks_file else None, run.jobs if run.jobs and run.jobs > 1 else None)
 
 

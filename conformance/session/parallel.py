@@ -158,9 +158,8 @@ def run_parts(report_dir: Path, jobs: int, seed: int, defects: tuple[str, ...], 
            "pytest_exit_status": max(r["pytest_exit_status"] for r in runs)}
     results = build_results(load_requirements(), records, run=run, declared_features=runs[0]["declared_features"])
     write_results(results, report_dir / "results.json")
-    run_file = load_run(parts_dir / "0" / "run.json") or {}
-    run_file.pop("format", None)
-    write_run(report_dir / "run.json", {**run_file, "only": list(only), "jobs": jobs, "parts": [
+    first = load_run(parts_dir / "0" / "run.json")
+    write_run(report_dir / "run.json", {**(first.as_json() if first else {}), "only": list(only), "jobs": jobs, "parts": [
         {"dir": str(parts_dir / str(k)), "tests": [str(f) for f in files], "exit": codes[k]}
         for k, files in enumerate(plan)]})
     write_reports(results, report_dir)

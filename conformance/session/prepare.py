@@ -24,6 +24,7 @@ from typing import Any, Callable
 import click
 
 from conformance.cli import SetupProblem
+from conformance.runfile import Run
 from conformance.session.launch import set_env
 
 __all__ = ["register_journal", "registration_calls", "make_dataset", "prepare"]
@@ -71,7 +72,7 @@ def make_dataset(report_dir: Path, seed: int) -> dict[str, Any]:
 
 
 def prepare(stack: ExitStack, report_dir: Path, sut: Any, urls: dict[str, str], dataset: dict[str, Any],
-             options: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+             options: dict[str, Any]) -> tuple[Run, list[str]]:
     """Register the journal at the mocks, run the preflight (`conformance.session.preflight`),
     load the dataset, write run.json. Returns the run and the setup problems (one line each:
     cause — fix); with any, run.json records them and no test body runs."""
@@ -139,14 +140,13 @@ def prepare(stack: ExitStack, report_dir: Path, sut: Any, urls: dict[str, str], 
         "level": options["level"],
         "sut": sut.redacted(),
     }
-    write_run(report_dir / "run.json", run)
+    run = write_run(report_dir / "run.json", run)
     if not problems:
         problems = pf.check_dataset(sut, urls["smev"], dataset["journal_personas"], options["seed"],
                                     report_dir / "dataset.zip", loaded) + pf.check_driver(run, load_driver)
     lines = [p.line() for p in problems]
     if lines:
-        run["setup_problems"] = lines
-        write_run(report_dir / "run.json", run)
+        run = write_run(report_dir / "run.json", run.with_setup_problems(lines))
         for line in lines:
             click.echo(f"SETUP ERROR: {line}")
         click.echo("no test will run; every selected test ends in ERROR with this cause")

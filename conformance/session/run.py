@@ -16,6 +16,7 @@ import click
 import pytest
 
 from conformance.cli import EXIT_ENVIRONMENT, EXIT_FAIL, EXIT_OK, SetupProblem
+from conformance.runfile import Run
 from conformance.session.launch import CONFORMANCE_DIR, restore_env
 from conformance.session.progress import Progress
 
@@ -62,7 +63,7 @@ class RunPlugin:
             items[:] = keep
 
 
-def run_pytest(report_dir: Path, run: dict[str, Any], sut: Any, mocks: dict[str, str], seed: int,
+def run_pytest(report_dir: Path, run: Run, sut: Any, mocks: dict[str, str], seed: int,
                 only: tuple[str, ...], progress: bool = True, short_tracebacks: bool = False,
                 test_files: tuple[Path, ...] = ()) -> dict[str, Any]:
     from hypothesis import settings as hypothesis_settings
@@ -86,7 +87,7 @@ def run_pytest(report_dir: Path, run: dict[str, Any], sut: Any, mocks: dict[str,
                 # sign-off), it does not stop the tests of the other requirements
                 "--continue-on-collection-errors",
                 "--ezhd-results", str(results_path)]
-        run_plugin = RunPlugin(results_path, sut, mocks, seed, only, run.get("setup_problems"))
+        run_plugin = RunPlugin(results_path, sut, mocks, seed, only, list(run.setup_problems))
         plugins: list[Any] = [run_plugin]
         if short_tracebacks:   # the same cause for every test (the journal does not answer): one line each
             args.append("--tb=line")
