@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.session.launch import stop  # noqa: F401  (the tests stop what they start with it)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # every name differs from the reference journal's defaults (EZHD01, MNSV03, myedu)
@@ -34,16 +36,6 @@ def wait_for(path: Path, proc: subprocess.Popen, what: str, timeout: float = 60.
         assert time.monotonic() < deadline, f"{what} did not start within {timeout:.0f} s"
         time.sleep(0.05)
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def make_keys(directory: Path, client_id: str = CLIENT_ID) -> tuple[Path, Path]:
