@@ -5,7 +5,8 @@ running pytest over this package. Without a run (plain `pytest conformance/`, or
 requirements coverage` collecting) tests still collect, and any test that needs the run ends
 in ERROR through `EnvironmentProblem`: nothing is proven about a journal nobody started.
 
-- `run`: the run file's dict (URLs of the journal and mocks, the SUT, the dataset).
+- `run`: the run file as a `conformance.runfile.Run` (typed; also a read-only mapping of the
+  file's JSON: URLs of the journal and mocks, the SUT, the dataset, the driver).
 - `_reachable` (autouse, once per session): the run's preflight found no setup problem
   (`setup_problems` of the run file, `conformance/session/preflight.py`) and the journal and
   the mocks answer over HTTP, else every test ends in ERROR with the cause ("the journal at
@@ -31,11 +32,12 @@ from conformance.browser import Browser
 from conformance.clients import MockAdmin, Portal, TestControl
 from conformance.driver import JournalDriver, load_driver
 from conformance.people import People
+from conformance.runfile import Run
 from conformance.verdicts import EnvironmentProblem
 
 
 @pytest.fixture(scope="session")
-def run() -> dict[str, Any]:
+def run() -> Run:
     from conformance.runfile import RUN_ENV, load_run
 
     try:

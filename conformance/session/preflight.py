@@ -25,11 +25,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from conformance.clients import PORTAL_MNEMONIC
+
 __all__ = ["Problem", "preflight", "SAMPLE_LEARNERS"]
 
 SAMPLE_LEARNERS = 3          # learners of the dataset asked for in check 5
 TIMEOUT = 15.0
-PORTAL_SENDER = "EPGU"       # as conformance.clients.PORTAL_MNEMONIC (the mock portal's mnemonic)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def check_dataset(sut: Any, agent_url: str, journal_personas: Path, seed: int, d
     missing = []
     for person in sample_learners(journal_personas):
         oid = person["esia"]["oid"]
-        got = _get(base, headers={"X-Smev-Sender": PORTAL_SENDER, "X-Esia-Oid": str(oid)})
+        got = _get(base, headers={"X-Smev-Sender": PORTAL_MNEMONIC, "X-Esia-Oid": str(oid)})
         if isinstance(got, str):
             return [Problem(f"the agent at {agent_url} does not answer: {got}", "is `ezhd mocks up` still running?")]
         try:
