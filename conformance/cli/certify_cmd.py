@@ -80,6 +80,7 @@ from conformance.session.parallel import run_parts
 from conformance.session.prepare import make_dataset, prepare
 from conformance.session.run import run_pytest, summarise
 
+
 @click.command("certify")
 @click.option("--sut", "sut_arg", default=None, metavar="FILE|reference",
               help="The SUT declaration (sut.toml), or `reference` for the bundled reference journal.")
@@ -87,7 +88,7 @@ from conformance.session.run import run_pytest, summarise
               metavar="READY.json",
               help="Attach to mocks already running: the ready file of `ezhd mocks up --ready-file`. "
                    "Needed for a vendor journal, which must be configured with the mocks' URLs before "
-                   "the run; without it certify starts its own mocks on loopback.")
+                   "the run (without it: a setup error); for --sut reference certify starts its own.")
 @click.option("--replay", "replay_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               metavar="RUN_DIR",
               help="Run again with the SUT, seed, reference defects and selection recorded in RUN_DIR.")
