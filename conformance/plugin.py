@@ -5,12 +5,18 @@ run of an environment where ezhd-conformance is installed; it only implements ho
 
 - Marker ``@pytest.mark.requirement(*ids)``: the requirement IDs (`specs/requirements.yaml`)
   a test verifies. Markers on the module, the class and the function add up.
+- Marker ``@pytest.mark.surface(dimension=value | [values], ...)``: the parts of its
+  requirements' surface (`specs/surfaces/`: actors, session kinds, tables, event kinds, …) a
+  test exercises. Markers add up as requirement markers do; on a `pytest.param` they mark one
+  parameter.
 - At collection, a marker without an ID, a non-string ID or an ID the catalogue does not
-  know is an error naming the test and the bad ID; pytest stops with a usage error (exit 4)
-  and writes no requirement map.
+  know is an error naming the test and the bad ID, and so is a surface value that is not part
+  of the surface of the test's requirements; pytest stops with a usage error (exit 4) and
+  writes no requirement map.
 - ``--ezhd-requirements-out=FILE``: once collection is done (also under ``--collect-only``),
-  write ``{"tests": {nodeid: [ids...]}}`` for every collected test, ``[]`` for a test with
-  no marker. `ezhd requirements coverage` is built on this file.
+  write ``{"tests": {nodeid: [ids...]}, "surfaces": {nodeid: {dimension: [values]}}}`` for
+  every collected test, ``[]`` for a test with no marker. `ezhd requirements coverage` is
+  built on this file.
 - ``--ezhd-results=FILE``: register a `conformance.results.ResultsCollector` that writes the
   run's canonical results (verdict per requirement and per test, `specs/schemas/
   results.schema.json`) to FILE at session finish. Without the option nothing is recorded.
@@ -23,8 +29,10 @@ from pathlib import Path
 import pytest
 
 from specs.requirements import Catalogue, SpecError, load_requirements
+from specs.surfaces import Surfaces, load_surfaces, marked_parts
 
 MARKER = "requirement"
+SURFACE_MARKER = "surface"
 RESULTS_PLUGIN = "ezhd-results"
 _MARKERS_CHECKED = pytest.StashKey[bool]()
 
@@ -49,6 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARKER}(*ids): requirement IDs this test verifies")
+    config.addinivalue_line(
+        "markers", f"{SURFACE_MARKER}(**parts): the parts of its requirements' surface a test exercises"
+    )
     out = config.getoption("ezhd_results", None)
     if out is not None and not config.pluginmanager.has_plugin(RESULTS_PLUGIN):
         from conformance.results import ResultsCollector  # only runs that record results need it
@@ -74,6 +85,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 if rid not in catalogue:
                     hint = _hint(rid, catalogue)
                     problems.append(f"{item.nodeid}: unknown requirement ID {rid!r}{hint}")
+        marks = surface_parts(item)
+        if marks:
+            problems.extend(f"{item.nodeid}: {problem}"
+                            for problem in _surfaces().check_marks(_requirement_ids(item), marks))
     if problems:
         listed = "".join(f"\n  - {problem}" for problem in problems)
         raise pytest.UsageError(f"ezhd: bad requirement marker(s):{listed}")
@@ -85,8 +100,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if out is None or not session.config.stash.get(_MARKERS_CHECKED, False):
         return  # not asked for, or the markers failed the check: write no misleading map
     tests = {item.nodeid: _requirement_ids(item) for item in session.items}
+    surfaces = {item.nodeid: surface_parts(item) for item in session.items}
     path = session.config.invocation_params.dir / Path(out)
-    path.write_text(json.dumps({"tests": tests}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    data = {"tests": tests, "surfaces": {nodeid: parts for nodeid, parts in surfaces.items() if parts}}
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def _requirement_ids(item: pytest.Item) -> list[str]:
@@ -95,6 +112,18 @@ def _requirement_ids(item: pytest.Item) -> list[str]:
 
 
 requirement_ids = _requirement_ids   # the public name (conformance/session uses it)
+
+
+def surface_parts(item: pytest.Item) -> dict[str, tuple[str, ...]]:
+    """The surface parts (dimension -> values) the `surface` markers of `item` declare."""
+    return marked_parts(item.iter_markers(SURFACE_MARKER))
+
+
+def _surfaces() -> Surfaces:
+    try:
+        return load_surfaces()
+    except SpecError as exc:
+        raise pytest.UsageError(f"ezhd: cannot load the requirement surfaces: {exc}") from None
 
 
 def _catalogue() -> Catalogue:

@@ -37,7 +37,10 @@ from conformance.verdicts import (
     EnvironmentProblem, Outcome, Verdict, base_level_result, requirement_verdict, test_verdict,
 )
 from specs import SCHEMAS_DIR
+from conformance.plugin import surface_parts
 from specs.requirements import Catalogue, load_requirements
+from specs.surfaces import coverage as surface_coverage
+from specs.surfaces import load_surfaces
 
 __all__ = [
     "FORMAT", "EVIDENCE_PROPERTY", "RESULTS_SCHEMA_FILE", "ResultsCollector", "TestRecord",
@@ -51,6 +54,9 @@ RESULTS_SCHEMA_FILE = SCHEMAS_DIR / "results.schema.json"
 # a test's outcome over its phases: the worst phase wins, a failed check over an error (as FAIL
 # over ERROR in conformance/verdicts.py)
 _OUTCOME_RANK = {Outcome.PASSED: 0, Outcome.SKIPPED: 1, Outcome.ERROR: 2, Outcome.FAILED: 3}
+# a test with one of these verdicts exercised the surface parts it declares; a skipped, not
+# applicable or broken (ERROR) one did not
+_EXERCISED = {Verdict.PASS.value, Verdict.WARN.value, Verdict.FAIL.value}
 # the note Hypothesis adds to the exception of a failing example (wording of old and new versions)
 _EXAMPLE_NOTE = re.compile(r"^(?:Falsifying example|Failing test case): ")
 
@@ -69,6 +75,7 @@ class TestRecord:
     cause: str | None = None
     evidence: list[str] = field(default_factory=list)
     hypothesis: dict[str, Any] | None = None
+    surface: dict[str, list[str]] = field(default_factory=dict)
 
     def add_phase(self, outcome: Outcome, message: str | None, cause: str | None) -> None:
         if _OUTCOME_RANK[outcome] > _OUTCOME_RANK[self.outcome]:
@@ -125,7 +132,10 @@ class ResultsCollector:
         ids = self._requirement_ids(item)
         if not ids:
             return report
-        record = self.records.setdefault(item.nodeid, TestRecord(item.nodeid, ids))
+        record = self.records.setdefault(
+            item.nodeid,
+            TestRecord(item.nodeid, ids, surface={d: list(v) for d, v in surface_parts(item).items()}),
+        )
         if call.when == "call" and getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
             record.hypothesis = {"seed": self.seed, "example": None}
         if report.failed:
@@ -202,6 +212,7 @@ def build_results(
     each of its tests, the requirement's verdict, and the summary."""
     declared = set(declared_features)
     records = list(records)
+    surfaces = load_surfaces()
     requirements = []
     for req in catalogue:
         applicable = req.feature is None or req.feature in declared
@@ -220,6 +231,11 @@ def build_results(
             "verdict": requirement_verdict(t["verdict"] for t in tests).value,
             "tests": tests,
         })
+        surface = surfaces.of(req.id)
+        if surface is not None:
+            requirements[-1]["surface"] = surface_coverage(
+                surface, [(t.get("surface", {}), t["verdict"] in _EXERCISED) for t in tests]
+            )
     counts = {v.value: 0 for v in Verdict}
     for entry in requirements:
         counts[entry["verdict"]] += 1
@@ -291,6 +307,8 @@ def _test_entry(record: TestRecord, strength: str, applicable: bool, feature: st
         entry["cause"] = record.cause or "unknown"
     if record.hypothesis is not None:
         entry["hypothesis"] = dict(record.hypothesis)
+    if record.surface:
+        entry["surface"] = {dim: list(values) for dim, values in record.surface.items()}
     return entry
 
 

@@ -92,11 +92,63 @@ def test_requirements_out_maps_every_collected_test_to_its_ids(pytester: pytest.
             "test_map.py::test_each[1]": ["LOG-01"],
             "test_map.py::test_each[2]": ["LOG-01"],
             "test_plain.py::test_unmarked": [],
-        }
+        },
+        "surfaces": {},
     }
 
 
 def test_requirements_out_is_written_when_nothing_is_collected(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--collect-only", "--ezhd-requirements-out=out.json")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
-    assert json.loads((pytester.path / "out.json").read_text(encoding="utf-8")) == {"tests": {}}
+    assert json.loads((pytester.path / "out.json").read_text(encoding="utf-8")) == {"tests": {}, "surfaces": {}}
+
+
+# --- the surface marker ------------------------------------------------------------------
+
+
+def test_surface_marks_reach_the_map_per_parameter(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_log="""
+        import pytest
+
+        @pytest.mark.requirement("LOG-01")
+        @pytest.mark.parametrize("kind", [
+            pytest.param("in", marks=pytest.mark.surface(event_kind="sign_in_success")),
+            pytest.param("out", marks=pytest.mark.surface(event_kind=["sign_in_failure", "consent"])),
+        ])
+        def test_logged(kind):
+            pass
+        """
+    )
+    result = run(pytester, "--collect-only", "-q", "--strict-markers", "--ezhd-requirements-out", "out.json")
+    assert result.ret == pytest.ExitCode.OK
+    assert json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))["surfaces"] == {
+        "test_log.py::test_logged[in]": {"event_kind": ["sign_in_success"]},
+        "test_log.py::test_logged[out]": {"event_kind": ["sign_in_failure", "consent"]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("marker", "problem"),
+    [
+        ('event_kind="sign_in_sucess"', "surface event_kind='sign_in_sucess' is not part of its requirements' surface"),
+        ('actor="parent"', "surface dimension 'actor' is not part of its requirements' surface (their dimensions: event_kind)"),
+    ],
+    ids=["misspelt-value", "foreign-dimension"],
+)
+def test_a_surface_mark_outside_the_requirements_surface_fails_collection(
+        pytester: pytest.Pytester, marker: str, problem: str) -> None:
+    pytester.makepyfile(
+        test_bad=f"""
+        import pytest
+
+        @pytest.mark.requirement("LOG-01")
+        @pytest.mark.surface({marker})
+        def test_a():
+            pass
+        """
+    )
+    result = run(pytester, "--collect-only", "--ezhd-requirements-out=out.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"test_bad.py::test_a: {problem}" in result.stderr.str()
+    assert not (pytester.path / "out.json").exists()

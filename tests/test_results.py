@@ -196,3 +196,26 @@ def test_all_pass_signs_off_base_level(pytester: pytest.Pytester) -> None:
     broken["requirements"][0]["tests"][0]["verdict"] = "ERROR"  # ERROR without its cause
     with pytest.raises(ValueError, match="cause"):
         validate_results(broken)
+
+
+def test_surface_coverage_counts_only_tests_that_ran() -> None:
+    catalogue = load_requirements()
+    records = [
+        TestRecord("t.py::ok", ["LOG-01"], Outcome.PASSED, surface={"event_kind": ["consent"]}),
+        TestRecord("t.py::bad", ["LOG-01"], Outcome.FAILED, message="no record", surface={"event_kind": ["upload"]}),
+        TestRecord("t.py::skip", ["LOG-01"], Outcome.SKIPPED, message="no driver",
+                   surface={"event_kind": ["role_change"]}),
+        TestRecord("t.py::broken", ["LOG-01"], Outcome.ERROR, message="mock down", cause="ConnectionError",
+                   surface={"event_kind": ["link"]}),
+    ]
+    run = {"tool": {"name": "ezhd-conformance", "version": "x"}, "started": "2026-01-01T00:00:00Z",
+           "finished": "2026-01-01T00:00:01Z", "seed": 1, "sut": None, "mocks": {}, "declared_features": [],
+           "python": "3.11", "platform": "x", "pytest_exit_status": 1}
+    results = build_results(catalogue, records, run=run)
+    validate_results(results)
+    log01 = by_id(results)["LOG-01"]
+    kinds = log01["surface"]["event_kind"]
+    assert kinds["covered"] == ["consent", "upload"]  # a failed check still exercised its part
+    assert kinds["skipped"] == ["link", "role_change"]  # dimension order, not test order
+    assert "sign_in_success" in kinds["missing"] and "consent" not in kinds["missing"]
+    assert by_id(results)["LOG-01"]["tests"][0]["surface"] == {"event_kind": ["consent"]}

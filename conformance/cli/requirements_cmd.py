@@ -24,6 +24,8 @@ from pytest import ExitCode
 import conformance
 from conformance.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageProblem
 from specs.requirements import BASE, MUST, SHOULD, Catalogue, Requirement, load_requirements
+from specs.surfaces import coverage as surface_coverage
+from specs.surfaces import load_surfaces
 
 FORMAT_OPTION = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -119,7 +121,8 @@ def coverage(ctx: click.Context, fmt: str, strict: bool, tests_dir: Path | None)
     """
     catalogue = load_requirements()
     directory = (tests_dir or Path(conformance.__file__).parent).resolve()
-    report = _coverage_report(catalogue, collect(directory), strict)
+    collected = collect_tests(directory)
+    report = _coverage_report(catalogue, collected["tests"], strict, collected.get("surfaces", {}))
     report["tests_dir"] = str(directory)
     if fmt == "json":
         _echo_json(report)
@@ -128,21 +131,39 @@ def coverage(ctx: click.Context, fmt: str, strict: bool, tests_dir: Path | None)
     ctx.exit(EXIT_FAIL if report["status"] == "incomplete" else EXIT_OK)
 
 
-def _coverage_report(catalogue: Catalogue, tests: dict[str, list[str]], strict: bool) -> dict[str, Any]:
+def _coverage_report(catalogue: Catalogue, tests: dict[str, list[str]], strict: bool,
+                     marks: dict[str, dict[str, list[str]]] | None = None) -> dict[str, Any]:
     verified_by: dict[str, list[str]] = {rid: [] for rid in catalogue.ids}
     for nodeid, ids in tests.items():
         for rid in ids:
             verified_by[rid].append(nodeid)
     untested = [r for r in catalogue if not verified_by[r.id]]
     blocking = [r.id for r in untested if r.level == BASE and (r.strength == MUST or strict)]
+    surfaces = load_surfaces()
+    surface_of = {
+        r.id: surface_coverage(surfaces.of(r.id), [((marks or {}).get(n, {}), True) for n in verified_by[r.id]])
+        for r in catalogue if surfaces.of(r.id) is not None
+    }
+    gaps = {rid: [f"{dim}={v}" for dim, parts in cov.items() for v in parts["missing"]]
+            for rid, cov in surface_of.items()}
+    gaps = {rid: parts for rid, parts in gaps.items()
+            if parts and catalogue[rid].level == BASE and (catalogue[rid].strength == MUST or strict)}
+    undeclared = [r.id for r in catalogue if r.id not in surface_of and r.level == BASE
+                  and (r.strength == MUST or strict)]
     if not tests:
         status, message = "reporting-only", "no conformance tests yet: reporting only"
     elif blocking:
         kinds = "base MUST or SHOULD" if strict else "base MUST"
         status = "incomplete"
         message = f"{len(blocking)} {kinds} requirement(s) without a test: {', '.join(blocking)}"
+    elif gaps or undeclared:
+        status = "incomplete"
+        message = "; ".join(
+            [f"{rid}: surface not exercised and not excused: {', '.join(parts)}" for rid, parts in gaps.items()]
+            + ([f"no surface declared in specs/surfaces/ for {', '.join(undeclared)}"] if undeclared else [])
+        )
     else:
-        status, message = "complete", "every blocking requirement has a test"
+        status, message = "complete", "every blocking requirement has a test and its whole surface covered or excused"
     return {
         "status": status,
         "message": message,
@@ -151,12 +172,14 @@ def _coverage_report(catalogue: Catalogue, tests: dict[str, list[str]], strict: 
         "requirements": [
             {
                 "id": r.id, "strength": r.strength, "level": r.level, "feature": r.feature,
-                "tests": verified_by[r.id],
+                "tests": verified_by[r.id], "surface": surface_of.get(r.id),
             }
             for r in catalogue
         ],
         "untested": [r.id for r in untested],
         "blocking": blocking,
+        "surface_gaps": gaps,
+        "surface_undeclared": undeclared,
         "unmarked_tests": [nodeid for nodeid, ids in tests.items() if not ids],
     }
 
@@ -169,6 +192,9 @@ def _echo_coverage_text(catalogue: Catalogue, report: dict[str, Any]) -> None:
         rows.extend(("", "", nodeid) for nodeid in nodeids[1:])
     _echo_table(("ID", "STRENGTH", "TESTS"), rows)
     click.echo()
+    for entry in report["requirements"]:
+        for line in surface_lines(entry["surface"]):
+            click.echo(f"{entry['id']}  {line}")
     for nodeid in report["unmarked_tests"]:
         click.echo(f"test without a requirement marker: {nodeid}")
     click.echo(
@@ -178,8 +204,30 @@ def _echo_coverage_text(catalogue: Catalogue, report: dict[str, Any]) -> None:
     click.echo(report["message"])
 
 
+def surface_lines(surface: dict[str, dict[str, Any]] | None) -> list[str]:
+    """One line per dimension of a requirement's surface coverage: covered n/m, then what is not."""
+    lines = []
+    for dim, parts in (surface or {}).items():
+        total = sum(len(parts[k]) for k in ("covered", "skipped", "excused", "missing"))
+        line = f"{dim}: {len(parts['covered'])}/{total} covered"
+        if parts["skipped"]:
+            line += f"; only in skipped tests: {', '.join(parts['skipped'])}"
+        if parts["excused"]:
+            line += "; excused: " + "; ".join(f"{v} ({why})" for v, why in parts["excused"].items())
+        if parts["missing"]:
+            line += f"; MISSING: {', '.join(parts['missing'])}"
+        lines.append(line)
+    return lines
+
+
 def collect(directory: Path) -> dict[str, list[str]]:
-    """Collect the tests under `directory` in a pytest subprocess; nodeid -> requirement IDs."""
+    """nodeid -> requirement IDs of the tests under `directory`."""
+    return collect_tests(directory)["tests"]
+
+
+def collect_tests(directory: Path) -> dict[str, Any]:
+    """Collect the tests under `directory` in a pytest subprocess: {"tests": nodeid -> requirement
+    IDs, "surfaces": nodeid -> {dimension: [values]}}."""
     with tempfile.TemporaryDirectory(prefix="ezhd-coverage-") as tmp:
         out = Path(tmp) / "requirements.json"
         command = [
@@ -192,7 +240,7 @@ def collect(directory: Path) -> dict[str, list[str]]:
                 f"collecting the tests under {directory} failed (pytest exit {proc.returncode}): "
                 f"{_failure_summary(proc)}"
             )
-        return json.loads(out.read_text(encoding="utf-8"))["tests"]
+        return json.loads(out.read_text(encoding="utf-8"))
 
 
 def pytest_plugin_args() -> list[str]:
