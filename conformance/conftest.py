@@ -5,10 +5,12 @@ running pytest over this package. Without a run (plain `pytest conformance/`, or
 requirements coverage` collecting) tests still collect, and any test that needs the run ends
 in ERROR through `EnvironmentProblem`: nothing is proven about a journal nobody started.
 
-- `run`: the run file's dict (URLs of the journal and mocks, the SUT, the dataset).
-- `_reachable` (autouse, once per session): the journal and the mocks of the run answer over
-  HTTP, else every test ends in ERROR with the cause ("the journal at URL does not answer:
-  connection refused").
+- `run`: the run file as a `conformance.runfile.Run` (typed; also a read-only mapping of the
+  file's JSON: URLs of the journal and mocks, the SUT, the dataset, the driver).
+- `_reachable` (autouse, once per session): the run's preflight found no setup problem
+  (`setup_problems` of the run file, `conformance/session/preflight.py`) and the journal and
+  the mocks answer over HTTP, else every test ends in ERROR with the cause ("the journal at
+  URL does not answer: connection refused — start the journal, ...") and no test body runs.
 - `people`: the dataset's people (ЕСИА personas joined with the journal's view of them).
 - `browser`: a fresh cookie-keeping HTTP client per test; mock ЕСИА faults are cleared before
   and after it.
@@ -30,11 +32,12 @@ from conformance.browser import Browser
 from conformance.clients import MockAdmin, Portal, TestControl
 from conformance.driver import JournalDriver, load_driver
 from conformance.people import People
+from conformance.runfile import Run
 from conformance.verdicts import EnvironmentProblem
 
 
 @pytest.fixture(scope="session")
-def run() -> dict[str, Any]:
+def run() -> Run:
     from conformance.runfile import RUN_ENV, load_run
 
     try:
@@ -59,7 +62,7 @@ def _reachable() -> None:
         return
     if data is None:
         return
-    problems = unreachable(data)
+    problems = list(data.get("setup_problems") or []) or unreachable(data)
     if problems:
         raise EnvironmentProblem("; ".join(problems))
 

@@ -111,6 +111,9 @@ def _requirement_ids(item: pytest.Item) -> list[str]:
     return list(dict.fromkeys(rid for mark in item.iter_markers(MARKER) for rid in mark.args))
 
 
+requirement_ids = _requirement_ids   # the public name (conformance/session uses it)
+
+
 def surface_parts(item: pytest.Item) -> dict[str, tuple[str, ...]]:
     """The surface parts (dimension -> values) the `surface` markers of `item` declare."""
     return marked_parts(item.iter_markers(SURFACE_MARKER))

@@ -109,8 +109,10 @@ class ResultsCollector:
         sut: Mapping[str, Any] | None = None,
         mocks: Mapping[str, str] | None = None,
         seed: int | str | None = None,
+        run_extra: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
+        self.run_extra = dict(run_extra or {})   # e.g. the product, the setup problems
         self._requirement_ids = requirement_ids
         self.catalogue = catalogue
         self.declared_features = list(dict.fromkeys(declared_features))
@@ -216,6 +218,7 @@ class ResultsCollector:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "pytest_exit_status": exitstatus,
+            **self.run_extra,
         }
         operator = os.environ.get(OPERATOR_ENV, "").strip()
         if operator:

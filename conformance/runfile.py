@@ -6,58 +6,176 @@ before running pytest over the `conformance` package. The tests read it through 
 fixtures of `conformance/conftest.py`. The file holds no secret: the test-control token is
 read from the environment variable named by `test_control.token_env`.
 
+The file's shape is `specs/schemas/run.schema.json`; `Run` is its frozen, typed model (the
+SUT declaration's journal, the mocks, the test-control API, the dataset, the driver, the
+selection, the setup problems), checked against the schema on reading and on writing. A
+`Run` is also a read-only mapping of the file's JSON (`run["journal"]["base_url"]`), the
+view the conformance tests use.
+
 The "journal" and "driver" entries come from the SUT declaration (`journal_entry`,
 `driver_entry`): `sign_in_url`, `sign_out_url` (POST), `link_url`, `openapi_url` and
 `sbom_url` are sut.toml's `[journal]` keys, defaulting to the reference journal's paths under
 `base_url` (`conformance.sut.DEFAULT_PATHS`).
 
-    {
-      "format": "ezhd-run/1",
-      "journal": {"base_url", "sign_in_url", "sign_out_url" (POST), "link_url" (manual ЕСИА
-                  linking), "redirect_uri", "logout_redirect_uri", "client_id", "mnemonic" (the
-                  journal's at the agent), "openapi_url" (its published journal.yaml, API-01),
-                  "sbom_url" (CycloneDX SBOM, FREE-01)},
-      "mocks": {"esia": URL, "smev": URL, "epgu": URL},
-      "mocks_file": the ready file the mocks were attached through (`--mocks`) | null (started by certify),
-      "test_control": {"url", "token_env"} | null,
-      "dataset": {"directory", "seed", "journal_personas", "esia_personas", "loaded": bool},
-      "driver": {"class": "module:Class" | null, "admin_login", "admin_password_env"} | null
-                (conformance/driver.py),
-      "reference_defects": [ID, ...], "only": [requirement ID, ...] (empty: all), "level": "base",
-      "sut": <Sut.redacted()>
-    }
-
 `unreachable(run)` says which of the journal and the mocks does not answer; the suite's
-session check (`conformance/conftest.py`) turns that into an ERROR of every test, and
-`ezhd certify` into its summary.
+session check (`conformance/conftest.py`) turns that into an ERROR of every test.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from specs import SCHEMAS_DIR
 
 RUN_ENV = "EZHD_RUN"
 TOKEN_ENV = "EZHD_TEST_CONTROL_TOKEN"
 FORMAT = "ezhd-run/1"
+SCHEMA_FILE = SCHEMAS_DIR / "run.schema.json"
 
 
-def write_run(path: Path, run: dict[str, Any]) -> Path:
-    path.write_text(json.dumps({"format": FORMAT, **run}, ensure_ascii=False, indent=2) + "\n",
-                    encoding="utf-8")
-    return path
+@dataclass(frozen=True)
+class JournalEntry:
+    base_url: str
+    sign_in_url: str
+    sign_out_url: str
+    link_url: str
+    openapi_url: str
+    sbom_url: str
+    redirect_uri: str
+    logout_redirect_uri: str
+    client_id: str
+    mnemonic: str
 
 
-def load_run(path: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
-    """The run file named by `path` or `$EZHD_RUN`; None when there is none."""
+@dataclass(frozen=True)
+class Mocks:
+    esia: str
+    smev: str
+    epgu: str
+
+
+@dataclass(frozen=True)
+class TestControlEntry:
+    __test__ = False  # not a pytest test class
+
+    url: str
+    token_env: str
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    seed: int
+    directory: str | None = None
+    journal_personas: str | None = None
+    esia_personas: str | None = None
+    loaded: bool = False
+
+
+@dataclass(frozen=True)
+class DriverEntry:
+    class_ref: str | None = None
+    url: str | None = None
+    token_env: str | None = None
+    admin_login: str | None = None
+    admin_password_env: str | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    dir: str
+    tests: tuple[str, ...]
+    exit: int | None
+
+
+@dataclass(frozen=True)
+class Run(Mapping[str, Any]):
+    """A run file, typed; also a read-only mapping of its JSON for the tests' `run[...]`."""
+
+    sut: Mapping[str, Any]
+    dataset: DatasetEntry
+    level: str = "base"
+    journal: JournalEntry | None = None
+    mocks: Mocks | None = None
+    mocks_file: str | None = None
+    test_control: TestControlEntry | None = None
+    driver: DriverEntry | None = None
+    reference_defects: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    setup_problems: tuple[str, ...] = ()
+    jobs: int | None = None
+    parts: tuple[Part, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str = "run.json") -> "Run":
+        """The run of a run file's JSON; `ValueError` naming every way it breaks the schema."""
+        errors = sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+        if errors:
+            raise ValueError(f"{where}: not an {FORMAT} run file ({SCHEMA_FILE.name}): " + "; ".join(
+                f"{'/'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors))
+        d = copy.deepcopy(dict(data))
+
+        def entry(kind: type, value: Any, **renamed: str) -> Any:
+            return None if value is None else kind(**{renamed.get(k, k): v for k, v in value.items()})
+
+        return cls(
+            sut=d["sut"], dataset=DatasetEntry(**d["dataset"]), level=d["level"],
+            journal=entry(JournalEntry, d.get("journal")), mocks=entry(Mocks, d.get("mocks")),
+            mocks_file=d.get("mocks_file"), test_control=entry(TestControlEntry, d.get("test_control")),
+            driver=entry(DriverEntry, d.get("driver"), **{"class": "class_ref"}),
+            reference_defects=tuple(d.get("reference_defects") or ()), only=tuple(d.get("only") or ()),
+            setup_problems=tuple(d.get("setup_problems") or ()), jobs=d.get("jobs"),
+            parts=tuple(Part(p["dir"], tuple(p["tests"]), p["exit"]) for p in d.get("parts") or ()),
+            raw=d)
+
+    def as_json(self) -> dict[str, Any]:
+        return copy.deepcopy(dict(self.raw))
+
+    def with_setup_problems(self, problems: list[str]) -> "Run":
+        return Run.from_json({**self.raw, "setup_problems": list(problems)})
+
+    # the read-only mapping view of the JSON (what the conformance tests index)
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+
+
+def write_run(path: Path, run: Run | Mapping[str, Any]) -> Run:
+    """Check `run` against the schema and write it; the `Run` written."""
+    if not isinstance(run, Run):
+        run = Run.from_json({**run, "format": FORMAT}, str(path))
+    path.write_text(json.dumps(run.as_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return run
+
+
+def load_run(path: str | os.PathLike[str] | None = None) -> Run | None:
+    """The run file named by `path` or `$EZHD_RUN`; None when there is none. `ValueError`
+    when it is not a run file of this format."""
     where = path or os.environ.get(RUN_ENV)
     if not where:
         return None
     data = json.loads(Path(where).read_text(encoding="utf-8"))
-    if data.get("format") != FORMAT:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{where}: not an {FORMAT} run file")
-    return data
+    return Run.from_json(data, str(where))
 
 
 def journal_entry(sut: Any) -> dict[str, Any]:
@@ -71,8 +189,7 @@ def driver_entry(sut: Any) -> dict[str, Any] | None:
     """The run file's "driver" entry of a `conformance.sut.Sut` (no password, only its variable)."""
     if sut.driver is None:
         return None
-    return {"class": sut.driver.class_ref, "admin_login": sut.driver.admin_login,
-            "admin_password_env": sut.driver.admin_password_env}
+    return sut.redacted()["driver"]
 
 
 def no_answer(url: str, timeout: float = 5.0) -> str | None:
@@ -91,7 +208,7 @@ def no_answer(url: str, timeout: float = 5.0) -> str | None:
     return None
 
 
-def unreachable(run: dict[str, Any], timeout: float = 5.0) -> list[str]:
+def unreachable(run: Mapping[str, Any], timeout: float = 5.0) -> list[str]:
     """One line per part of the run that does not answer: the journal, then each mock."""
     problems = []
     base = (run.get("journal") or {}).get("base_url")

@@ -17,7 +17,7 @@ Choices:
   catches a wrong certificate before a run. A vendor keeping the key in an HSM leaves it out.
 - The test-control token: `token_env` (the name of an environment variable) is preferred;
   `token` in the file is accepted; exactly one of the two. The `[test_control]` table is
-  optional (a vendor without the API loads the dataset from `ezhd dataset export` files).
+  optional (a vendor without the API loads the files of `ezhd dataset generate` itself).
 - Redirect URIs must be on the host of `journal.base_url` (ЕСИА returns the browser to the
   journal); the port and path are free.
 - `features` values are booleans; only features set to true are declared. A feature name
@@ -57,7 +57,7 @@ from specs.requirements import load_requirements
 
 __all__ = [
     "SCHEMA_FILE", "REFERENCE_FEATURES", "REFERENCE_MNEMONIC", "REFERENCE_CLIENT_ID",
-    "Sut", "EsiaClient", "Agent", "TestControl", "Driver", "SutError", "DEFAULT_PATHS",
+    "Sut", "EsiaClient", "Agent", "TestControl", "Driver", "Product", "SutError", "DEFAULT_PATHS",
     "load_sut", "sut_from_mapping", "reference_sut", "known_features",
 ]
 
@@ -127,10 +127,26 @@ class TestControl:
 
 
 @dataclass(frozen=True)
+class Product:
+    """Who made the journal and which build is certified (sut.toml `[product]`)."""
+
+    vendor: str
+    name: str
+    version: str
+    build: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("vendor", self.vendor), ("name", self.name), ("version", self.version),
+                                  ("build", self.build)) if v is not None}
+
+
+@dataclass(frozen=True)
 class Driver:
     """The journal driver (conformance/driver.py) and the administrator it signs in as."""
 
     class_ref: str | None = None             # "package.module:Class"
+    url: str | None = None                   # a driver service speaking specs/openapi/driver.yaml
+    token_env: str | None = None             # the NAME of the variable holding the service's token
     admin_login: str | None = None
     admin_password_env: str | None = None    # the NAME of the variable; the password stays there
 
@@ -151,6 +167,7 @@ class Sut:
     openapi_url: str = ""
     sbom_url: str = ""
     driver: Driver | None = None
+    product: Product | None = None
 
     def urls(self) -> dict[str, str]:
         """The journal's URLs: base_url and every DEFAULT_PATHS key (defaults applied)."""
@@ -186,14 +203,22 @@ class Sut:
         if self.driver is not None:
             out["driver"] = {"class": self.driver.class_ref, "admin_login": self.driver.admin_login,
                              "admin_password_env": self.driver.admin_password_env}
+            if self.driver.url is not None:
+                out["driver"]["url"] = self.driver.url
+            if self.driver.token_env is not None:
+                out["driver"]["token_env"] = self.driver.token_env
+        if self.product is not None:
+            out["product"] = self.product.as_dict()
         return out
 
     def summary(self) -> str:
         """One line: who and what is declared."""
         features = ", ".join(sorted(self.features)) or "none"
         tc = "test-control " + ("yes" if self.test_control else "no")
-        drv = "driver " + ((self.driver.class_ref or "none") if self.driver else "none")
-        return (f"{self.base_url}: ЕСИА client {self.esia.client_id}, agent {self.agent.mnemonic} "
+        drv = "driver " + ((self.driver.url or self.driver.class_ref or "none") if self.driver else "none")
+        who = (f"{self.product.vendor} {self.product.name} {self.product.version}"
+               + (f" ({self.product.build})" if self.product.build else "") + ", ") if self.product else ""
+        return (f"{who}{self.base_url}: ЕСИА client {self.esia.client_id}, agent {self.agent.mnemonic} "
                 f"({'+'.join(self.agent.channels)}, datamart {self.agent.datamart}), "
                 f"features: {features}, {tc}, {drv}")
 
@@ -376,6 +401,9 @@ def _describe(error: jsonschema.ValidationError) -> list[str]:
                         lines.append(f"{_key(path + [need])}: required with {present} — add it, "
                                      f"or leave {present} out too")
         return lines or [f"{_key(path)}: {error.message}"]
+    if v == "not" and path[:1] == ["driver"]:
+        return ["driver.url: both url and class are set — give url (a driver service over HTTP, "
+                "specs/openapi/driver.yaml) or class (a Python class), not both"]
     if v == "propertyNames":
         return [f"{_key(path)}: {error.instance!r} is not a valid feature name (lower-case letters, digits, _)"]
     return [f"{_key(path)}: {error.message}"]
@@ -478,6 +506,10 @@ def _semantic(data: Any, base_dir: Path, environ: Mapping[str, str]
             problems.append(f"driver.admin_password_env: environment variable {pw_env} is not set "
                             f"or empty — export {pw_env}=<the journal administrator's password> "
                             "before running")
+        tok_env = driver.get("token_env")
+        if isinstance(tok_env, str) and _ENV_NAME.fullmatch(tok_env) and not environ.get(tok_env):
+            problems.append(f"driver.token_env: environment variable {tok_env} is not set or empty — export "
+                            f"{tok_env}=<the driver service's bearer token> before running")
         ref = driver.get("class")
         if isinstance(ref, str) and _CLASS_REF.fullmatch(ref):
             problem = _driver_class_problem(ref)
@@ -517,9 +549,12 @@ def _semantic(data: Any, base_dir: Path, environ: Mapping[str, str]
             "test_control": (TestControl(url=tc["url"].rstrip("/"), token=token or "",
                                          token_env=token_env if "token" not in tc else None)
                              if isinstance(tc, Mapping) else None),
-            "driver": (Driver(class_ref=driver.get("class"), admin_login=driver.get("admin_login"),
+            "driver": (Driver(class_ref=driver.get("class"), url=(driver.get("url") or "").rstrip("/") or None,
+                              token_env=driver.get("token_env"),
+                              admin_login=driver.get("admin_login"),
                               admin_password_env=driver.get("admin_password_env"))
                        if isinstance(driver, Mapping) else None),
+            "product": Product(**data["product"]) if isinstance(data.get("product"), Mapping) else None,
         }
         base = built["base_url"]
         journal = data["journal"]

@@ -2,7 +2,8 @@
 
 Routes: the auth slot's (if installed), the on-demand API (`/api/v1`, journal.yaml), the
 journal's web API and status page (`/web/api/v1`, `/`), the test-control API
-(`/test-control/v1`), and `/sbom.json`. `app.state.journal` is the core. Refusals are
+(`/test-control/v1`), the driver service (`/driver/v1`, specs/openapi/driver.yaml), and
+`/sbom.json`. `app.state.journal` is the core. Refusals are
 `{error, message, details}` JSON; an unknown path or method under an API prefix is JSON too.
 """
 from __future__ import annotations
@@ -17,13 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from reference_journal import api, slots, testcontrol, web
+from reference_journal import api, driver_api, slots, testcontrol, web
 from reference_journal.config import Settings
 from reference_journal.core import Journal
 from reference_journal.errors import JournalError, lang_of
 from reference_journal.sbom import sbom
 
-_API_PREFIXES = ("/api/", "/web/api/", "/test-control/")
+_API_PREFIXES = ("/api/", "/web/api/", "/test-control/", "/driver/")
 
 
 async def _sbom(request: Request) -> Response:
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None, *, journal: Journal | None = No
         journal.auth = slots.load_auth(journal)
         journal.export = slots.load_export(journal)
     routes: list[Any] = list(getattr(journal.auth, "routes", []) or [])
-    routes += api.routes() + web.routes() + testcontrol.routes()
+    routes += api.routes() + web.routes() + testcontrol.routes() + driver_api.routes()
     routes.append(Route("/sbom.json", _sbom, methods=["GET"]))
 
     @contextlib.asynccontextmanager

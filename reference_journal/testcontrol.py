@@ -32,7 +32,7 @@ def _journal(request: Request) -> Journal:
     return request.app.state.journal
 
 
-def _authorise(request: Request) -> Journal:
+def authorise(request: Request) -> Journal:
     j = _journal(request)
     expected = j.settings.test_control_token
     auth = request.headers.get("authorization", "")
@@ -72,7 +72,7 @@ async def _json_body(request: Request, schema: str) -> dict[str, Any]:
 
 
 async def load_dataset(request: Request) -> Response:
-    j = _authorise(request)
+    j = authorise(request)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/zip":
         raise JournalError(400, "invalid_dataset", "набор данных передаётся как application/zip",
@@ -98,7 +98,7 @@ async def load_dataset(request: Request) -> Response:
 
 
 async def start_export(request: Request) -> Response:
-    j = _authorise(request)
+    j = authorise(request)
     body = await _json_body(request, "ExportRequest")
     unknown = sorted(set(body.get("tables", [])) - set(j.tables.names))
     if unknown:
@@ -126,7 +126,7 @@ def _not_implemented() -> JournalError:
 
 
 async def get_export(request: Request) -> Response:
-    j = _authorise(request)
+    j = authorise(request)
     if j.export is None:
         raise _not_implemented()
     job = await _maybe_await(j.export.job(request.path_params["job_id"]))
@@ -136,11 +136,11 @@ async def get_export(request: Request) -> Response:
 
 
 async def get_clock(request: Request) -> Response:
-    return JSONResponse(_authorise(request).clock.state())
+    return JSONResponse(authorise(request).clock.state())
 
 
 async def set_clock(request: Request) -> Response:
-    j = _authorise(request)
+    j = authorise(request)
     body = await _json_body(request, "ClockRequest")
     action = body["action"]
     if action == "set":
@@ -160,7 +160,7 @@ async def set_clock(request: Request) -> Response:
 
 
 async def reset(request: Request) -> Response:
-    j = _authorise(request)
+    j = authorise(request)
     if await _export_busy(j):
         raise _busy()
     if j.export is not None:

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
-from conformance.cli.certify_cmd import _stop
 from conformance.results import load_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,18 +90,6 @@ def test_an_unknown_defect_or_requirement_is_exit_2(capsys, tmp_path):
 
 # --- a vendor journal: sut.toml, mocks started beforehand (`ezhd mocks up`), --mocks ---------------
 
-def _wait_for(path: Path, proc: subprocess.Popen, what: str, timeout: float = 60.0) -> dict:
-    import json
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, f"{what} exited with {proc.returncode}"
-        assert time.monotonic() < deadline, f"{what} did not start within {timeout:.0f} s"
-        time.sleep(0.05)
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def _vendor_files(tmp_path: Path, base_url: str, *, test_control: bool = True, driver: bool = True) -> Path:
     """Certificate, key and a sut.toml for the reference journal seen as a vendor's journal."""
     from cryptography.hazmat.primitives import serialization
@@ -133,88 +120,12 @@ def _vendor_files(tmp_path: Path, base_url: str, *, test_control: bool = True, d
     return sut
 
 
-@pytest.mark.slow
-def test_a_vendor_journal_attached_to_mocks_started_beforehand(tmp_path):
-    import json
-    import os
-
-    mocks_ready = tmp_path / "mocks.json"
-    mocks = subprocess.Popen([sys.executable, "-m", "conformance.cli", "mocks", "up", "--ready-file",
-                              str(mocks_ready)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    journal = None
-    try:
-        urls = _wait_for(mocks_ready, mocks, "ezhd mocks up")
-        # the vendor configures its journal with the mocks' URLs (here: the reference journal)
-        sut = _vendor_files(tmp_path, "http://placeholder")   # keys first; sut.toml rewritten below
-        config = tmp_path / "journal.toml"
-        config.write_text("\n".join([
-            f"db = {json.dumps(str(tmp_path / 'journal.sqlite'))}",
-            f"esia_url = {json.dumps(urls['esia'])}",
-            'esia_client_id = "EZHD01"',
-            f"esia_key = {json.dumps(str(tmp_path / 'keys' / 'journal.key.pem'))}",
-            f"esia_cert = {json.dumps(str(tmp_path / 'keys' / 'journal.cert.pem'))}",
-            f"agent_url = {json.dumps(urls['smev'])}",
-            f"showcase_url = {json.dumps(urls['epgu'])}",
-            'journal_mnemonic = "MNSV03"', ""]), encoding="utf-8")
-        journal_ready = tmp_path / "journal.json"
-        journal = subprocess.Popen([sys.executable, "-m", "conformance.cli", "reference-journal", "serve",
-                                    "--config", str(config), "--ready-file", str(journal_ready)],
-                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        info = _wait_for(journal_ready, journal, "the journal")
-        text = sut.read_text(encoding="utf-8").replace("http://placeholder", info["url"])
-        sut.write_text(text, encoding="utf-8")
-        env = {**os.environ, "VENDOR_TC_TOKEN": info["test_control_token"],
-               "VENDOR_ADMIN_PASSWORD": info["admin_password"]}
-        proc = subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--sut", str(sut),
-                               "--mocks", str(mocks_ready), "--report-dir", str(tmp_path / "run"),
-                               "--only", "AUTH-01", "--only", "AUTH-04"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=240, env=env)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        results = load_results(tmp_path / "run" / "results.json")
-        got = verdicts(results)
-        assert got["AUTH-01"] == "PASS" and got["AUTH-04"] == "PASS"
-        assert results["run"]["sut"]["source"] == sut.name      # no path of the machine; run.json keeps it
-        assert results["run"]["mocks"] == urls
-        run = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))
-        assert run["journal"]["link_url"] == info["url"] + "/auth/esia/link"
-        assert run["driver"] == {"class": "conformance.driver:ReferenceDriver", "admin_login": "admin",
-                                 "admin_password_env": "VENDOR_ADMIN_PASSWORD"}
-        assert run["mocks_file"] == str(mocks_ready.resolve()) and run["dataset"]["loaded"] is True
-        assert info["admin_password"] not in (tmp_path / "run" / "run.json").read_text(encoding="utf-8")
-        assert "(attached)" in proc.stdout
-        # the mocks given by --mocks are left running
-        assert mocks.poll() is None and mocks_ready.exists()
-    finally:
-        if journal is not None:
-            _stop(journal)
-        _stop(mocks)
-
-
 def _free_port() -> int:
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.mark.slow
-def test_a_journal_that_does_not_answer_errors_every_test_and_exits_3(tmp_path):
-    base = f"http://127.0.0.1:{_free_port()}"
-    sut = _vendor_files(tmp_path, base, test_control=False, driver=False)
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--sut", str(sut),
-                           "--report-dir", str(tmp_path / "run"), "--only", "AUTH-01", "--only", "AUTH-03"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr[-3000:]
-    results = load_results(tmp_path / "run" / "results.json")
-    tests = [t for r in results["requirements"] if r["id"] in ("AUTH-01", "AUTH-03") for t in r["tests"]]
-    assert tests and all(t["verdict"] == "ERROR" for t in tests)
-    assert all(f"the journal at {base} does not answer: connection refused" in t["cause"] for t in tests)
-    assert ET.parse(tmp_path / "run" / "junit.xml").getroot() is not None
-    assert f"UNREACHABLE: the journal at {base} does not answer: connection refused" in proc.stdout
-    assert "cannot have been configured with their URLs" in proc.stdout    # no --mocks
-    assert "dataset was not loaded" in proc.stdout                          # no test-control
-    assert "Traceback" not in proc.stderr
 
 
 @pytest.mark.slow
@@ -239,9 +150,9 @@ def test_a_replay_reproduces_the_fail_verdicts(tmp_path):
 
 def _collected(*ids: str) -> list[str]:
     """The node IDs a single run selects for these requirements."""
-    from conformance.cli.requirements_cmd import _collect
+    from conformance.cli.requirements_cmd import collect
 
-    return sorted(n for n, rids in _collect(ROOT / "conformance").items() if set(ids) & set(rids))
+    return sorted(n for n, rids in collect(ROOT / "conformance").items() if set(ids) & set(rids))
 
 
 @pytest.mark.slow

@@ -17,10 +17,17 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_ENVIRONMENT = 3   # nothing verified: the setup (mocks, journal, dataset, driver) is not right
 
 
 class UsageProblem(click.UsageError):
     """A problem with what the user asked for (bad option, unreadable file, unwritable dir)."""
+
+
+class SetupProblem(click.ClickException):
+    """The environment (mocks, journal, dataset) could not be set up: exit 3."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 def exit_with_problems(command: str, path: object, problems: list[str]) -> None:
@@ -46,6 +53,7 @@ def _register() -> None:
     from conformance.cli import sut_cmd
     from conformance.cli import certify_cmd
     from conformance.cli import report_cmd
+    from conformance.cli import init_cmd
 
     cli.add_command(requirements_cmd.requirements)
     cli.add_command(dataset_cmd.dataset)
@@ -55,6 +63,7 @@ def _register() -> None:
     cli.add_command(sut_cmd.sut)
     cli.add_command(certify_cmd.certify)
     cli.add_command(report_cmd.report)
+    cli.add_command(init_cmd.init)
 
 
 _register()

@@ -220,7 +220,7 @@ def surface_lines(surface: dict[str, dict[str, Any]] | None) -> list[str]:
     return lines
 
 
-def _collect(directory: Path) -> dict[str, list[str]]:
+def collect(directory: Path) -> dict[str, list[str]]:
     """nodeid -> requirement IDs of the tests under `directory`."""
     return collect_tests(directory)["tests"]
 

@@ -1,0 +1,166 @@
+"""Launch what a run needs: attach to the vendor's mocks or start our own, start the bundled
+reference journal as a subprocess wired to them, and stop what was started.
+
+`read_ready_file` reads the ready file of `ezhd mocks up` (each mock must answer
+`/_admin/health`); `start_mocks` serves the three mocks on loopback (`mocks.environment`);
+`start_reference` writes the reference journal's settings (a test ЕСИА certificate and key in
+REPORT_DIR/keys, the mocks' URLs, the settings the chosen defects need) and runs
+`ezhd reference-journal serve`, returning its `Sut`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+
+from conformance.cli import SetupProblem, UsageProblem
+
+__all__ = ["CONFORMANCE_DIR", "MOCK_NAMES", "READY_TIMEOUT", "read_ready_file", "start_mocks",
+           "defect_settings", "start_reference", "set_env", "restore_env", "stop"]
+
+CONFORMANCE_DIR = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 60.0
+MOCK_NAMES = ("esia", "smev", "epgu")
+
+
+def read_ready_file(path: Path) -> dict[str, str]:
+    """The mocks' URLs from `ezhd mocks up --ready-file`; each must answer /_admin/health."""
+    from conformance.runfile import no_answer
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageProblem(f"--mocks: {path} not found — start the mocks with `ezhd mocks up --ready-file "
+                           f"{path}` and wait until it is written") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageProblem(f"--mocks: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    except ValueError:
+        raise UsageProblem(f"--mocks: {path} is not JSON; give the ready file `ezhd mocks up` writes") from None
+    if not isinstance(data, dict):
+        raise UsageProblem(f"--mocks: {path} is not a {{name: url}} object; give the ready file of `ezhd mocks up`")
+    missing = [n for n in MOCK_NAMES if not isinstance(data.get(n), str)]
+    if missing:
+        raise UsageProblem(f"--mocks: {path} has no URL for {', '.join(missing)} — start all three mocks "
+                           "(`ezhd mocks up` without names)")
+    urls = {n: data[n].rstrip("/") for n in MOCK_NAMES}
+    for name, url in urls.items():
+        why = no_answer(f"{url}/_admin/health")
+        if why:
+            raise SetupProblem(f"mock {name} at {url} (from {path}) does not answer: {why} — "
+                               "is `ezhd mocks up` still running?")
+    return urls
+
+
+def start_mocks(stack: ExitStack, report_dir: Path) -> dict[str, str]:
+    from mocks.environment import Environment
+
+    env = Environment(state_dir=report_dir / "mocks")
+    stack.callback(env.stop)
+    try:
+        return env.start()
+    except OSError as exc:
+        raise SetupProblem(f"cannot start the mocks: {exc}") from None
+
+
+def defect_settings(defects: tuple[str, ...]) -> list[str]:
+    """TOML lines of the journal settings the chosen defects need to show at all (a
+    showcase-channel defect makes the journal export through the showcase channel)."""
+    from reference_journal.defects import CATALOGUE
+
+    wanted: dict[str, str] = {}
+    for d in defects:
+        for key, value in CATALOGUE[d].settings:
+            if wanted.setdefault(key, value) != value:
+                raise UsageProblem(f"--reference-defect: {d} needs {key} = {value!r}, another defect needs "
+                                   f"{wanted[key]!r}; run them separately")
+    if wanted:
+        click.echo("reference journal settings for the chosen defects: "
+                   + ", ".join(f"{k} = {v}" for k, v in wanted.items()))
+    return [f"{key} = {json.dumps(value)}" for key, value in wanted.items()]
+
+
+def start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], defects: tuple[str, ...]):
+    """Start the reference journal wired to `urls`; its `Sut` (environment variables set)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from conformance.driver import ADMIN_PASSWORD_ENV
+    from conformance.sut import REFERENCE_CLIENT_ID, REFERENCE_MNEMONIC, SutError, reference_sut
+    from mocks.esia.testing import make_client_credentials
+
+    keys = report_dir / "keys"
+    keys.mkdir(exist_ok=True)
+    key, cert_pem = make_client_credentials(REFERENCE_CLIENT_ID)
+    key_path, cert_path = keys / "journal.key.pem", keys / "journal.cert.pem"
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    cert_path.write_text(cert_pem, encoding="utf-8")
+
+    config = report_dir / "reference-journal.toml"
+    config.write_text("\n".join([
+        f"db = {json.dumps(str(report_dir / 'journal.sqlite'))}",
+        f"esia_url = {json.dumps(urls['esia'])}",
+        f"esia_client_id = {json.dumps(REFERENCE_CLIENT_ID)}",
+        f"esia_key = {json.dumps(str(key_path))}",
+        f"esia_cert = {json.dumps(str(cert_path))}",
+        f"agent_url = {json.dumps(urls['smev'])}",
+        f"showcase_url = {json.dumps(urls['epgu'])}",
+        f"journal_mnemonic = {json.dumps(REFERENCE_MNEMONIC)}",
+        *defect_settings(defects),
+        "",
+    ]), encoding="utf-8")
+    ready = report_dir / "journal.ready.json"
+    if ready.exists():
+        ready.unlink()
+    cmd = [sys.executable, "-m", "conformance.cli", "reference-journal", "serve", "--config", str(config),
+           "--ready-file", str(ready)]
+    for d in defects:
+        cmd += ["--defect", d]
+    log = open(report_dir / "journal.log", "wb")
+    stack.callback(log.close)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=str(CONFORMANCE_DIR.parent))
+    stack.callback(stop, proc)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not ready.exists():
+        if proc.poll() is not None:
+            raise SetupProblem(f"the reference journal exited with {proc.returncode} "
+                               f"(see {report_dir / 'journal.log'})")
+        if time.monotonic() > deadline:
+            raise SetupProblem(f"the reference journal did not start within {READY_TIMEOUT:.0f} s")
+        time.sleep(0.05)
+    info = json.loads(ready.read_text(encoding="utf-8"))
+    set_env(stack, ADMIN_PASSWORD_ENV, info["admin_password"])
+    try:
+        return reference_sut(info["url"], cert_path, key_path, test_control_token=info["test_control_token"],
+                             admin_login=info["admin_login"], admin_password_env=ADMIN_PASSWORD_ENV)
+    except SutError as exc:
+        raise SetupProblem(str(exc)) from None
+
+
+def set_env(stack: ExitStack, name: str, value: str) -> None:
+    stack.callback(restore_env, name, os.environ.get(name))
+    os.environ[name] = value
+
+
+def restore_env(name: str, previous: str | None) -> None:
+    if previous is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = previous
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
