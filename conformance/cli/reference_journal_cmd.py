@@ -4,8 +4,9 @@
 runs the journal under uvicorn on loopback (port 0 = chosen by the OS), prints its URL, and
 writes `{url, test_control_token, admin_login, admin_password, defects}` as JSON to the
 ready file once `/test-control/v1/health` answers (removed on stop). A test-control token and
-an administrator password that the configuration does not set are generated and printed, so
-the suite and an auditor can use them. `defects [--format text|json|markdown]` lists the
+an administrator password that the configuration does not set are generated and go to the
+ready file (mode 0600); they are printed only to a terminal, never into a captured log.
+`defects [--format text|json|markdown]` lists the
 catalogue: id, requirement IDs, description, and where it lives (journal, auth, export).
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -132,8 +134,14 @@ def serve(config: Path | None, host: str, port: int, db: str | None, defects: tu
         thread.start()
         _wait_healthy(url, server)
         click.echo(f"reference-journal {url}")
-        for what, value in generated.items():
-            click.echo(f"  {what}: {value}")
+        for what, value in generated.items():   # a secret reaches a log only when it is shown on a terminal
+            if ready_file is not None:
+                click.echo(f"  {what}: generated, in {ready_file} (readable by you only)")
+            elif sys.stdout.isatty():
+                click.echo(f"  {what}: {value}")
+            else:
+                click.echo(f"  {what}: generated, not shown (the output is not a terminal); "
+                           f"give --ready-file FILE or set it in --config")
         if settings.defects:
             click.echo(f"  defects: {', '.join(sorted(settings.defects))}")
         if ready_file is not None:

@@ -5,10 +5,14 @@ Everything here reads the generated dataset (CSV files of `run["dataset"]["direc
 the mocks' admin APIs; the journal is reached only through test-control and the driver."""
 from __future__ import annotations
 
+import functools
+
 import time
 from typing import Any
 
 import pytest
+
+import yaml
 
 from conformance.browser import Browser
 from conformance.clients import MockAdmin
@@ -17,6 +21,7 @@ from conformance.people import People
 from conformance.verdicts import EnvironmentProblem
 from conformance.dataset import records, tables
 from specs import showcase_statuses as status
+from specs import OPENAPI_DIR
 from specs.tables import Table
 
 EDU_UPLOAD, SHOWCASE = "edu-upload", "showcase"
@@ -110,10 +115,18 @@ def channel_of(job: dict[str, Any], run: dict[str, Any]) -> str:
 def upload_path(run: dict[str, Any], channel: str, table: str, operation: str = "upload") -> str:
     """The path the journal sends a file of `table` to (as the mock journals record it)."""
     mnemonic = run["journal"]["mnemonic"]
-    datamart = ((run.get("sut") or {}).get("agent") or {}).get("datamart") or "myedu"
     if channel == SHOWCASE:
+        datamart = ((run.get("sut") or {}).get("agent") or {}).get("datamart") or "myedu"
         return f"/v2/datamarts/{datamart}/tables/{table}/{operation}"
-    return f"/{mnemonic}/{datamart}/api/edu-upload/v1/csv/{table}"
+    # the agent's path names the «Моё образование» service, not the datamart (edu-upload.yaml q8)
+    return _edu_upload_path().format(mnemonic=mnemonic, version="v1", table=table)
+
+
+@functools.lru_cache(maxsize=1)
+def _edu_upload_path() -> str:
+    """The agent's per-table upload path template, as specs/openapi/edu-upload.yaml states it."""
+    doc = yaml.safe_load((OPENAPI_DIR / "edu-upload.yaml").read_text(encoding="utf-8"))
+    return next(p for p in doc["paths"] if p.endswith("/csv/{table}"))
 
 
 def upload_mock(channel: str, smev: MockAdmin, epgu: MockAdmin) -> MockAdmin:

@@ -120,3 +120,35 @@ def test_the_journal_imports_no_suite_mock_or_fixture():
                 names = [node.module]
             offenders += [(path.name, n) for n in names if n.split(".")[0] in FORBIDDEN]
     assert offenders == []
+
+
+def test_serve_keeps_generated_secrets_out_of_its_output(tmp_path):
+    """Whoever captures `serve`'s output (certify keeps it as journal.log in the run directory)
+    gets no test-control token and no administrator password: they go to the ready file only."""
+    import subprocess
+    import sys
+    import time
+
+    ready = tmp_path / "ready.json"
+    out = tmp_path / "out.log"
+    with out.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "reference-journal", "serve",
+                                 "--ready-file", str(ready)], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            try:
+                info = json.loads(ready.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise AssertionError(f"serve wrote no ready file (exit {proc.poll()}): "
+                                     f"{out.read_text(encoding='utf-8')[-2000:]}") from None
+            mode = ready.stat().st_mode & 0o777
+            time.sleep(0.2)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    text = out.read_text(encoding="utf-8")
+    assert info["url"] in text and "in " + str(ready) in text
+    assert info["test_control_token"] not in text and info["admin_password"] not in text
+    assert mode == 0o600, f"the ready file holding the secrets is mode {oct(mode)}, not 0o600"
