@@ -99,6 +99,7 @@ class _Collector(ast.NodeVisitor):
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.lines = source.encode("utf-8").splitlines(keepends=True)
         self.scope: list[str] = []
         self.found: list[tuple[str, str, ast.AST, str, tuple[int, int], tuple[int, int]]] = []
         self.skip: set[int] = set()
@@ -109,7 +110,13 @@ class _Collector(ast.NodeVisitor):
                            (span.lineno, span.col_offset), (span.end_lineno, span.end_col_offset)))
 
     def segment(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.source, node) or ast.unparse(node)
+        """The node's source text (ast.get_source_segment splits the whole file on every call)."""
+        lines = self.lines
+        first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[operator]
+        if first == last:
+            return lines[first][node.col_offset:node.end_col_offset].decode("utf-8")
+        return (lines[first][node.col_offset:] + b"".join(lines[first + 1:last])
+                + lines[last][:node.end_col_offset]).decode("utf-8")
 
     def _docstring(self, body: list[ast.stmt]) -> None:
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
@@ -238,9 +245,10 @@ def _one_line(text: str, limit: int = 240) -> str:
     return flat if len(flat) <= limit else flat[:limit - 1] + "…"
 
 
-def mutants_of(source: str, module: str) -> list[Mutant]:
+def mutants_of(source: str, module: str, strict: bool = False, check: bool = True) -> list[Mutant]:
     """Every mutant of a module's source, in source order, each compiled to make sure it is
-    valid Python. Ids: `<module stem>.<qualname>.<operator>.<hash>` where the hash covers the
+    valid Python (one that is not is dropped, or raises with `strict`; `check=False` leaves
+    that to the caller, see `valid`, since compiling every mutant of a large module is slow). Ids: `<module stem>.<qualname>.<operator>.<hash>` where the hash covers the
     operator, the original text, the replacement and the occurrence of that same text in the
     same function, so ids survive edits elsewhere in the file."""
     collector = _Collector(source)
@@ -255,13 +263,21 @@ def mutants_of(source: str, module: str) -> list[Mutant]:
         ordinal = seen[key] = seen.get(key, -1) + 1
         digest = hashlib.sha256("\x1f".join([*key, str(ordinal)]).encode("utf-8")).hexdigest()[:8]
         new_source, old_line, new_line = _splice(source, start, end, replacement)
-        try:
-            compile(new_source, module, "exec")
-        except SyntaxError:   # never expected: every replacement is parenthesised or a whole statement
+        if check and not valid(new_source, module, strict):
             continue
         out.append(Mutant(f"{stem}.{qualname}.{op}.{digest}", module, start[0], op, old_line, new_line,
                           start, end, replacement))
     return out
+
+
+def valid(mutated_source: str, module: str, strict: bool = False) -> bool:
+    try:
+        compile(mutated_source, module, "exec")
+    except SyntaxError:   # never expected: every replacement is parenthesised or a whole statement
+        if strict:
+            raise
+        return False
+    return True
 
 
 def apply(source: str, mutant: Mutant) -> str:
@@ -462,6 +478,7 @@ class Plan:
     requirements: list[str]
     mutants: list[Mutant]
     total: int             # mutants of the module (or line range) before sampling
+    whole: bool = False    # every mutant of the whole module is planned
 
 
 def plan(modules: Iterable[str], limit: int | None, seed: int, config: Config) -> list[Plan]:
@@ -472,10 +489,12 @@ def plan(modules: Iterable[str], limit: int | None, seed: int, config: Config) -
         if not reqs:
             raise MutationProblem(f"--module: {module}: no requirement is tied to it (no seeded defect lives "
                                   f"in it); add it under `modules` in {CONFIG} with a reason")
-        every = mutants_of((ROOT / module).read_text(encoding="utf-8"), module)
+        source = (ROOT / module).read_text(encoding="utf-8")
+        every = mutants_of(source, module, check=False)
         if lines:
             every = [m for m in every if lines[0] <= m.line <= lines[1]]
-        plans.append(Plan(module, reqs, select(every, limit, seed), len(every)))
+        chosen = [m for m in select(every, limit, seed) if valid(apply(source, m), module)]
+        plans.append(Plan(module, reqs, chosen, len(every), whole=lines is None and len(chosen) == len(every)))
     return plans
 
 
@@ -488,7 +507,8 @@ def run(plans: list[Plan], out: Path, config: Config, timeout: float, jobs: int 
     for p in plans:
         b = run_one(None, p.requirements, out, timeout, seed, module=p.module)
         baselines.append(b)
-        echo(f"baseline {p.module}: {b.status} ({b.seconds:.0f} s; {', '.join(p.requirements)})")
+        shown = "passes" if b.status == "survived" else f"{b.status}: {b.note}"
+        echo(f"baseline {p.module}: {shown} ({b.seconds:.0f} s; {', '.join(p.requirements)})")
         if b.status == "survived":
             todo += [(m, p.requirements) for m in p.mutants]
         else:
@@ -504,8 +524,8 @@ def run(plans: list[Plan], out: Path, config: Config, timeout: float, jobs: int 
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         outcomes = list(pool.map(one, todo))
-    ran_modules = {p.module for p in plans if p.mutants and p.total == len(p.mutants)}
-    produced = {m.id for p in plans for m in mutants_of((ROOT / p.module).read_text(encoding="utf-8"), p.module)}
+    ran_modules = {p.module for p in plans if p.whole}
+    produced = {m.id for p in plans for m in p.mutants}
     stale = sorted(mid for mid in config.equivalent
                    if mid not in produced and any(mid.startswith(Path(m).stem + ".") for m in ran_modules))
     result = {"seed": seed, "timeout": timeout,
