@@ -9,17 +9,19 @@ no results), *timeout* when the run exceeded its time, and *survived* when the s
 passes. A survivor recorded as equivalent in `conformance/mutation.yaml` is *equivalent* and
 left out of the score. Score = killed (all kinds, timeouts included) / (mutants - equivalent).
 
-The mutator is a small AST mutator of our own, not mutmut or cosmic-ray: mutmut 3 copies the
-project into `mutants/` and runs pytest itself with its own trampolines (its runner is
-pytest, not an external command such as `ezhd certify` that starts the journal in another
-process, where the trampolines' environment does not reach); cosmic-ray can run an external
-command but needs a session database, a TOML config per module and its own worker model, and
-its operators mutate the whole file at once through parso. What we need is small: one
-mutation at a time, ids stable across runs and unrelated edits, and the mutated text spliced
-into the original source so everything else stays byte for byte. Operators (`OPERATORS`):
-comparison flip and boundary, condition negation, and/or swap, constant change, off-by-one,
-`return None`, removal of a call statement, emptying a string (docstrings, annotations,
-f-strings and `defect_on("ID")` switch names are left alone).
+The mutator is a small AST mutator of our own, not mutmut or cosmic-ray. mutmut 3 copies the
+project into `mutants/`, mutates code inside functions only (`MIN_LENGTH = 8` is out of its
+reach), and runs pytest itself, switching mutants at call time through trampolines in the
+test process; our tests reach a journal that certify starts in another process, where that
+switch does not apply. cosmic-ray can run an external command per mutant, but needs a
+session database and a TOML config per run, and applies each mutant to the module in the
+working tree itself, so a run of the suite from the same tree meanwhile would import the
+mutant. What is needed here is small: one mutation at a time, into a private copy, with ids
+stable across runs and unrelated edits, and the mutated text spliced into the original
+source so everything else stays byte for byte. Operators (`OPERATORS`): comparison flip and
+boundary, condition negation, and/or swap, constant change, off-by-one, `return None`,
+removal of a call statement, emptying a string (docstrings, annotations, f-strings and
+`defect_on("ID")` switches are left alone).
 
 How the mutant is made to run: the journal package is copied to a temporary directory, the
 module replaced by its mutant, and certify runs with `PYTHONPATH=<that dir>` and
