@@ -424,6 +424,8 @@ def run_one(mutant: Mutant | None, requirements: list[str], out: Path, timeout: 
                 code = None
         seconds = time.monotonic() - started
         results = report / "results.json"
+        if (report / "journal.log").exists():   # the journal's own output: why a mutant crashed it
+            shutil.copyfile(report / "journal.log", logs / f"{name}.journal.log")
         verdicts: dict[str, str] = {}
         if results.exists():
             shutil.copyfile(results, logs / f"{name}.results.json")
