@@ -543,6 +543,24 @@ def run(plans: list[Plan], out: Path, config: Config, timeout: float, jobs: int 
     return result
 
 
+def rescore(out: Path, config: Config) -> dict[str, Any]:
+    """Apply the current triage to a finished run's mutants.json (no run again); rewrite it."""
+    path = out / "mutants.json"
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MutationProblem(f"--rescore: cannot read {path}: {exc}") from None
+    outcomes = [Outcome(**o) for o in result["mutants"]]
+    for o in outcomes:
+        if o.status in ("survived", "equivalent"):
+            o.status, o.note = ("equivalent", config.equivalent[o.id]) if o.id in config.equivalent else ("survived", "")
+    result["mutants"] = [asdict(o) for o in outcomes]
+    result["summary"] = summary(outcomes)
+    path.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (out / "mutants.md").write_text(markdown(result), encoding="utf-8")
+    return result
+
+
 def summary(outcomes: list[Outcome]) -> dict[str, Any]:
     counts = {s: sum(o.status == s for o in outcomes)
               for s in (*KILLED, "survived", "equivalent", "error")}

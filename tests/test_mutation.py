@@ -238,3 +238,23 @@ def test_a_small_run_writes_mutants_json_and_the_table(request, tmp_path):
         assert (tmp_path / "runs" / f"{o['id']}.log").is_file()
         assert o["original"] != o["mutated"]
     assert "| mutant | line | operator |" in proc.stdout and "Score:" in proc.stdout
+
+
+def test_rescore_applies_the_triage_to_a_finished_run(tmp_path, capsys):
+    def outcome(mid: str, status: str) -> dict:
+        return {"id": mid, "module": "reference_journal/passwords.py", "line": 1, "operator": "constant",
+                "original": "a", "mutated": "b", "requirements": ["ROLE-04"], "status": status, "seconds": 1.0,
+                "exit_code": 0, "verdicts": {"ROLE-04": "PASS"}, "note": ""}
+    run = {"mutants": [outcome("passwords.x.constant.00000001", "survived"),
+                       outcome("passwords.x.constant.00000002", "killed"),
+                       outcome("passwords.x.constant.00000003", "survived")]}
+    (tmp_path / "mutants.json").write_text(json.dumps(run), encoding="utf-8")
+    config = mutation.Config({}, {"passwords.x.constant.00000001": "no code reads it"})
+    result = mutation.rescore(tmp_path, config)
+    assert [o["status"] for o in result["mutants"]] == ["equivalent", "killed", "survived"]
+    assert result["mutants"][0]["note"] == "no code reads it"
+    assert result["summary"]["scored"] == 2 and result["summary"]["score"] == 50.0
+    assert "Score: 50.0 % (1 killed of 2 non-equivalent" in (tmp_path / "mutants.md").read_text(encoding="utf-8")
+    code, _, err = run_cli(capsys, "reference-journal", "mutate", "--rescore", "--out", str(tmp_path / "none"))
+    assert code == 2
+    assert_one_line_error(err, "--rescore: cannot read", "mutants.json")

@@ -201,15 +201,21 @@ def kill_matrix_cmd(only: tuple[str, ...], scope: str, jobs: int, seed: int, out
               help="Where mutants.json, mutants.md and each run's log go.")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print the table as Markdown.")
 @click.option("--list", "list_only", is_flag=True, help="List the sampled mutants and their requirements; run nothing.")
+@click.option("--rescore", is_flag=True,
+              help="Apply the current triage (conformance/mutation.yaml) to the run in --out; run nothing.")
 def mutate_cmd(modules: tuple[str, ...], limit: int | None, sample_seed: int, timeout: float, jobs: int, seed: int,
-               out: Path, as_markdown: bool, list_only: bool) -> None:
+               out: Path, as_markdown: bool, list_only: bool, rescore: bool) -> None:
     """Mutation testing: certify mutants of the journal's code on the requirements each module implements."""
-    from conformance.mutation import MutationProblem, load_config, markdown, plan, run
+    from conformance.mutation import MutationProblem, load_config, plan, rescore as rescore_run, run
 
     if out.exists() and not out.is_dir():
         raise UsageProblem(f"--out: {out} is a file, not a directory")
     try:
         config = load_config()
+        if rescore:
+            result = rescore_run(out, config)
+            _mutation_summary(result, out, as_markdown)
+            return
         plans = plan(modules or ("reference_journal/passwords.py", "reference_journal/accounts.py"),
                      limit, sample_seed, config)
     except MutationProblem as exc:
@@ -221,7 +227,12 @@ def mutate_cmd(modules: tuple[str, ...], limit: int | None, sample_seed: int, ti
             for m in p.mutants:
                 click.echo(f"{m.id}  L{m.line} {m.operator}: {m.original}  =>  {m.mutated}")
         return
-    result = run(plans, out, config, timeout, jobs=jobs, seed=seed, echo=click.echo)
+    _mutation_summary(run(plans, out, config, timeout, jobs=jobs, seed=seed, echo=click.echo), out, as_markdown)
+
+
+def _mutation_summary(result: dict[str, Any], out: Path, as_markdown: bool) -> None:
+    from conformance.mutation import markdown
+
     if as_markdown:
         click.echo(markdown(result), nl=False)
     s = result["summary"]
