@@ -193,3 +193,57 @@ def kill_matrix_cmd(only: tuple[str, ...], scope: str, jobs: int, seed: int, out
     killed = sum(o.killed for o in outcomes)
     click.echo(f"killed {killed} of {len(outcomes)}; details in {out / 'kill-matrix.json'}")
     raise click.exceptions.Exit(0 if killed == len(outcomes) else 1)
+
+
+@reference_journal.command("mutate")
+@click.option("--module", "modules", multiple=True, metavar="PATH[:START-END]",
+              help="A module of reference_journal/ (repeatable; a line range keeps only mutants starting "
+                   "in it). Default: passwords.py and accounts.py.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most N mutants per module, sampled.")
+@click.option("--sample-seed", type=int, default=1, show_default=True, help="Seed of the sample.")
+@click.option("--timeout", type=click.FloatRange(10), default=180.0, show_default=True,
+              help="Seconds per certify run (mocks, journal and tests included).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 16), default=1, show_default=True, help="Runs at a time.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Dataset seed of every run.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Where mutants.json, mutants.md and each run's log go.")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Print the table as Markdown.")
+@click.option("--list", "list_only", is_flag=True, help="List the sampled mutants and their requirements; run nothing.")
+@click.option("--rescore", is_flag=True,
+              help="Apply the current triage (conformance/mutation.yaml) to the run in --out; run nothing.")
+def mutate_cmd(modules: tuple[str, ...], limit: int | None, sample_seed: int, timeout: float, jobs: int, seed: int,
+               out: Path, as_markdown: bool, list_only: bool, rescore: bool) -> None:
+    """Mutation testing: certify mutants of the journal's code on the requirements each module implements."""
+    from conformance.mutation import MutationProblem, load_config, plan, rescore as rescore_run, run
+
+    if out.exists() and not out.is_dir():
+        raise UsageProblem(f"--out: {out} is a file, not a directory")
+    try:
+        config = load_config()
+        if rescore:
+            result = rescore_run(out, config)
+            _mutation_summary(result, out, as_markdown)
+            return
+        plans = plan(modules or ("reference_journal/passwords.py", "reference_journal/accounts.py"),
+                     limit, sample_seed, config)
+    except MutationProblem as exc:
+        raise UsageProblem(str(exc)) from None
+    for p in plans:
+        click.echo(f"{p.module}: {len(p.mutants)} of {p.total} mutants; certify --only {' '.join(p.requirements)}")
+    if list_only:
+        for p in plans:
+            for m in p.mutants:
+                click.echo(f"{m.id}  L{m.line} {m.operator}: {m.original}  =>  {m.mutated}")
+        return
+    _mutation_summary(run(plans, out, config, timeout, jobs=jobs, seed=seed, echo=click.echo), out, as_markdown)
+
+
+def _mutation_summary(result: dict[str, Any], out: Path, as_markdown: bool) -> None:
+    from conformance.mutation import markdown
+
+    if as_markdown:
+        click.echo(markdown(result), nl=False)
+    s = result["summary"]
+    click.echo(f"score {s['score'] if s['score'] is not None else '-'} %: {s['total'] - s['survived'] - s['equivalent'] - s['error']} "
+               f"killed of {s['scored']} ({s['survived']} survived, {s['equivalent']} equivalent); "
+               f"details in {out / 'mutants.json'}")
