@@ -1,8 +1,34 @@
-"""Reading an ASGI request body with a size cap, and handing it on to the app again."""
+"""Reading an ASGI request body whole or not at all, with a size cap, and handing it on to the
+app again.
+
+A body is used only when it arrived complete: the client did not go away before its end,
+and its size equals the `Content-Length` it declared. Anything else (a connection broken
+mid-upload, a chunked body never terminated, a declared length the bytes do not match) is
+`incomplete` and must not reach the app, so nothing of it can be stored."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
+
+TOO_LARGE = "too_large"
+INCOMPLETE = "incomplete"
+
+
+@dataclass(frozen=True)
+class Body:
+    """What `read_body` got: `data` (empty unless complete), `size` (bytes received),
+    `declared` (Content-Length, if any), `problem` (None, `too_large` or `incomplete`) and
+    `disconnected` (the client went away, so no answer can reach it)."""
+    data: bytes = b""
+    size: int = 0
+    declared: int | None = None
+    problem: str | None = None
+    disconnected: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
 
 
 def content_length(scope: dict[str, Any]) -> int | None:
@@ -15,27 +41,35 @@ def content_length(scope: dict[str, Any]) -> int | None:
     return None
 
 
-async def read_body(scope: dict[str, Any], receive: Any, cap: int) -> tuple[bytes, bool]:
-    """(body, too_big). A declared or streamed size over `cap` stops reading at once."""
+def _chunked(scope: dict[str, Any]) -> bool:
+    return any(k == b"transfer-encoding" and b"chunked" in v.lower() for k, v in scope.get("headers", []))
+
+
+async def read_body(scope: dict[str, Any], receive: Any, cap: int) -> Body:
+    """Read the body; a declared or streamed size over `cap` stops reading at once."""
     declared = content_length(scope)
-    if scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS") and not declared:
-        return b"", False
+    if scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS") and not declared and not _chunked(scope):
+        return Body()
     if declared is not None and declared > cap:
-        return b"", True
+        return Body(declared=declared, problem=TOO_LARGE)
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return Body(size=size, declared=declared, problem=INCOMPLETE, disconnected=True)
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > cap:
-            return b"", True
+            return Body(size=size, declared=declared, problem=TOO_LARGE)
+        if declared is not None and size > declared:
+            return Body(size=size, declared=declared, problem=INCOMPLETE)
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    return b"".join(chunks), False
+    if declared is not None and size != declared:
+        return Body(size=size, declared=declared, problem=INCOMPLETE)
+    return Body(b"".join(chunks), size, declared)
 
 
 def replay(body: bytes) -> Any:
