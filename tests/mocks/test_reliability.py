@@ -1,0 +1,158 @@
+"""A stand that loses nothing (issue 15): bodies that did not arrive whole are refused on every
+channel, over real sockets on loopback, and nothing of them is stored."""
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from mocks.environment import Environment
+from smev_helpers import ADDRESS
+
+HEADER, ROW = ADDRESS.decode("utf-8").split("\n")[:2]
+
+
+def address_csv(n: int) -> bytes:
+    """An `address` file of `n` valid rows (ids EZ1-R0..)."""
+    rows = [ROW.replace('"EZ1-A1"', f'"EZ1-R{i}"', 1) for i in range(n)]
+    return ("\n".join([HEADER, *rows]) + "\n").encode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def stand():
+    with Environment() as env:
+        yield env
+
+
+def raw_exchange(url: str, head: str, parts: list[bytes], timeout: float = 20.0, broken: bool = True) -> bytes:
+    """Send `head` and `parts` on one connection and return whatever came back until the
+    server closes. `broken`: close our sending side after the parts (what a client whose
+    connection broke looks like to the server)."""
+    where = urlsplit(url)
+    with socket.create_connection((where.hostname, where.port), timeout=timeout) as s:
+        s.sendall(head.encode("latin-1"))
+        for part in parts:
+            s.sendall(part)
+        if broken:
+            s.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+    return got
+
+
+def request_head(method: str, url: str, headers: dict[str, Any]) -> str:
+    where = urlsplit(url)
+    lines = [f"{method} {where.path} HTTP/1.1", f"Host: {where.netloc}",
+             *(f"{k}: {v}" for k, v in headers.items())]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def chunked(*parts: bytes) -> list[bytes]:
+    return [f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in parts]
+
+
+def wait_for(check, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, "the mock did not journal the exchange in time"
+        time.sleep(0.05)
+
+
+# --- the three channels ------------------------------------------------------------------------
+
+def agent_upload(stand: Environment) -> tuple[str, dict[str, str]]:
+    return (f"{stand.urls['smev']}/MNSV03/myedu/api/edu-upload/v1/csv/address",
+            {"Content-Type": "application/octet-stream"})
+
+
+def showcase_upload(stand: Environment) -> tuple[str, dict[str, str]]:
+    stand.showcase.register_source("MNSV03", ["myedu"]) if not stand.showcase.is_source("MNSV03") else None
+    return (f"{stand.urls['epgu']}/v2/datamarts/myedu/tables/address/upload",
+            {"Content-Type": "text/csv", "X-Smev-Sender": "MNSV03"})
+
+
+CSV_CHANNELS = {"agent": agent_upload, "showcase": showcase_upload}
+
+
+def stored_addresses(stand: Environment) -> int:
+    return stand.showcase.counts().get("address", 0)
+
+
+def showcase_requests(stand: Environment) -> int:
+    return len(stand.showcase.requests())
+
+
+@pytest.mark.parametrize("channel", sorted(CSV_CHANNELS))
+@pytest.mark.parametrize("cut", ["short", "chunked"])
+def test_an_upload_cut_off_mid_body_stores_nothing(stand, channel, cut):
+    url, headers = CSV_CHANNELS[channel](stand)
+    body = address_csv(10)
+    half = body[: body.index(b"EZ1-R5") - 1]          # five whole rows: valid on their own
+    before_rows, before_requests = stored_addresses(stand), showcase_requests(stand)
+    if cut == "short":
+        head = request_head("POST", url, {**headers, "Content-Length": len(body)})
+        parts = [half]
+    else:
+        head = request_head("POST", url, {**headers, "Transfer-Encoding": "chunked"})
+        parts = chunked(half)                           # no terminating 0-chunk
+    answer = raw_exchange(url, head, parts)
+    assert answer == b"", f"a client that went away gets no answer, got {answer[:200]!r}"
+    journal = stand.apps["smev"].state.core if channel == "agent" else stand.showcase
+    path = urlsplit(url).path
+    entry = wait_for(lambda: [e for e in journal.journal.read() if e.get("path") == path
+                              and (e.get("incomplete") or (e.get("body") or {}).get("refused") == "incomplete")])
+    assert entry[-1]["status"] is None
+    assert showcase_requests(stand) == before_requests, "no showcase request was made of the cut-off body"
+    assert stored_addresses(stand) == before_rows, "no row of the cut-off body was stored"
+    # the same five rows sent whole are stored: the check above can see a stored row
+    complete = raw_exchange(url, request_head("POST", url, {**headers, "Content-Length": len(half),
+                                                            "Connection": "close"}), [half],
+                            broken=False)
+    assert complete.startswith(b"HTTP/1.1 200"), complete[:300]
+    wait_for(lambda: stored_addresses(stand) >= before_rows + 5 or None, 30)
+    stand.showcase.reset()
+
+
+@pytest.mark.parametrize("channel", sorted(CSV_CHANNELS))
+def test_bytes_beyond_content_length_are_never_stored(stand, channel):
+    """HTTP frames a body by its Content-Length: the surplus is the start of a next request,
+    which the server refuses (400) before closing; only the declared rows can be stored."""
+    url, headers = CSV_CHANNELS[channel](stand)
+    body = address_csv(10)
+    declared = body[: body.index(b"EZ1-R5") - 1]
+    answer = raw_exchange(url, request_head("POST", url, {**headers, "Content-Length": len(declared)}), [body])
+    assert b"HTTP/1.1 400" in answer, answer[:500]
+    time.sleep(0.5)
+    assert stored_addresses(stand) <= 5, "rows sent beyond Content-Length were stored"
+    stand.showcase.reset()
+
+
+def test_esia_admin_load_cut_off_mid_body_loads_no_persona(stand):
+    url = f"{stand.urls['esia']}/_admin/personas"
+    people = [{"oid": 9100 + i, "kind": "organisation", "journal_id": f"ORG{i}", "account_type": "confirmed",
+               "trusted": True, "name": f"МБОУ «Школа № {i}»", "inn": "6229769654", "ogrn": "1026200937729",
+               "kpp": "622901001", "scenario": []} for i in range(10)]
+    lines = [json.dumps(p, ensure_ascii=False).encode() + b"\n" for p in people]
+    body = b"".join(lines)
+    head = request_head("POST", url, {"Content-Type": "application/x-ndjson", "Content-Length": len(body)})
+    assert raw_exchange(url, head, lines[:5]) == b""
+    core = stand.apps["esia"].state.core
+    wait_for(lambda: [e for e in core.journal.read() if e.get("path") == "/_admin/personas"
+                      and (e.get("note") or {}).get("error") == "incomplete"])
+    listed = httpx.get(url, timeout=10).json()
+    assert not any(p.get("oid") in {q["oid"] for q in people} for p in (listed if isinstance(listed, list) else [])), \
+        "a persona of the cut-off body was loaded"
+    # the same five sent whole are loaded: the check above can see a loaded persona
+    r = httpx.post(url, content=b"".join(lines[:5]), headers={"Content-Type": "application/x-ndjson"}, timeout=10)
+    assert r.status_code < 300, r.text
+    listed = httpx.get(url, timeout=10).json()
+    assert sum(p.get("oid") in {q["oid"] for q in people} for p in listed) == 5
