@@ -78,6 +78,7 @@ import click
 import pytest
 
 from conformance.cli import EXIT_FAIL, EXIT_OK, UsageProblem
+from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
 
 CONFORMANCE_DIR = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
@@ -215,6 +216,8 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
         started = time.monotonic()
         dataset = _dataset(report_dir, seed)
         urls = attached if attached is not None else _start_mocks(stack, report_dir)
+        if mocks_file is not None and _ready_token(mocks_file):
+            _set_env(stack, ADMIN_TOKEN_ENV, _ready_token(mocks_file))   # the admin clients send it
         if sut is None:
             sut = _start_reference(stack, report_dir, urls, defects)
         elif attached is None:
@@ -288,6 +291,15 @@ def _read_ready_file(path: Path) -> dict[str, str]:
             raise SetupProblem(f"mock {name} at {url} (from {path}) does not answer: {why} — "
                                "is `ezhd mocks up` still running?")
     return urls
+
+
+def _ready_token(path: Path) -> str | None:
+    """The stand's admin token from the ready file (`ezhd mocks up --admin-token`), if any."""
+    try:
+        token = json.loads(path.read_text(encoding="utf-8")).get("admin_token")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return token if isinstance(token, str) and token else None
 
 
 def _dataset(report_dir: Path, seed: int) -> dict[str, Any]:
@@ -398,7 +410,7 @@ def _prepare(stack: ExitStack, report_dir: Path, sut: Any, urls: dict[str, str],
     from conformance.runfile import TOKEN_ENV, driver_entry, journal_entry, no_answer, write_run
 
     directory = dataset["directory"]
-    with httpx.Client(timeout=120.0) as http:
+    with httpx.Client(timeout=120.0, headers=admin_headers(os.environ.get(ADMIN_TOKEN_ENV))) as http:
         def admin(base: str, method: str, path: str, **kwargs: Any) -> Any:
             try:
                 resp = http.request(method, f"{base}/_admin{path}", **kwargs)

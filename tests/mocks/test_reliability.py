@@ -156,3 +156,102 @@ def test_esia_admin_load_cut_off_mid_body_loads_no_persona(stand):
     assert r.status_code < 300, r.text
     listed = httpx.get(url, timeout=10).json()
     assert sum(p.get("oid") in {q["oid"] for q in people} for p in listed) == 5
+
+
+# --- the admin token ---------------------------------------------------------------------------
+
+TOKEN = "s3cret-stand-token"
+
+
+@pytest.fixture(scope="module")
+def guarded():
+    with Environment(admin_token=TOKEN) as env:
+        yield env
+
+
+@pytest.mark.parametrize("name", ["esia", "smev", "epgu"])
+def test_admin_routes_want_the_stands_token(guarded, name):
+    base = guarded.urls[name]
+    for path in ("/_admin/health", "/_admin/journal", "/_admin/faults"):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
+                        {"Authorization": f"Basic {TOKEN}"}):
+            r = httpx.get(base + path, headers=headers, timeout=10)
+            assert r.status_code == 401, (path, headers, r.status_code)
+            assert r.json()["error"] == "unauthorized" and "--admin-token" in r.json()["message"]
+            assert r.headers["www-authenticate"] == "Bearer"
+        r = httpx.get(base + path, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        assert r.status_code == 200, (path, r.text)
+    # a refused change changes nothing
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    before = httpx.get(base + "/_admin/journal", headers=auth, timeout=10).json()
+    assert httpx.delete(base + "/_admin/journal", timeout=10).status_code == 401
+    after = httpx.get(base + "/_admin/journal", headers=auth, timeout=10).json()
+    assert len(after) >= len(before) > 0 or name == "smev"
+    # the public side does not want the token
+    public = {"esia": "/.well-known/jwks.json", "epgu": "/_ping"}
+    if name in public:
+        assert httpx.get(base + public[name], timeout=10).status_code == 200
+
+
+def test_the_token_is_never_journalled(guarded):
+    httpx.get(guarded.urls["epgu"] + "/_admin/health", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    httpx.get(guarded.urls["esia"] + "/_admin/health", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert TOKEN not in repr(guarded.showcase.journal.read())
+    assert TOKEN not in repr(guarded.apps["esia"].state.core.journal.read())
+
+
+def test_the_suites_admin_client_sends_the_token_from_the_environment(guarded, monkeypatch):
+    from conformance.clients import MockAdmin
+    from conformance.verdicts import EnvironmentProblem
+    from mocks.common.guard import ADMIN_TOKEN_ENV
+
+    monkeypatch.delenv(ADMIN_TOKEN_ENV, raising=False)
+    admin = MockAdmin("epgu", guarded.urls["epgu"])
+    with pytest.raises(EnvironmentProblem, match="401"):
+        admin.get("/health")
+    admin.close()
+    monkeypatch.setenv(ADMIN_TOKEN_ENV, TOKEN)
+    admin = MockAdmin("epgu", guarded.urls["epgu"])
+    assert admin.get("/health")["status"] == "ok"
+    admin.close()
+
+
+def test_mocks_up_refuses_a_public_host_without_a_token(monkeypatch):
+    from click.testing import CliRunner
+
+    from conformance.cli.mocks_cmd import is_loopback, mocks
+    from mocks.common.guard import ADMIN_TOKEN_ENV
+
+    monkeypatch.delenv(ADMIN_TOKEN_ENV, raising=False)
+    for host in ("0.0.0.0", "192.168.1.5", "::", "stand.example.org"):
+        result = CliRunner().invoke(mocks, ["up", "esia", "--host", host])
+        assert result.exit_code == 2, (host, result.output)
+        assert "--admin-token" in result.output and "Traceback" not in result.output
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"))
+
+
+def test_mocks_up_takes_the_token_from_the_environment_into_the_ready_file(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from mocks.common.guard import ADMIN_TOKEN_ENV
+
+    ready = tmp_path / "mocks.json"
+    code = ("import sys; from conformance.cli.mocks_cmd import mocks; "
+            f"sys.exit(mocks.main(['up', 'epgu', '--ready-file', {str(ready)!r}]))")
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, ADMIN_TOKEN_ENV: TOKEN},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(ready.exists, 30)
+        data = json.loads(ready.read_text())
+        assert data["admin_token"] == TOKEN
+        assert ready.stat().st_mode & 0o077 == 0, "the ready file holding the token is the owner's only"
+        assert httpx.get(data["epgu"] + "/_admin/health", timeout=10).status_code == 401
+        r = httpx.get(data["epgu"] + "/_admin/health", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        assert r.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert TOKEN not in out + err
