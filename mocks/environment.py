@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mocks.common.guard import set_admin_token
+from mocks.common.limits import Limits
 from mocks.common.transports import ServerThread
 
 NAMES = ("esia", "smev", "epgu")
@@ -52,11 +53,12 @@ class Environment:
         self.servers: dict[str, ServerThread] = {}
         self.urls: dict[str, str] = {}
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> dict[str, str]:
-        """Serve every app (consecutive ports from `port`, or OS-picked when 0); wire them."""
+    def start(self, host: str = "127.0.0.1", port: int = 0, limits: Limits | None = None) -> dict[str, str]:
+        """Serve every app (consecutive ports from `port`, or OS-picked when 0; `limits` on slow
+        clients and connections, `mocks.common.limits`); wire them."""
         try:
             for i, name in enumerate(self.names):
-                server = ServerThread(self.apps[name], host=host, port=port + i if port else 0)
+                server = ServerThread(self.apps[name], host=host, port=port + i if port else 0, limits=limits)
                 server.start()
                 self.servers[name] = server
                 self.urls[name] = server.url

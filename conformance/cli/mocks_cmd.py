@@ -10,7 +10,8 @@ showcase keeps what it accepted across restarts. A mock is set up through its ad
 (`/_admin/...`). With `--admin-token` (or `$EZHD_MOCKS_ADMIN_TOKEN`) every `/_admin` route
 wants `Authorization: Bearer <token>` (401 otherwise) and the ready file carries the token as
 `admin_token` (the file is then readable by its owner only); a `--host` beyond loopback is
-refused without one, since the admin API resets and rewrites the stand.
+refused without one, since the admin API resets and rewrites the stand. `--header-timeout`,
+`--body-timeout` and `--max-connections` bound slow clients (`mocks.common.limits`).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import click
 
 from conformance.cli import UsageProblem
 from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
+from mocks.common.limits import Limits
 
 
 def is_loopback(host: str) -> bool:
@@ -82,8 +84,15 @@ def mocks() -> None:
               help="Write {name: url} JSON here once every mock answers.")
 @click.option("--admin-token", envvar=ADMIN_TOKEN_ENV, show_envvar=True, default=None,
               help="Require this bearer token on every /_admin route (needed with a --host beyond loopback).")
+@click.option("--header-timeout", type=click.FloatRange(min=0.1), default=Limits.header_timeout, show_default=True,
+              help="Seconds a client has to send a request's headers.")
+@click.option("--body-timeout", type=click.FloatRange(min=0.1), default=Limits.body_timeout, show_default=True,
+              help="Seconds a client has to send a request's body (refused and dropped after).")
+@click.option("--max-connections", type=click.IntRange(min=1), default=Limits.max_connections, show_default=True,
+              help="Connections served at once; beyond them the answer is 503.")
 def up(names: tuple[str, ...], host: str, port: int, state_dir: Path | None,
-       ready_file: Path | None, admin_token: str | None) -> None:
+       ready_file: Path | None, admin_token: str | None,
+       header_timeout: float, body_timeout: float, max_connections: int) -> None:
     """Start NAMES (esia, smev, epgu; default: all) until Ctrl-C or SIGTERM."""
     from mocks.environment import NAMES, Environment
 
@@ -109,7 +118,9 @@ def up(names: tuple[str, ...], host: str, port: int, state_dir: Path | None,
     try:
         try:
             env = Environment(wanted, state_dir=state_dir, admin_token=admin_token)
-            urls = env.start(host=host, port=port)
+            urls = env.start(host=host, port=port, limits=Limits(header_timeout=header_timeout,
+                                                                 body_timeout=body_timeout,
+                                                                 max_connections=max_connections))
         except (OSError, RuntimeError, SystemExit) as exc:
             raise click.ClickException(f"cannot start the mocks on {host}:{port}: {exc}") from None
         for name, url in urls.items():

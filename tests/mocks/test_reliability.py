@@ -255,3 +255,80 @@ def test_mocks_up_takes_the_token_from_the_environment_into_the_ready_file(tmp_p
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     assert TOKEN not in out + err
+
+
+# --- slow and silent clients -------------------------------------------------------------------
+
+def trickle(sock: socket.socket, data: bytes, per_byte: float, until: float) -> tuple[float, bytes]:
+    """Send `data` one byte every `per_byte` seconds until the server answers or closes, or
+    `until` seconds pass; (seconds until the server answered or closed, what it sent)."""
+    import select
+
+    started = time.monotonic()
+    i = 0
+    while time.monotonic() - started < until:
+        readable, _, _ = select.select([sock], [], [], per_byte)
+        if readable:
+            got = b""
+            try:
+                while chunk := sock.recv(65536):
+                    got += chunk
+            except OSError:
+                pass
+            return time.monotonic() - started, got
+        if i < len(data):
+            try:
+                sock.sendall(data[i:i + 1])
+            except OSError:
+                return time.monotonic() - started, b""
+            i += 1
+    return time.monotonic() - started, b"<still open>"
+
+
+def slow_client(url: str, head: bytes, trickled: bytes, until: float = 15.0) -> tuple[float, bytes]:
+    """Send `head` at once, then `trickled` at 1 byte/s; the clock starts at connecting."""
+    where = urlsplit(url)
+    started = time.monotonic()
+    with socket.create_connection((where.hostname, where.port), timeout=until) as s:
+        s.sendall(head)
+        _, got = trickle(s, trickled, 1.0, until)
+    return time.monotonic() - started, got
+
+
+def test_slow_and_silent_clients_are_dropped_within_the_timeout_while_others_are_served():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mocks.common.limits import Limits
+
+    limits = Limits(header_timeout=2.0, body_timeout=3.0)
+    env = Environment(("smev", "epgu"))
+    try:
+        urls = env.start(limits=limits)
+        url, headers = agent_upload(env)
+        body = address_csv(3)
+        head = request_head("POST", url, {**headers, "Content-Length": len(body)}).encode()
+        with ThreadPoolExecutor(12) as pool:
+            slow_heads = [pool.submit(slow_client, url, b"", head) for _ in range(4)]
+            silent = [pool.submit(slow_client, url, b"", b"") for _ in range(2)]
+            slow_bodies = [pool.submit(slow_client, url, head, body) for _ in range(4)]
+            served = []
+            started = time.monotonic()
+            while time.monotonic() - started < limits.body_timeout + 1:
+                t0 = time.monotonic()
+                r = httpx.get(urls["epgu"] + "/_ping", timeout=5)
+                served.append((r.status_code, round(time.monotonic() - t0, 3)))
+                time.sleep(0.2)
+            for f in slow_heads + silent:
+                seconds, got = f.result()
+                assert seconds < limits.header_timeout + 1.5, f"a slow header was held {seconds:.1f} s"
+                assert got.startswith(b"HTTP/1.1 408") and b"request_timeout" in got, got[:200]
+            for f in slow_bodies:
+                seconds, got = f.result()
+                assert limits.body_timeout - 0.5 < seconds < limits.body_timeout + 1.5, \
+                    f"a slow body was held {seconds:.1f} s"
+                assert got.startswith(b"HTTP/1.1 408"), got[:200]
+        assert all(code == 200 for code, _ in served) and max(t for _, t in served) < 1.0, served
+        assert env.showcase.counts().get("address", 0) == 0, "a body dropped for slowness was stored"
+        assert env.showcase.requests() == []
+    finally:
+        env.stop()
