@@ -59,6 +59,7 @@ SENDER_RE = re.compile(r"^[A-Z0-9_]{2,32}$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 OPERATIONS = ("upload", "delete")
 STAGES = ("0", "1", "2", "6")          # stages that last `Settings.delays[stage]` seconds
+TRANSIENT = (-1, 1, 2, 6)   # not written to the store: a request in flight resumes from 0 or 2 anyway
 
 # Fault endpoints of the HTTP layer and of the lifecycle, and their kinds.
 HTTP_ENDPOINTS = ("upload", "status", "errors", "notifications", "overview", "page",
@@ -301,8 +302,8 @@ class Showcase:
                 if not self._spool_path(rec.request_id) or not self._spool_path(rec.request_id).exists():
                     self._set(rec, 4, reason="the request body was lost when the mock restarted")
                     continue
-                if rec.code in (2, 6):
-                    self._set(rec, 2, note="resumed after a restart; ФЛК runs again")
+                # the store keeps 0 and final codes only (TRANSIENT): every request in flight re-enters 2
+                self._set(rec, 2, note="resumed after a restart; ФЛК runs again")
                 rec.next_at = time.monotonic()
                 self._queue.append(rec.request_id)
                 resumed += 1
@@ -576,7 +577,8 @@ class Showcase:
             rec.history.append(step)
             if register:
                 self._requests[rec.request_id] = rec
-            self.store.save_request(rec.persisted())
+            if code not in TRANSIENT:
+                self.store.save_request(rec.persisted())
             self._cond.notify_all()
 
     def _spool_path(self, request_id: str) -> Path | None:
