@@ -8,23 +8,33 @@ mid-upload, a chunked body never terminated, a declared length the bytes do not 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 TOO_LARGE = "too_large"
 INCOMPLETE = "incomplete"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+SPOOL_IN_MEMORY = 1024 * 1024
+"""Bytes of a body kept in memory while reading; beyond, the body goes to a temporary file, so
+a body that ends up refused (too large, cut off) never costs more memory than this."""
 
 
 @dataclass(frozen=True)
 class Body:
     """What `read_body` got: `data` (empty unless complete), `size` (bytes received),
-    `declared` (Content-Length, if any), `problem` (None, `too_large` or `incomplete`) and
-    `disconnected` (the client went away, so no answer can reach it)."""
+    `declared` (Content-Length, if any), `problem` (None, `too_large` or `incomplete`),
+    `disconnected` (the client went away, so no answer can reach it) and `sha256` (of a
+    complete body, computed once while reading)."""
     data: bytes = b""
     size: int = 0
     declared: int | None = None
     problem: str | None = None
     disconnected: bool = False
+    sha256: str = EMPTY_SHA256
 
     @property
     def ok(self) -> bool:
@@ -52,24 +62,29 @@ async def read_body(scope: dict[str, Any], receive: Any, cap: int) -> Body:
         return Body()
     if declared is not None and declared > cap:
         return Body(declared=declared, problem=TOO_LARGE)
-    chunks: list[bytes] = []
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+    digest = hashlib.sha256()
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return Body(size=size, declared=declared, problem=INCOMPLETE, disconnected=True)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > cap:
-            return Body(size=size, declared=declared, problem=TOO_LARGE)
-        if declared is not None and size > declared:
+    with spool:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return Body(size=size, declared=declared, problem=INCOMPLETE, disconnected=True)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                return Body(size=size, declared=declared, problem=TOO_LARGE)
+            if declared is not None and size > declared:
+                return Body(size=size, declared=declared, problem=INCOMPLETE)
+            if chunk:
+                spool.write(chunk)
+                digest.update(chunk)
+            if not message.get("more_body", False):
+                break
+        if declared is not None and size != declared:
             return Body(size=size, declared=declared, problem=INCOMPLETE)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    if declared is not None and size != declared:
-        return Body(size=size, declared=declared, problem=INCOMPLETE)
-    return Body(b"".join(chunks), size, declared)
+        spool.seek(0)
+        return Body(spool.read(), size, declared, sha256=digest.hexdigest())
 
 
 def replay(body: bytes) -> Any:

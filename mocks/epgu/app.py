@@ -26,7 +26,6 @@ as size and sha256, JSON bodies with secrets redacted.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from typing import Any
 from urllib.parse import parse_qsl
@@ -353,11 +352,11 @@ class Guard(RequestGuard):
                 try:
                     entry["json"] = json.loads(body.decode("utf-8"))
                 except (UnicodeDecodeError, ValueError):
-                    entry["body"] = {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+                    entry["body"] = {"bytes": len(body), "sha256": ex.body.sha256}
             elif ctype == FORM_TYPE and len(body) <= JOURNAL_JSON_MAX:
                 entry["form"] = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
             else:                     # CSV files and anything else: size and digest, never content
-                entry["body"] = {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+                entry["body"] = {"bytes": len(body), "sha256": ex.body.sha256}
         if scope.get("epgu_note"):
             entry["note"] = scope["epgu_note"]
         elif ex.refused:

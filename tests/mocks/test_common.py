@@ -3,6 +3,7 @@ and the capped body reader."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 
 import pytest
@@ -186,7 +187,8 @@ def test_read_body_stops_a_stream_at_the_cap_and_reads_small_bodies_whole():
     assert (got.problem, got.data) == ("too_large", b"")
     assert calls["n"] == 2, "reading stops at the chunk that crosses the cap"
     receive, _ = _receive_of([b"ab", b"cd"])
-    assert _read(_post(), receive) == Body(b"abcd", 4)
+    got = _read(_post(), receive)
+    assert (got.data, got.size, got.ok, got.sha256) == (b"abcd", 4, True, hashlib.sha256(b"abcd").hexdigest())
     receive, _ = _receive_of([b"ab", b"cd"])
     assert _read(_post(4), receive).ok
     receive, calls = _receive_of([b"ignored"])
@@ -207,6 +209,27 @@ def test_read_body_gives_nothing_of_a_body_the_client_abandoned():
     for scope in (_post(100), _post(), {"method": "POST", "headers": [(b"transfer-encoding", b"chunked")]}):
         got = _read(scope, abandoned())
         assert (got.problem, got.disconnected, got.data, got.size) == ("incomplete", True, b"", 10)
+
+
+def test_read_body_keeps_at_most_the_spool_threshold_in_memory(monkeypatch):
+    """A large body goes to a temporary file while it is read; refused, it is just dropped."""
+    import tempfile
+
+    import mocks.common.body as body_module
+
+    made = []
+
+    class Recording(tempfile.SpooledTemporaryFile):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            made.append(self)
+    monkeypatch.setattr(body_module.tempfile, "SpooledTemporaryFile", Recording)
+    chunk = b"x" * 65536
+    receive, _ = _receive_of([chunk] * 40)             # 2.5 MiB, over the 1 MiB threshold
+    got = _read(_post(), receive, cap=10 * 2**20)
+    assert got.ok and got.size == 40 * 65536 and got.data == chunk * 40
+    assert made and made[0]._rolled, "the body went to disk once past the threshold"
+    assert got.sha256 == hashlib.sha256(chunk * 40).hexdigest()
 
 
 def test_read_body_refuses_sizes_that_differ_from_content_length():
