@@ -61,7 +61,7 @@ class Stand:
                "EZHD_MOCKS_ADMIN_TOKEN": self.token}
         self.proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "mocks", "up", "smev", "epgu",
                                       "--state-dir", str(self.state), "--ready-file", str(ready)],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     env=env, cwd=self.code, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while not ready.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -149,7 +149,7 @@ def cut_off_uploads(stand: Stand, n: int) -> int:
                 f"Content-Length: {len(body)}\r\n\r\n").encode()
         try:
             with socket.create_connection((where.hostname, where.port), timeout=10) as s:
-                s.sendall(head + body[: len(body) // 2 + 7])
+                s.sendall(head + body[: body.index(f'"CUT{k}-5"'.encode())])   # five whole rows of ten
                 s.shutdown(socket.SHUT_WR)
                 s.recv(100)
             sent += 1
@@ -157,6 +157,40 @@ def cut_off_uploads(stand: Stand, n: int) -> int:
             pass
         time.sleep(0.05)
     return sent
+
+
+def rss_mib(pid: int) -> dict[str, float]:
+    """Current and peak resident memory of a process (Linux /proc), MiB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = round(int(value.split()[0]) / 1024, 1)
+    return out
+
+
+def big_chunked(stand: Stand, n: int, mib: int) -> list[str]:
+    """`n` parallel chunked uploads of `mib` MiB each (over the 100 MB cap); their outcomes."""
+    def one(k: int) -> str:
+        def chunks():
+            row = (ROW.format(id=f"BIG{k}") + "\n").encode()
+            block = row * (65536 // len(row))
+            yield (HEADER + "\n").encode()
+            for _ in range(mib * 2**20 // len(block)):
+                yield block
+        try:
+            r = httpx.post(f"{stand.urls['smev']}/BENCH000/myedu/api/edu-upload/v1/csv/address", content=chunks(),
+                           headers={"Content-Type": "application/octet-stream"}, timeout=300)
+            return f"{r.status_code} {r.json().get('error', '')}"
+        except httpx.HTTPError as exc:
+            return type(exc).__name__
+    results: list[str] = [""] * n
+    threads = [threading.Thread(target=lambda k=k: results.__setitem__(k, one(k))) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 def slow_clients(stand: Stand, n: int, results: list[float]) -> None:
@@ -193,6 +227,8 @@ def main() -> None:
     ap.add_argument("--kill-after", type=float, default=15.0)
     ap.add_argument("--cut", type=int, default=20, help="uploads that break off mid-body")
     ap.add_argument("--slow", type=int, default=20, help="clients sending 1 byte/s")
+    ap.add_argument("--big", type=int, default=4, help="parallel chunked bodies over the cap, before the load")
+    ap.add_argument("--big-mib", type=int, default=200)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--code", type=Path, default=ROOT,
                     help="run the stand from this checkout (e.g. `git archive main` unpacked) for a baseline")
@@ -202,6 +238,9 @@ def main() -> None:
     stand = Stand(tmp / "state", "bench-" + os.urandom(8).hex(), [f"BENCH{i:03d}" for i in range(args.clients)],
                   args.code.resolve())
     stand.start()
+    rss_before = rss_mib(stand.proc.pid)
+    big = big_chunked(stand, args.big, args.big_mib) if args.big else []
+    rss_big = rss_mib(stand.proc.pid)
     load = Load(stand, args)
     slow: list[float] = []
     kills = 0
@@ -253,6 +292,8 @@ def main() -> None:
         "p99_s": round(lat[int(0.99 * (len(lat) - 1))], 3) if lat else None,
         "uploads_per_s": round(len(load.acked) / seconds, 1), "seconds": round(seconds, 1),
         "slow_clients_dropped_after_s": [round(min(slow), 1), round(max(slow), 1)] if slow else None,
+        "big_chunked": {"bodies": args.big, "mib_each": args.big_mib, "answers": sorted(set(big)),
+                        "stand_rss_mib_before": rss_before.get("VmRSS"), "stand_peak_rss_mib": rss_big.get("VmHWM")},
         "load_average": os.getloadavg(),
     }
     print(json.dumps(out, indent=2, ensure_ascii=False))
