@@ -277,8 +277,9 @@ def main() -> None:
         per_file[(r["source"], r["sha256"])] = per_file.get((r["source"], r["sha256"]), 0) + 1
     # applied more often than sent is a duplicate; applied again after a retry (the answer was
     # lost with the connection) is at-least-once delivery, harmless for upserts
-    duplicated = sum(max(0, n - load.attempts.get(sha, 0)) for (_, sha), n in per_file.items())
-    reapplied = sum(n - 1 for n in per_file.values() if n > 1)
+    # (cut-off files are counted by `cut_off_rows_stored`, not here)
+    duplicated = sum(max(0, n - load.attempts[sha]) for (_, sha), n in per_file.items() if sha in load.attempts)
+    reapplied = sum(n - 1 for (_, sha), n in per_file.items() if n > 1 and sha in load.attempts)
     stand.stop()
     lat = sorted(load.latencies)
     out = {

@@ -137,11 +137,14 @@ def test_a_vendor_journal_attached_to_mocks_started_beforehand(tmp_path):
     import os
 
     mocks_ready = tmp_path / "mocks.json"
+    stand_token = "vendor-stand-" + os.urandom(8).hex()    # a shared stand guards its admin API
     mocks = subprocess.Popen([sys.executable, "-m", "conformance.cli", "mocks", "up", "--ready-file",
-                              str(mocks_ready)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              str(mocks_ready)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "EZHD_MOCKS_ADMIN_TOKEN": stand_token})
     journal = None
     try:
         urls = _wait_for(mocks_ready, mocks, "ezhd mocks up")
+        assert urls.pop("admin_token") == stand_token
         # the vendor configures its journal with the mocks' URLs (here: the reference journal)
         sut = _vendor_files(tmp_path, "http://placeholder")   # keys first; sut.toml rewritten below
         config = tmp_path / "journal.toml"
@@ -180,6 +183,9 @@ def test_a_vendor_journal_attached_to_mocks_started_beforehand(tmp_path):
         assert run["mocks_file"] == str(mocks_ready.resolve()) and run["dataset"]["loaded"] is True
         assert info["admin_password"] not in (tmp_path / "run" / "run.json").read_text(encoding="utf-8")
         assert "(attached)" in proc.stdout
+        for written in (tmp_path / "run").rglob("*"):
+            if written.is_file():
+                assert stand_token not in written.read_text(encoding="utf-8", errors="replace"), written
         # the mocks given by --mocks are left running
         assert mocks.poll() is None and mocks_ready.exists()
     finally:
