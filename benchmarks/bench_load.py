@@ -218,6 +218,25 @@ def slow_clients(stand: Stand, n: int, results: list[float]) -> None:
         t.join()
 
 
+def one_file(stand: Stand, rows: int, json_out: Path | None) -> None:
+    """One big upload through the agent: seconds until the 200, rows/s, the stand's peak RSS."""
+    body = csv_file("ONE", rows)
+    before = rss_mib(stand.proc.pid)
+    started = time.perf_counter()
+    r = httpx.post(f"{stand.urls['smev']}/BENCH000/myedu/api/edu-upload/v1/csv/address", content=body,
+                   headers={"Content-Type": "application/octet-stream"}, timeout=600)
+    seconds = time.perf_counter() - started
+    after = rss_mib(stand.proc.pid)
+    stand.stop()
+    out = {"rows": rows, "file_mib": round(len(body) / 2**20, 1), "status": r.status_code,
+           "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
+           "stand_rss_mib_before": before.get("VmRSS"), "stand_peak_rss_mib": after.get("VmHWM"),
+           "load_average": os.getloadavg()}
+    print(json.dumps(out, indent=2))
+    if json_out:
+        json_out.write_text(json.dumps(out, indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=200)
@@ -229,15 +248,21 @@ def main() -> None:
     ap.add_argument("--slow", type=int, default=20, help="clients sending 1 byte/s")
     ap.add_argument("--big", type=int, default=4, help="parallel chunked bodies over the cap, before the load")
     ap.add_argument("--big-mib", type=int, default=200)
+    ap.add_argument("--one-file", type=int, metavar="ROWS",
+                    help="instead of the load: one file of ROWS rows through the agent; time, rows/s, peak RSS")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--code", type=Path, default=ROOT,
                     help="run the stand from this checkout (e.g. `git archive main` unpacked) for a baseline")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="ezhd-bench-load-"))
-    stand = Stand(tmp / "state", "bench-" + os.urandom(8).hex(), [f"BENCH{i:03d}" for i in range(args.clients)],
+    stand = Stand(tmp / "state", "bench-" + os.urandom(8).hex(),
+                  [f"BENCH{i:03d}" for i in range(1 if args.one_file else args.clients)],
                   args.code.resolve())
     stand.start()
+    if args.one_file:
+        one_file(stand, args.one_file, args.json)
+        return
     rss_before = rss_mib(stand.proc.pid)
     big = big_chunked(stand, args.big, args.big_mib) if args.big else []
     rss_big = rss_mib(stand.proc.pid)

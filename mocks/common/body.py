@@ -8,6 +8,7 @@ mid-upload, a chunked body never terminated, a declared length the bytes do not 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import hashlib
 import tempfile
 from dataclasses import dataclass
@@ -85,6 +86,20 @@ async def read_body(scope: dict[str, Any], receive: Any, cap: int) -> Body:
             return Body(size=size, declared=declared, problem=INCOMPLETE)
         spool.seek(0)
         return Body(spool.read(), size, declared, sha256=digest.hexdigest())
+
+
+def check_utf8(data: bytes, chunk: int = 1 << 20) -> None:
+    """Raise `UnicodeDecodeError` (`start` = the byte offset in `data`) unless `data` is UTF-8,
+    decoding a chunk at a time so that no text copy of a large body is ever made."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    for at in range(0, max(len(data), 1), chunk):
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(view[at:at + chunk], final=at + chunk >= len(data))
+        except UnicodeDecodeError as exc:
+            raise UnicodeDecodeError("utf-8", data, at - pending + exc.start, at - pending + exc.end,
+                                     exc.reason) from None
 
 
 def replay(body: bytes) -> Any:

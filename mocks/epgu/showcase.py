@@ -45,6 +45,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from mocks.common.body import check_utf8
 from mocks.common.faults import Fault, FaultQueue
 from mocks.common.journal import RequestJournal
 from mocks.epgu.flk import SHOWCASE_SCHEMA, FlkEngine, FlkResult
@@ -433,7 +434,7 @@ class Showcase:
             raise ShowcaseInputError(f"the body is larger than {self.settings.max_body} bytes",
                                      error="too_large", status=413)
         try:
-            data.decode("utf-8")
+            check_utf8(data)
         except UnicodeDecodeError as exc:
             raise ShowcaseInputError(f"the body is not UTF-8 (byte {exc.start}: {exc.reason})",
                                      error="bad_encoding") from None

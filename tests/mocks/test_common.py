@@ -252,3 +252,22 @@ def test_replay_yields_the_body_once():
     first, pending = asyncio.run(go())
     assert first == {"type": "http.request", "body": b"payload", "more_body": False}
     assert pending, "after the body, receive waits (for a disconnect)"
+
+
+@pytest.mark.parametrize("data", [b"", "привет;мир\n".encode() * 5, b"ok\xff", "я".encode() * 7 + b"\xd0",
+                                  "ab".encode() + "я".encode()[:1] + b"x" + b"y" * 40])
+@pytest.mark.parametrize("chunk", [1, 3, 4, 1 << 20])
+def test_check_utf8_agrees_with_decode_and_names_the_same_byte(data, chunk):
+    from mocks.common.body import check_utf8
+
+    try:
+        data.decode("utf-8")
+        expected = None
+    except UnicodeDecodeError as exc:
+        expected = (exc.start, exc.reason)
+    try:
+        check_utf8(data, chunk)
+        got = None
+    except UnicodeDecodeError as exc:
+        got = (exc.start, exc.reason)
+    assert got == expected
