@@ -66,6 +66,9 @@ def protocol_class(limits: Limits) -> type:
             self._deadline = None
             if self.transport.is_closing():
                 return
+            if what == "headers" and self.cycle is not None and not self.cycle.response_complete:
+                self._arm(seconds, what)   # a pipelined request: its clock starts after the answer before it
+                return
             cycle = self.cycle if what == "body" else None
             if cycle is not None and cycle.response_started and not cycle.response_complete:
                 return      # the app is answering already (a refusal before reading the body)
