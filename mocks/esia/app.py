@@ -366,6 +366,9 @@ class Guard(RequestGuard):
     def cap(self, endpoint: str) -> int:
         return self.core.settings.admin_max_body if endpoint == "admin" else self.core.settings.max_body
 
+    def error(self, ex: Exchange, status: int, error: str, en: str, ru: str) -> Response:
+        return self._refuse(ex, EsiaError("007038" if status < 500 else "007007", en, status=status))
+
     def _refuse(self, ex: Exchange, exc: EsiaError) -> Response:
         ex.scope["esia_error"] = {"code": exc.code}
         return error_json(exc)
