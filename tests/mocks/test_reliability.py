@@ -332,3 +332,16 @@ def test_slow_and_silent_clients_are_dropped_within_the_timeout_while_others_are
         assert env.showcase.requests() == []
     finally:
         env.stop()
+
+
+def test_limits_must_be_positive_and_the_cli_says_which_option_is_wrong():
+    from click.testing import CliRunner
+
+    from conformance.cli.mocks_cmd import mocks
+    from mocks.common.limits import Limits
+
+    with pytest.raises(ValueError, match="header_timeout"):
+        Limits(header_timeout=0)
+    for option in ("--header-timeout", "--body-timeout", "--max-connections"):
+        result = CliRunner().invoke(mocks, ["up", "esia", option, "0"])
+        assert result.exit_code == 2 and option in result.output and "Traceback" not in result.output
