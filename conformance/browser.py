@@ -14,6 +14,7 @@ anything else.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ import httpx
 
 from conformance import evidence
 from conformance.verdicts import EnvironmentProblem
+from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
 
 DEFAULT_ESIA_PASSWORD = "esia"   # mock ЕСИА's password for personas without one
 _AUTH_REQUEST_RE = re.compile(r'name="auth_request"\s+value="([^"]+)"')
@@ -64,7 +66,8 @@ class Browser(httpx.Client):
     # -- mock ЕСИА administration (the tester's side, not the SUT's) ------------------------------
 
     def esia_admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        resp = self.request(method, f"{self.esia_url}/_admin{path}", **kwargs)
+        resp = self.request(method, f"{self.esia_url}/_admin{path}",
+                            headers=admin_headers(os.environ.get(ADMIN_TOKEN_ENV)), **kwargs)
         if resp.status_code >= 300:
             raise EnvironmentProblem(f"mock ЕСИА {method} /_admin{path}: {resp.status_code} {resp.text[:200]}")
         return resp

@@ -1,7 +1,8 @@
 """The tester's HTTP clients, all recorded into the test's transcript (`conformance/evidence.py`).
 
-- `MockAdmin`: a mock's `/_admin` API (ЕСИА, agent, ЕПГУ). A refusal there is the tester's
-  problem, not the journal's: it raises `EnvironmentProblem` (verdict ERROR).
+- `MockAdmin`: a mock's `/_admin` API (ЕСИА, agent, ЕПГУ), with the stand's admin token from
+  `$EZHD_MOCKS_ADMIN_TOKEN` when set. A refusal there is the tester's problem, not the
+  journal's: it raises `EnvironmentProblem` (verdict ERROR).
 - `Portal`: «Моё образование» calling the journal's on-demand API (`specs/openapi/journal.yaml`)
   through the ПОДД agent in OpenAPI mode, as the real portal does: `X-Smev-Sender` names the
   portal, `X-Esia-Oid` the signed-in user. Answers are returned as they are, for the test to
@@ -19,6 +20,7 @@ import httpx
 
 from conformance import evidence
 from conformance.verdicts import EnvironmentProblem
+from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
 
 PORTAL_MNEMONIC = "EPGU"     # the portal's mnemonic at the agent (mocks/epgu settings)
 
@@ -28,7 +30,7 @@ class MockAdmin:
 
     def __init__(self, name: str, base_url: str) -> None:
         self.name, self.base_url = name, base_url.rstrip("/")
-        self.http = evidence.client(name)
+        self.http = evidence.client(name, headers=admin_headers(os.environ.get(ADMIN_TOKEN_ENV)))
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:

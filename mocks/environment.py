@@ -1,7 +1,8 @@
 """The mock federal environment as one unit: ЕСИА, the ПОДД agent and the ЕПГУ showcase,
 sharing one showcase and wired to each other.
 
-`Environment(names, state_dir)` builds the apps (in-process use: `env.apps[name]`);
+`Environment(names, state_dir, admin_token=None)` builds the apps (in-process use:
+`env.apps[name]`; with `admin_token` every `/_admin` route wants it, `mocks.common.guard`);
 `start()` serves each on loopback with a port the OS picks (`ServerThread`), then points
 the portal at the agent and registers the portal at the agent as the provider of
 `portal.yaml`, so on-demand calls go portal → agent → journal and event notifications
@@ -14,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mocks.common.guard import set_admin_token
+from mocks.common.limits import Limits
 from mocks.common.transports import ServerThread
 
 NAMES = ("esia", "smev", "epgu")
@@ -21,7 +24,7 @@ NAMES = ("esia", "smev", "epgu")
 
 class Environment:
     def __init__(self, names: tuple[str, ...] | list[str] = NAMES, state_dir: Path | None = None,
-                 showcase_settings: dict[str, Any] | None = None) -> None:
+                 showcase_settings: dict[str, Any] | None = None, admin_token: str | None = None) -> None:
         unknown = [n for n in names if n not in NAMES]
         if unknown:
             raise ValueError(f"unknown mock {', '.join(unknown)}; available: {', '.join(NAMES)}")
@@ -44,14 +47,18 @@ class Environment:
             else:
                 from mocks.epgu.app import create_app as epgu_app
                 self.apps[name] = epgu_app(showcase=self.showcase)
+        self.admin_token = admin_token or None
+        for app in self.apps.values():
+            set_admin_token(app, self.admin_token)
         self.servers: dict[str, ServerThread] = {}
         self.urls: dict[str, str] = {}
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> dict[str, str]:
-        """Serve every app (consecutive ports from `port`, or OS-picked when 0); wire them."""
+    def start(self, host: str = "127.0.0.1", port: int = 0, limits: Limits | None = None) -> dict[str, str]:
+        """Serve every app (consecutive ports from `port`, or OS-picked when 0; `limits` on slow
+        clients and connections, `mocks.common.limits`); wire them."""
         try:
             for i, name in enumerate(self.names):
-                server = ServerThread(self.apps[name], host=host, port=port + i if port else 0)
+                server = ServerThread(self.apps[name], host=host, port=port + i if port else 0, limits=limits)
                 server.start()
                 self.servers[name] = server
                 self.urls[name] = server.url

@@ -75,7 +75,8 @@ from pathlib import Path
 import click
 
 from conformance.cli import UsageProblem
-from conformance.session.launch import read_ready_file, start_mocks, start_reference
+from conformance.session.launch import read_ready_file, ready_token, set_env, start_mocks, start_reference
+from mocks.common.guard import ADMIN_TOKEN_ENV
 from conformance.session.parallel import run_parts
 from conformance.session.prepare import make_dataset, prepare
 from conformance.session.run import run_pytest, summarise
@@ -198,6 +199,9 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
         started = time.monotonic()
         dataset = make_dataset(report_dir, seed)
         urls = attached if attached is not None else start_mocks(stack, report_dir)
+        token = ready_token(mocks_file) if mocks_file is not None else None
+        if token:   # a shared stand guards its admin API: the suite's admin clients send the token
+            set_env(stack, ADMIN_TOKEN_ENV, token)
         if sut is None:
             sut = start_reference(stack, report_dir, urls, defects)
         run, setup_problems = prepare(stack, report_dir, sut, urls, dataset, options)

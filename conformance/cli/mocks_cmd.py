@@ -1,13 +1,17 @@
 """`ezhd mocks`: run the federal mocks (ЕСИА, ПОДД agent, ЕПГУ showcase and portal).
 
-`ezhd mocks up [NAMES...] [--host 127.0.0.1] [--port 0] [--state-dir DIR] [--ready-file F]`
-starts the named mocks (default: all three) under uvicorn on loopback (port 0 = chosen by
+`ezhd mocks up [NAMES...] [--host 127.0.0.1] [--port 0] [--state-dir DIR] [--ready-file F]
+[--admin-token T]` starts the named mocks (default: all three) under uvicorn on loopback (port 0 = chosen by
 the OS; with a fixed port, consecutive ports), sharing one showcase and with the portal
 wired to the agent (`mocks.environment`). It prints `NAME URL` per mock, writes
 `{name: url}` as JSON to the ready file once every mock answers its `/_admin/health`
 (removed on stop), and stops cleanly on Ctrl-C or SIGTERM (exit 0). With `--state-dir` the
 showcase keeps what it accepted across restarts. A mock is set up through its admin API
-(`/_admin/...`).
+(`/_admin/...`). With `--admin-token` (or `$EZHD_MOCKS_ADMIN_TOKEN`) every `/_admin` route
+wants `Authorization: Bearer <token>` (401 otherwise) and the ready file carries the token as
+`admin_token` (the file is then readable by its owner only); a `--host` beyond loopback is
+refused without one, since the admin API resets and rewrites the stand. `--header-timeout`,
+`--body-timeout` and `--max-connections` bound slow clients (`mocks.common.limits`).
 """
 from __future__ import annotations
 
@@ -22,14 +26,29 @@ from typing import Any
 import click
 
 from conformance.cli import UsageProblem
+from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
+from mocks.common.limits import Limits
 
-def _wait_healthy(url: str, timeout: float = 15.0) -> None:
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses; any other name or address is not."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _wait_healthy(url: str, token: str | None, timeout: float = 15.0) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if httpx.get(f"{url}/_admin/health", timeout=2.0).status_code == 200:
+            if httpx.get(f"{url}/_admin/health", headers=admin_headers(token), timeout=2.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -38,9 +57,14 @@ def _wait_healthy(url: str, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def _write_ready(path: Path, urls: dict[str, str]) -> None:
+def _write_ready(path: Path, urls: dict[str, str], token: str | None) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(urls, indent=2) + "\n", encoding="utf-8")
+    data: dict[str, str] = dict(urls)
+    if token:
+        data["admin_token"] = token
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if token else 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 
 
@@ -58,8 +82,17 @@ def mocks() -> None:
               help="Keep the showcase's data and request history here (default: in memory).")
 @click.option("--ready-file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write {name: url} JSON here once every mock answers.")
+@click.option("--admin-token", envvar=ADMIN_TOKEN_ENV, show_envvar=True, default=None,
+              help="Require this bearer token on every /_admin route (needed with a --host beyond loopback).")
+@click.option("--header-timeout", type=click.FloatRange(min=0.1), default=Limits.header_timeout, show_default=True,
+              help="Seconds a client has to send a request's headers.")
+@click.option("--body-timeout", type=click.FloatRange(min=0.1), default=Limits.body_timeout, show_default=True,
+              help="Seconds a client has to send a request's body (refused and dropped after).")
+@click.option("--max-connections", type=click.IntRange(min=1), default=Limits.max_connections, show_default=True,
+              help="Connections served at once; beyond them the answer is 503.")
 def up(names: tuple[str, ...], host: str, port: int, state_dir: Path | None,
-       ready_file: Path | None) -> None:
+       ready_file: Path | None, admin_token: str | None,
+       header_timeout: float, body_timeout: float, max_connections: int) -> None:
     """Start NAMES (esia, smev, epgu; default: all) until Ctrl-C or SIGTERM."""
     from mocks.environment import NAMES, Environment
 
@@ -71,6 +104,10 @@ def up(names: tuple[str, ...], host: str, port: int, state_dir: Path | None,
         raise UsageProblem(f"--ready-file: directory {ready_file.parent} does not exist")
     if state_dir is not None and state_dir.exists() and not state_dir.is_dir():
         raise UsageProblem(f"--state-dir: {state_dir} exists and is not a directory")
+    admin_token = (admin_token or "").strip() or None
+    if not admin_token and not is_loopback(host):
+        raise UsageProblem(f"--host {host} is reachable beyond this machine: give --admin-token TOKEN "
+                           f"(or set ${ADMIN_TOKEN_ENV}) so that only you can reset and rewrite the stand")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -80,15 +117,17 @@ def up(names: tuple[str, ...], host: str, port: int, state_dir: Path | None,
     env = None
     try:
         try:
-            env = Environment(wanted, state_dir=state_dir)
-            urls = env.start(host=host, port=port)
+            env = Environment(wanted, state_dir=state_dir, admin_token=admin_token)
+            urls = env.start(host=host, port=port, limits=Limits(header_timeout=header_timeout,
+                                                                 body_timeout=body_timeout,
+                                                                 max_connections=max_connections))
         except (OSError, RuntimeError, SystemExit) as exc:
             raise click.ClickException(f"cannot start the mocks on {host}:{port}: {exc}") from None
         for name, url in urls.items():
-            _wait_healthy(url)
+            _wait_healthy(url, admin_token)
             click.echo(f"{name} {url}")
         if ready_file is not None:
-            _write_ready(ready_file, urls)
+            _write_ready(ready_file, urls, admin_token)
         while not stop.is_set():
             if not env.alive():
                 raise click.ClickException("a mock stopped unexpectedly")

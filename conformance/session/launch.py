@@ -21,12 +21,21 @@ import click
 
 from conformance.cli import SetupProblem, UsageProblem
 
-__all__ = ["CONFORMANCE_DIR", "MOCK_NAMES", "READY_TIMEOUT", "read_ready_file", "start_mocks",
+__all__ = ["CONFORMANCE_DIR", "MOCK_NAMES", "READY_TIMEOUT", "read_ready_file", "ready_token", "start_mocks",
            "defect_settings", "start_reference", "set_env", "restore_env", "stop"]
 
 CONFORMANCE_DIR = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
 MOCK_NAMES = ("esia", "smev", "epgu")
+
+
+def ready_token(path: Path) -> str | None:
+    """The stand's admin token from the ready file (`ezhd mocks up --admin-token`), if any."""
+    try:
+        token = json.loads(path.read_text(encoding="utf-8")).get("admin_token")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return token if isinstance(token, str) and token else None
 
 
 def read_ready_file(path: Path) -> dict[str, str]:

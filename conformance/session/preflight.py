@@ -17,6 +17,8 @@ In order (a check that cannot be made after an earlier failure is left out):
 """
 from __future__ import annotations
 
+import os
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from conformance.clients import PORTAL_MNEMONIC
+from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
 
 __all__ = ["Problem", "preflight", "SAMPLE_LEARNERS"]
 
@@ -64,7 +67,7 @@ def check_mocks(urls: dict[str, str], attached: bool, vendor: bool) -> list[Prob
                         "with the URLs written there, and run `ezhd certify --sut sut.toml --mocks mocks.json`")]
     problems = []
     for name, url in urls.items():
-        got = _get(f"{url}/_admin/health")
+        got = _get(f"{url}/_admin/health", headers=admin_headers(os.environ.get(ADMIN_TOKEN_ENV)))
         if isinstance(got, str):
             problems.append(Problem(f"mock {name} at {url} does not answer: {got}",
                                     "is `ezhd mocks up` still running? start it again and configure the journal "

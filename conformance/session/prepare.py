@@ -16,6 +16,8 @@ portal asks that mnemonic for diaries and accepts its notifications.
 """
 from __future__ import annotations
 
+import os
+
 import json
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,6 +28,7 @@ import click
 from conformance.cli import SetupProblem
 from conformance.runfile import Run
 from conformance.session.launch import set_env
+from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
 
 __all__ = ["register_journal", "registration_calls", "make_dataset", "prepare"]
 
@@ -85,7 +88,7 @@ def prepare(stack: ExitStack, report_dir: Path, sut: Any, urls: dict[str, str], 
     directory = dataset["directory"]
     vendor = sut.source is not None
     attached = options["mocks_file"] is not None
-    with httpx.Client(timeout=120.0) as http:
+    with httpx.Client(timeout=120.0, headers=admin_headers(os.environ.get(ADMIN_TOKEN_ENV))) as http:
         def admin(base: str, method: str, path: str, **kwargs: Any) -> Any:
             try:
                 resp = http.request(method, f"{base}/_admin{path}", **kwargs)

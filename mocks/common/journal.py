@@ -48,11 +48,15 @@ def redact_url(url: str | None, keys: frozenset[str] = SECRET_KEYS) -> str | Non
     return urlunsplit(parts._replace(query=query))
 
 
-def body_fields(body: bytes | None) -> dict[str, Any]:
-    """The journal's record of a request body: its size and SHA-256 ({} when there is none)."""
-    if not body:
+def body_fields(body: Any) -> dict[str, Any]:
+    """The journal's record of a request body: its size and SHA-256 ({} when there is none).
+    `body` is the bytes, or the guard's `Body` (its digest was computed once while reading; a
+    body that was refused as cut off or too large keeps its size only)."""
+    if isinstance(body, (bytes, bytearray)):
+        return {"body_bytes": len(body), "body_sha256": hashlib.sha256(body).hexdigest()} if body else {}
+    if body is None or not body.size:
         return {}
-    return {"body_bytes": len(body), "body_sha256": hashlib.sha256(body).hexdigest()}
+    return {"body_bytes": body.size, **({"body_sha256": body.sha256} if body.ok else {})}
 
 
 class RequestJournal:

@@ -6,7 +6,8 @@
   app (respx's own `ASGIHandler` for async clients, `SyncASGITransport` for sync ones);
   `responses_router(app, base_url)` — the same for `requests` through `responses`.
   Close either with `close_router()`.
-- `ServerThread(app)` — uvicorn on 127.0.0.1, port picked by the OS, in a thread.
+- `ServerThread(app, limits=None)` — uvicorn on 127.0.0.1, port picked by the OS, in a thread,
+  with the header/body deadlines and connection limits of `mocks.common.limits`.
 """
 from __future__ import annotations
 
@@ -120,11 +121,16 @@ class ServerThread:
     """Run an ASGI app under uvicorn in a background thread on loopback (port 0 = OS-picked).
 
     `with ServerThread(app) as url: ...` — for end-to-end tests and benchmarks that need real
-    sockets; `ezhd mocks up` runs the same server in the foreground."""
+    sockets; `ezhd mocks up` runs the same server in the foreground. `limits`
+    (`mocks.common.limits.Limits`, defaults without) bounds slow clients and connections."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, **config: Any) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, limits: Any = None,
+                 **config: Any) -> None:
         import uvicorn
 
+        from mocks.common.limits import Limits
+
+        config = {**(limits or Limits()).uvicorn_config(), **config}
         config.setdefault("log_level", "warning")
         config.setdefault("lifespan", "off")
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **config))

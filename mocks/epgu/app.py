@@ -18,15 +18,15 @@ app; `app.state.showcase` and `app.state.portal` are the cores (close the showca
 
 Refusals of the showcase API are `ApiError` `{error, message, message_en, details}` (our
 extension of the published bare 400/401/500); of the portal, `{error, message, details}`.
-An outer ASGI middleware caps bodies (413 before reading an oversized body), applies queued
-HTTP faults (status, delay, drop), turns any crash into 500 so the mock keeps serving, and
-journals every exchange: CSV bodies as size and sha256, JSON bodies with secrets redacted.
+The outer layer is the mocks' common `RequestGuard`: the admin token, bodies used only when
+whole (413 before reading an oversized one), queued HTTP faults (status, delay, drop), any
+crash turned into 500 so the mock keeps serving, and every exchange journalled: CSV bodies
+as size and sha256, JSON bodies with secrets redacted.
 """
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -36,8 +36,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from mocks.common.body import read_body, replay
 from mocks.common.journal import body_fields
+from mocks.common.guard import Exchange, RequestGuard
 from mocks.epgu import pages
 from mocks.epgu.portal import Portal, PortalError
 from mocks.epgu.showcase import Showcase, ShowcaseError, ShowcaseInputError
@@ -275,108 +275,91 @@ async def not_found(request: Request, exc: Exception) -> Response:
                          "details": []}, status_code=code)
 
 
-# --- outer middleware: body cap, faults, crash guard, journal --------------------------------
+# --- outer layer: admin token, whole bodies under a cap, faults, crash guard, journal ---------
 
-class Guard:
-    def __init__(self, app: Any, showcase: Showcase) -> None:
-        self.app = app
+class Guard(RequestGuard):
+    """The showcase's and portal's `RequestGuard` (mocks/common/guard.py)."""
+
+    passthrough = (httpx.RemoteProtocolError,)
+
+    def __init__(self, app: Any, showcase: Showcase, state: Any = None) -> None:
+        super().__init__(app, state)
         self.showcase = showcase
 
-    def _cap(self, endpoint: str) -> int:
+    def endpoint_of(self, scope: dict[str, Any]) -> str:
+        return endpoint_of(scope.get("method", ""), scope.get("path", ""))
+
+    def cap(self, endpoint: str) -> int:
         s = self.showcase.settings
         return {"upload": s.max_body, "admin": s.admin_max_body}.get(endpoint, s.portal_max_body)
 
-    @staticmethod
-    def _error(endpoint: str, status: int, error: str, en: str, ru: str, retry_after: Any = 1) -> JSONResponse:
+    def error(self, ex: Exchange, status: int, error: str, en: str, ru: str, retry_after: Any = 1) -> JSONResponse:
         headers = {"Retry-After": str(retry_after)} if status == 503 else {}
-        if endpoint in SHOWCASE_ENDPOINTS:
+        if ex.endpoint in SHOWCASE_ENDPOINTS:
             body = {"error": error, "message": ru, "message_en": en, "details": []}
         else:
             body = {"error": error, "message": en, "details": []}
         return JSONResponse(body, status_code=status, headers=headers)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        endpoint = endpoint_of(scope.get("method", ""), scope.get("path", ""))
-        cap = self._cap(endpoint)
-        meta: dict[str, Any] = {"status": None}
+    def too_large(self, ex: Exchange, cap: int) -> Response:
+        ex.scope["epgu_note"] = {"error": "too_large"}
+        error = "too_large" if ex.endpoint in SHOWCASE_ENDPOINTS or ex.endpoint == "admin" else "invalid_body"
+        return self.error(ex, 413, error, f"the body is larger than {cap} bytes",
+                          f"Ошибка входных данных: тело запроса больше {cap} байт")
 
-        async def send_wrapper(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                meta["status"] = message["status"]
-            await send(message)
+    def crash(self, ex: Exchange, exc: Exception) -> Response:
+        ex.scope["epgu_note"] = {"error": "internal_error", "detail": repr(exc)[:300]}
+        return self.error(ex, 500, "internal_error", "internal error", "Внутренняя ошибка")
 
-        body, too_big = await read_body(scope, receive, cap)
-        try:
-            if too_big:
-                scope["epgu_note"] = {"error": "too_large"}
-                error = "too_large" if endpoint in SHOWCASE_ENDPOINTS or endpoint == "admin" else "invalid_body"
-                await self._error(endpoint, 413, error, f"the body is larger than {cap} bytes",
-                                  f"Ошибка входных данных: тело запроса больше {cap} байт")(scope, receive, send_wrapper)
-                return
-            fault = None
-            if endpoint not in ("admin", "other"):
-                fault = self.showcase.take_fault(endpoint)
-            if fault is not None and fault.kind == "delay":
-                scope["epgu_fault"] = f"delay {fault.seconds}s"
-                await asyncio.sleep(max(0.0, float(fault.seconds)))
-                fault = None
-            if fault is not None and fault.kind == "drop":
-                scope["epgu_fault"] = "drop"
-                await send_wrapper({"type": "http.response.start", "status": 200,
-                                    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"64")]})
-                raise httpx.RemoteProtocolError("connection dropped by the mock (injected fault)")
-            if fault is not None:
-                scope["epgu_fault"] = f"status {fault.status}"
-                error = "internal_error" if fault.status != 503 or endpoint in SHOWCASE_ENDPOINTS else "unavailable"
-                await self._error(endpoint, fault.status, error, "internal error (injected fault)",
-                                  "Внутренняя ошибка (внесённый сбой)",
-                                  fault.params.get("retry_after", 1))(scope, receive, send_wrapper)
-                return
-            await self.app(scope, replay(body), send_wrapper)
-        except httpx.RemoteProtocolError:
-            raise
-        except Exception as crash:   # keep serving whatever happens
-            if meta["status"] is not None:
-                raise
-            scope["epgu_note"] = {"error": "internal_error", "detail": repr(crash)[:300]}
-            await self._error(endpoint, 500, "internal_error", "internal error",
-                              "Внутренняя ошибка")(scope, receive, send_wrapper)
-        finally:
-            self._record(scope, body, meta, endpoint, started, too_big)
+    async def fault(self, ex: Exchange, send: Any) -> Response | None:
+        if ex.endpoint in ("admin", "other"):
+            return None
+        fault = self.showcase.take_fault(ex.endpoint)
+        if fault is not None and fault.kind == "delay":
+            ex.scope["epgu_fault"] = f"delay {fault.seconds}s"
+            await asyncio.sleep(max(0.0, float(fault.seconds)))
+            return None
+        if fault is not None and fault.kind == "drop":
+            ex.scope["epgu_fault"] = "drop"
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/plain"), (b"content-length", b"64")]})
+            raise httpx.RemoteProtocolError("connection dropped by the mock (injected fault)")
+        if fault is not None:
+            ex.scope["epgu_fault"] = f"status {fault.status}"
+            error = "internal_error" if fault.status != 503 or ex.endpoint in SHOWCASE_ENDPOINTS else "unavailable"
+            return self.error(ex, fault.status, error, "internal error (injected fault)",
+                              "Внутренняя ошибка (внесённый сбой)", fault.params.get("retry_after", 1))
+        return None
 
-    def _record(self, scope: dict[str, Any], body: bytes, meta: dict[str, Any], endpoint: str,
-                started: float, too_big: bool) -> None:
+    def record(self, ex: Exchange) -> None:
+        scope, body = ex.scope, ex.body.data
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
             query = dict(parse_qsl(scope.get("query_string", b"").decode("utf-8", "replace"), keep_blank_values=True))
         except Exception:
             query = {"_unreadable": True}
         entry: dict[str, Any] = {
-            "direction": "in", "method": scope.get("method"), "path": scope.get("path"), "endpoint": endpoint,
-            "query": query, "status": meta["status"],
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            **body_fields(body),
+            "direction": "in", "method": scope.get("method"), "path": scope.get("path"), "endpoint": ex.endpoint,
+            "query": query, "status": ex.status, "duration_ms": ex.duration_ms, **body_fields(ex.body),
             "headers": {k: v for k, v in headers.items()
                         if k in ("content-type", "content-length", "x-smev-sender", "x-smev-message-id",
                                  "authorization", "cookie")},
         }
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-        if too_big:
-            entry["too_large"] = True
-        elif body:
+        if ex.refused in ("too_large", "incomplete"):
+            entry[ex.refused] = True
+        elif body:                    # CSV files and anything else: size and digest only, never content
             if ctype == "application/json" and len(body) <= JOURNAL_JSON_MAX:
                 try:
                     entry["json"] = json.loads(body.decode("utf-8"))
                 except (UnicodeDecodeError, ValueError):
-                    pass              # size and digest only
+                    pass
             elif ctype == FORM_TYPE and len(body) <= JOURNAL_JSON_MAX:
                 entry["form"] = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         if scope.get("epgu_note"):
             entry["note"] = scope["epgu_note"]
+        elif ex.refused:
+            entry["note"] = {"error": ex.refused}
         if scope.get("epgu_fault"):
             entry["fault"] = scope["epgu_fault"]
         self.showcase.record(entry)
@@ -411,5 +394,5 @@ def create_app(showcase: Showcase | None = None, *, agent_transport: httpx.Async
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.showcase = showcase
     app.state.portal = portal
-    app.add_middleware(Guard, showcase=showcase)
+    app.add_middleware(Guard, showcase=showcase, state=app.state)
     return app

@@ -6,10 +6,13 @@ walks the request through the status codes of PROTOCOLS.md §3.3 on its own cloc
     -1 (writing the body to the buffer, inside `submit`) → 0 buffered → 1 waiting for the
     delta → 2 processing → 6 ФЛК → 3 success | 7 ФЛК errors;   4 = processing failed
 
-One worker thread processes requests strictly in arrival order, one at a time (one open
-delta per showcase), each stage lasting `Settings.delays[stage]` seconds; so a journal that
-uploads parents before children without waiting has its children checked against stored
-parents. In step mode (`Settings.step`) nothing moves on its own: `step()` advances the
+A worker thread moves the requests, each stage lasting `Settings.delays[stage]` seconds;
+the delays of all requests run side by side, and a request leaves 6 (its ФЛК, then its
+merge) only when every earlier request of its source is final. So one source's files are
+checked and applied in arrival order across tables (a journal that uploads parents before
+children without waiting has its children checked against stored parents), while other
+sources' files never queue behind a source's delays (specs/README.md, "Showcase ordering").
+ФЛК and merges run one at a time (one DuckDB writer). In step mode (`Settings.step`) nothing moves on its own: `step()` advances the
 oldest unfinished request by one stage, `run_pending()` finishes them all.
 
 At 6 the ФЛК (`flk.FlkEngine`) checks the file against the specs and the stored data. A
@@ -40,6 +43,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
+from mocks.common.body import check_utf8
 from mocks.common.faults import Fault, FaultQueue
 from mocks.common.journal import RequestJournal
 from mocks.epgu.flk import SHOWCASE_SCHEMA, FlkEngine, FlkResult
@@ -54,6 +58,7 @@ SENDER_RE = re.compile(r"^[A-Z0-9_]{2,32}$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 OPERATIONS = ("upload", "delete")
 STAGES = ("0", "1", "2", "6")          # stages that last `Settings.delays[stage]` seconds
+TRANSIENT = (-1, 1, 2, 6)   # not written to the store: a request in flight resumes from 0 or 2 anyway
 
 # Fault endpoints of the HTTP layer and of the lifecycle, and their kinds.
 HTTP_ENDPOINTS = ("upload", "status", "errors", "notifications", "overview", "page",
@@ -209,7 +214,6 @@ class UploadRequest:
     # runtime only
     next_at: float = 0.0
     stall_until: float | None = None
-    flk: FlkResult | None = None
 
     def persisted(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (
@@ -232,11 +236,12 @@ class UploadRequest:
 class Showcase:
     """The regional showcase: sources, upload requests and their lifecycle, stored data.
 
-    `Showcase(state_dir=None, settings=None, **overrides)`; `start=False` skips the worker
-    thread (as does `Settings.step`). Close it (`close()`) to stop the worker and the database."""
+    `Showcase(state_dir=None, settings=None, workers=2, **overrides)`; `start=False` starts
+    no worker thread (`Settings.step` idles them). Close it (`close()`) to stop the worker and the database."""
 
     def __init__(self, state_dir: Path | str | None = None, settings: Settings | None = None, *,
-                 tables: TableSet | None = None, start: bool = True, **overrides: Any) -> None:
+                 tables: TableSet | None = None, start: bool = True, workers: int = 2,
+                 **overrides: Any) -> None:
         self.settings = settings or Settings()
         if overrides:
             self.settings = dataclasses.replace(self.settings, **overrides)
@@ -257,12 +262,15 @@ class Showcase:
         self._sources: dict[str, dict[str, Any]] = {}
         self._seq = 0
         self._closed = False
-        self._advance_lock = threading.Lock()     # one transition at a time (worker or step())
+        self._busy: set[str] = set()              # requests a thread is moving now
+        self._served: dict[str, float] = {}       # source → when its last file was checked
         self._load()
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
         if start:
-            self._worker = threading.Thread(target=self._run, name="epgu-showcase", daemon=True)
-            self._worker.start()
+            for i in range(max(1, int(workers))):
+                worker = threading.Thread(target=self._run, name=f"epgu-showcase-{i}", daemon=True)
+                worker.start()
+                self._workers.append(worker)
 
     # -- lifecycle of the object ----------------------------------------------------------
 
@@ -279,8 +287,8 @@ class Showcase:
                 if not self._spool_path(rec.request_id) or not self._spool_path(rec.request_id).exists():
                     self._set(rec, 4, reason="the request body was lost when the mock restarted")
                     continue
-                if rec.code in (2, 6):
-                    self._set(rec, 2, note="resumed after a restart; ФЛК runs again")
+                # the store keeps 0 and final codes only (TRANSIENT): every request in flight re-enters 2
+                self._set(rec, 2, note="resumed after a restart; ФЛК runs again")
                 rec.next_at = time.monotonic()
                 self._queue.append(rec.request_id)
                 resumed += 1
@@ -290,8 +298,8 @@ class Showcase:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout=10)
+        for worker in self._workers:
+            worker.join(timeout=10)
         self.store.close()
 
     def __enter__(self) -> "Showcase":
@@ -319,9 +327,6 @@ class Showcase:
         with self._cond:
             for rid in list(self._requests):
                 self._drop_body(rid)
-            for rec in self._requests.values():
-                if rec.flk is not None:
-                    self._drop_staged(rec)
             self._requests.clear()
             self._queue.clear()
             self._sources.clear()
@@ -413,7 +418,7 @@ class Showcase:
             raise ShowcaseInputError(f"the body is larger than {self.settings.max_body} bytes",
                                      error="too_large", status=413)
         try:
-            data.decode("utf-8")
+            check_utf8(data)
         except UnicodeDecodeError as exc:
             raise ShowcaseInputError(f"the body is not UTF-8 (byte {exc.start}: {exc.reason})",
                                      error="bad_encoding") from None
@@ -557,7 +562,8 @@ class Showcase:
             rec.history.append(step)
             if register:
                 self._requests[rec.request_id] = rec
-            self.store.save_request(rec.persisted())
+            if code not in TRANSIENT:
+                self.store.save_request(rec.persisted())
             self._cond.notify_all()
 
     def _spool_path(self, request_id: str) -> Path | None:
@@ -584,15 +590,6 @@ class Showcase:
             self._bodies.pop(request_id, None)
         else:
             path.unlink(missing_ok=True)
-
-    def _drop_staged(self, rec: UploadRequest) -> None:
-        if rec.flk is not None:
-            try:
-                with self.store.lock:
-                    self.flk.drop_staged(rec.flk)
-            except Exception:   # the staged table is temporary; nothing else depends on it
-                pass
-            rec.flk = None
 
     def _head(self) -> UploadRequest | None:
         while self._queue:
@@ -632,33 +629,85 @@ class Showcase:
                 break
         return steps
 
+    def _next_ready(self, now: float) -> tuple[UploadRequest | None, float]:
+        """(the request to move now, or None; seconds until one may be ready). Call with
+        `_cond` held. Delays of all requests run side by side; a request leaves 6 (its ФЛК
+        and merge) only when every earlier request of its source is final."""
+        live: collections.deque[str] = collections.deque()
+        waiting_sources: set[str] = set()
+        best: UploadRequest | None = None
+        best_key = (0.0, 0.0)
+        wait = 0.5
+        for rid in self._queue:
+            rec = self._requests.get(rid)
+            if rec is None or status_codes()[rec.code].final:
+                continue
+            live.append(rid)
+            busy = rid in self._busy
+            blocked = busy or rec.code == 6 and (rec.source in waiting_sources or
+                                         (rec.stall_until is not None and rec.stall_until > now))
+            waiting_sources.add(rec.source)
+            if blocked:
+                if rec.stall_until is not None and rec.stall_until > now:
+                    wait = min(wait, rec.stall_until - now)
+                continue
+            if rec.next_at <= now:
+                key = (self._served.get(rec.source, 0.0) if rec.code == 6 else 0.0, rec.next_at)
+                if best is None or key < best_key:
+                    best, best_key = rec, key
+            else:
+                wait = min(wait, rec.next_at - now)
+        self._queue = live
+        return best, max(wait, 0.0)
+
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                if self._closed:
-                    return
-                rec = None if self.settings.step else self._head()
-                if rec is None:
-                    self._cond.wait(0.5)
-                    continue
-                wait_for = rec.next_at - time.monotonic()
-                if rec.code == 6 and rec.stall_until is not None and rec.stall_until > time.monotonic():
-                    wait_for = max(wait_for, min(rec.stall_until - time.monotonic(), 0.5))
-                if wait_for > 0:
-                    self._cond.wait(min(wait_for, 0.5))
-                    continue
-            try:
-                self._advance(rec)
-            except Exception:           # _advance ends a request in 4 itself; never stop the worker
-                time.sleep(0.05)
+        # Each worker checks files on its own DuckDB connection (a cursor of the store's), so
+        # the ФЛК of different sources runs side by side; the compiled rule programs are shared.
+        engine = FlkEngine(con=self.store.con.cursor(), tables=self.tables)
+        engine._programs = self.flk._programs
+        try:
+            while True:
+                with self._cond:
+                    if self._closed:
+                        return
+                    if self.settings.step:
+                        self._cond.wait(0.5)
+                        continue
+                    rec, wait_for = self._next_ready(time.monotonic())
+                    if rec is None:
+                        self._cond.wait(wait_for or 0.01)
+                        continue
+                    self._busy.add(rec.request_id)
+                    if rec.code == 6:
+                        self._served[rec.source] = time.monotonic()
+                try:
+                    self._transition(rec, engine)
+                except Exception:       # _transition ends a request in 4 itself; never stop the worker
+                    time.sleep(0.05)
+                finally:
+                    with self._cond:
+                        self._busy.discard(rec.request_id)
+                        self._cond.notify_all()
+        finally:
+            engine.con.close()
 
     def _advance(self, rec: UploadRequest) -> None:
-        """One transition of the request at the head of the queue."""
-        with self._advance_lock:
+        """One transition of the request at the head of the queue (step mode), on the store's
+        own connection; waits while a worker is moving it."""
+        with self._cond:
+            while rec.request_id in self._busy:
+                self._cond.wait(0.5)
+            self._busy.add(rec.request_id)
+        try:
             if not status_codes()[rec.code].final:
-                self._transition(rec)
+                with self.store.lock:
+                    self._transition(rec, self.flk)
+        finally:
+            with self._cond:
+                self._busy.discard(rec.request_id)
+                self._cond.notify_all()
 
-    def _transition(self, rec: UploadRequest) -> None:
+    def _transition(self, rec: UploadRequest, engine: FlkEngine) -> None:
         delays = self.settings.delays
         now = time.monotonic()
         try:
@@ -672,44 +721,45 @@ class Showcase:
                 rec.next_at = now + delays.get("2", 0.0)
                 self._set(rec, 2)
             elif rec.code == 2:
-                self._set(rec, 6)
-                body = self._body(rec.request_id)
-                if body is None:
-                    self._finish(rec, 4, reason="the request body is missing")
-                    return
-                with self.store.lock:
-                    rec.flk = self.flk.check(body, rec.table_name, file_name=f"{rec.table_name}.csv",
-                                             stored_schema=SHOWCASE_SCHEMA, operation=rec.operation,
-                                             max_errors=self.settings.max_errors, keep_staged=True)
                 if rec.fault and rec.fault.get("kind") == "stall" and not rec.fault.get("released"):
                     seconds = float(rec.fault.get("seconds") or 0)
                     rec.stall_until = time.monotonic() + seconds if seconds > 0 else math.inf
                 rec.next_at = time.monotonic() + delays.get("6", 0.0)
+                self._set(rec, 6)
             elif rec.code == 6:
                 if rec.stall_until is not None:
                     if rec.stall_until > time.monotonic():
                         return
                     rec.stall_until = None
-                result = rec.flk
-                if result is None:            # resumed without a check: run it again
-                    self._set(rec, 2, note="ФЛК result lost; checking again")
+                body = self._body(rec.request_id)
+                if body is None:
+                    self._finish(rec, 4, reason="the request body is missing")
                     return
-                if not result.ok:
-                    errors = [self._violation(rec, e) for e in result.errors]
-                    self.store.save_errors(rec.request_id, errors)
-                    rec.error_count = max(int(result.error_count), len(errors))
-                    rec.rows = result.rows
-                    self._finish(rec, 7)
-                    return
-                if result.staged is None:
-                    raise RuntimeError("the ФЛК kept no staged rows for a clean file")
-                rec.rows = self.store.merge(rec.table_name, result.staged, rec.operation)
-                self._finish(rec, 3)
+                result = engine.check(body, rec.table_name, file_name=f"{rec.table_name}.csv",
+                                      stored_schema=SHOWCASE_SCHEMA, operation=rec.operation,
+                                      max_errors=self.settings.max_errors, keep_staged=True)
+                try:
+                    self._decide(rec, result, engine)
+                finally:
+                    engine.drop_staged(result)
         except Exception as exc:       # anything unexpected: the request fails, the mock goes on
             self._finish(rec, 4, reason=f"processing failed: {type(exc).__name__}: {str(exc)[:300]}")
 
+    def _decide(self, rec: UploadRequest, result: FlkResult, engine: FlkEngine) -> None:
+        """Store the ФЛК report (7) or merge the staged rows (3)."""
+        if not result.ok:
+            errors = [self._violation(rec, e) for e in result.errors]
+            self.store.save_errors(rec.request_id, errors)
+            rec.error_count = max(int(result.error_count), len(errors))
+            rec.rows = result.rows
+            self._finish(rec, 7)
+            return
+        if result.staged is None:
+            raise RuntimeError("the ФЛК kept no staged rows for a clean file")
+        rec.rows = self.store.merge(rec.table_name, result.staged, rec.operation, con=engine.con)
+        self._finish(rec, 3)
+
     def _finish(self, rec: UploadRequest, code: int, reason: str | None = None) -> None:
-        self._drop_staged(rec)
         self._drop_body(rec.request_id)
         rec.stall_until = None
         self._set(rec, code, reason=reason)

@@ -107,16 +107,17 @@ class Store:
     def table(self, name: str) -> Table:
         return self.tables[name]
 
-    def merge(self, table: str, staged: str, operation: str) -> int:
+    def merge(self, table: str, staged: str, operation: str, con: Any = None) -> int:
         """Apply a staged table (VARCHAR, spec column order) to the showcase table in one
         transaction: `upload` replaces rows by primary key, `delete` removes exactly the keyed
-        rows. Returns the number of staged rows."""
+        rows. Returns the number of staged rows. `con`: the connection (a cursor of this
+        store's) that holds the staged temp table; merges run one at a time."""
         spec = self.table(table)
         target = f"{SHOWCASE_SCHEMA}.{q(table)}"
         cols = ", ".join(q(c) for c in spec.column_names)
         keys = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
         with self.lock:
-            con = self.con
+            con = con if con is not None else self.con
             n = con.execute(f"SELECT count(*) FROM {q(staged)}").fetchone()[0]
             con.execute("BEGIN TRANSACTION")
             try:

@@ -3,9 +3,10 @@
 `create_app(core=None, **settings)` returns the app; `app.state.core` is the core. The
 layer only parses requests, calls the core and renders: the ESIA error shape for refusals
 (302 to a registered `redirect_uri`, otherwise 400 HTML or JSON), JSON for tokens and REST,
-HTML pages for people. An outer ASGI middleware caps bodies (413 + ESIA-007038), applies the
-queued HTTP faults (status, delay), turns any crash into 500 + ESIA-007007 so the mock keeps
-serving, and writes every exchange to the request journal with secrets redacted.
+HTML pages for people. The outer layer is the mocks' common `RequestGuard`: the admin token,
+bodies used only when whole (over the cap 413 + ESIA-007038), the queued HTTP faults (status,
+delay), any crash turned into 500 + ESIA-007007 so the mock keeps serving, and every exchange
+written to the request journal with secrets redacted.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 
 from mocks.esia import pages, rest
-from mocks.common.body import read_body, replay
 from mocks.common.journal import body_fields
+from mocks.common.guard import Exchange, RequestGuard, incomplete_text
 from mocks.esia.core import EsiaCore, Session, Settings
 from mocks.esia.errors import EsiaError
 
@@ -351,66 +352,60 @@ async def not_found(request: Request, exc: Exception) -> Response:
                         status_code=status)
 
 
-# --- outer middleware: body cap, faults, crash guard, journal ------------------------------
+# --- outer layer: admin token, whole bodies under a cap, faults, crash guard, journal -------
 
-class Guard:
-    def __init__(self, app, core: EsiaCore) -> None:
-        self.app = app
+class Guard(RequestGuard):
+    """ЕСИА's `RequestGuard` (mocks/common/guard.py): refusals in the ESIA error shape."""
+
+    def __init__(self, app, core: EsiaCore, state: Any = None) -> None:
+        super().__init__(app, state)
         self.core = core
 
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        core = self.core
-        started = time.perf_counter()
-        path = scope.get("path", "")
-        endpoint = endpoint_of(path)
-        cap = core.settings.admin_max_body if endpoint == "admin" else core.settings.max_body
-        meta: dict[str, Any] = {"status": None, "location": None}
+    def endpoint_of(self, scope) -> str:
+        return endpoint_of(scope.get("path", ""))
 
-        async def send_wrapper(message) -> None:
-            if message["type"] == "http.response.start":
-                meta["status"] = message["status"]
-                for k, v in message.get("headers", []):
-                    if k.lower() == b"location":
-                        meta["location"] = v.decode("latin-1")
-            await send(message)
+    def cap(self, endpoint: str) -> int:
+        return self.core.settings.admin_max_body if endpoint == "admin" else self.core.settings.max_body
 
-        body, too_big = await read_body(scope, receive, cap)
-        try:
-            if too_big:
-                exc = EsiaError("007038", f"Cannot read request parameters: body larger than {cap} bytes",
-                                status=413)
-                scope["esia_error"] = {"code": exc.code}
-                await error_json(exc)(scope, receive, send_wrapper)
-            else:
-                fault = None
-                if endpoint not in ("admin", "other"):
-                    fault = core.take_fault(endpoint, ("status", "delay"))
-                if fault is not None and fault.kind == "delay":
-                    scope["esia_fault"] = f"delay {fault.seconds}s"
-                    await asyncio.sleep(max(0.0, float(fault.seconds)))
-                    fault = None
-                if fault is not None:
-                    scope["esia_fault"] = f"status {fault.status}"
-                    code = "007008" if fault.status == 503 else "007007"
-                    text = ("Service temporarily unavailable (injected fault)" if code == "007008"
-                            else "Unexpected server error (injected fault)")
-                    exc = EsiaError(code, text, status=fault.status)
-                    await error_json(exc)(scope, receive, send_wrapper)
-                else:
-                    await self.app(scope, replay(body), send_wrapper)
-        except Exception as crash:  # keep serving whatever happens
-            if meta["status"] is not None:
-                raise
-            scope["esia_error"] = {"code": "007007", "detail": repr(crash)[:300]}
-            exc = EsiaError("007007", "Unexpected server error", status=500)
-            await error_json(exc)(scope, receive, send_wrapper)
-        finally:
-            self._record(scope, body, meta, endpoint, started, too_big)
+    def error(self, ex: Exchange, status: int, error: str, en: str, ru: str) -> Response:
+        return self._refuse(ex, EsiaError("007038" if status < 500 else "007007", en, status=status))
 
-    def _record(self, scope, body: bytes, meta, endpoint: str, started: float, too_big: bool) -> None:
+    def _refuse(self, ex: Exchange, exc: EsiaError) -> Response:
+        ex.scope["esia_error"] = {"code": exc.code}
+        return error_json(exc)
+
+    def too_large(self, ex: Exchange, cap: int) -> Response:
+        return self._refuse(ex, EsiaError("007038", f"Cannot read request parameters: body larger than {cap} bytes",
+                                          status=413))
+
+    def incomplete(self, ex: Exchange) -> Response:
+        return self._refuse(ex, EsiaError("007038", f"Cannot read request parameters: {incomplete_text(ex.body, 'en')}",
+                                          status=400))
+
+    def crash(self, ex: Exchange, exc: Exception) -> Response:
+        response = error_json(EsiaError("007007", "Unexpected server error", status=500))
+        ex.scope["esia_error"] = {"code": "007007", "detail": repr(exc)[:300]}
+        return response
+
+    async def fault(self, ex: Exchange, send) -> Response | None:
+        if ex.endpoint in ("admin", "other"):
+            return None
+        fault = self.core.take_fault(ex.endpoint, ("status", "delay"))
+        if fault is not None and fault.kind == "delay":
+            ex.scope["esia_fault"] = f"delay {fault.seconds}s"
+            await asyncio.sleep(max(0.0, float(fault.seconds)))
+            return None
+        if fault is not None:
+            ex.scope["esia_fault"] = f"status {fault.status}"
+            code = "007008" if fault.status == 503 else "007007"
+            text = ("Service temporarily unavailable (injected fault)" if code == "007008"
+                    else "Unexpected server error (injected fault)")
+            return error_json(EsiaError(code, text, status=fault.status))
+        return None
+
+    def record(self, ex: Exchange) -> None:
+        scope, body, endpoint = ex.scope, ex.body.data, ex.endpoint
+        location = next((v.decode("latin-1") for k, v in ex.response_headers if k.lower() == b"location"), None)
         query_raw = scope.get("query_string", b"")
         try:
             query = dict(parse_qsl(query_raw.decode("utf-8", "replace"), keep_blank_values=True))
@@ -419,23 +414,25 @@ class Guard:
         entry: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "method": scope.get("method"), "path": scope.get("path"), "endpoint": endpoint,
-            "query": query, "status": meta["status"],
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            **body_fields(body),
+            "query": query, "status": ex.status, "duration_ms": ex.duration_ms, **body_fields(ex.body),
         }
         ctype = ""
         for k, v in scope.get("headers", []):
             if k == b"content-type":
                 ctype = v.decode("latin-1").split(";")[0].strip().lower()
-        if endpoint != "admin" and not too_big and ctype == FORM_TYPE and body:
+        if ex.refused in ("too_large", "incomplete"):
+            entry.setdefault("note", {"error": ex.refused})
+        elif endpoint != "admin" and ctype == FORM_TYPE and body:
             try:
                 entry["form"] = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
             except Exception:
                 entry["form"] = {"_unreadable": True}
-        if meta["location"]:
-            entry["location"] = meta["location"]
+        if location:
+            entry["location"] = location
         if scope.get("esia_error"):
             entry["error"] = scope["esia_error"]
+        elif ex.refused == "unauthorized":
+            entry["error"] = {"error": "unauthorized"}
         if scope.get("esia_fault"):
             entry["fault"] = scope["esia_fault"]
         self.core.record(entry)
@@ -466,5 +463,5 @@ def create_app(core: EsiaCore | None = None, **settings: Any) -> Starlette:
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.core = core
-    app.add_middleware(Guard, core=core)
+    app.add_middleware(Guard, core=core, state=app.state)
     return app

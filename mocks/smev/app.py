@@ -12,8 +12,9 @@
 - `/_admin/…` — the admin API (`admin.py`).
 
 The app's outermost layer (`AgentApp.__call__`, outside Starlette's own error middleware so
-that a connection can really be dropped) caps bodies, applies queued faults, turns any crash
-into 500 `internal_error` so the mock keeps serving, and writes every exchange to the request
+that a connection can really be dropped) is the mocks' common `RequestGuard`: the admin
+token, bodies used only when whole and under the cap, queued faults, any crash turned into
+500 `internal_error` so the mock keeps serving, and every exchange written to the request
 journal with secrets redacted.
 """
 from __future__ import annotations
@@ -36,8 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from mocks.common.body import read_body, replay
 from mocks.common.journal import body_fields
+from mocks.common.guard import Exchange, RequestGuard
 from mocks.smev.core import AgentCore, Settings, UploadFile
 from mocks.smev.errors import AgentError
 
@@ -397,6 +398,93 @@ def _real_server(scope: dict[str, Any]) -> bool:
     return "spec_version" in (scope.get("asgi") or {})
 
 
+class Guard(RequestGuard):
+    """The agent's `RequestGuard` (mocks/common/guard.py); a `drop` fault raises
+    `ConnectionDropped`, which `AgentApp` turns into a closed connection."""
+
+    passthrough = (ConnectionDropped,)
+
+    def __init__(self, app: Any, state: Any) -> None:
+        super().__init__(app, state)
+        self.core: AgentCore = state.core
+
+    def endpoint_of(self, scope) -> str:
+        return endpoint_of(route_path(scope))
+
+    def cap(self, endpoint: str) -> int:
+        return _cap(self.core, endpoint)
+
+    def _refuse(self, ex: Exchange, exc: AgentError) -> Response:
+        ex.scope.setdefault("smev", {})["error"] = exc.note()
+        return error_response(exc)
+
+    def error(self, ex: Exchange, status: int, error: str, en: str, ru: str) -> Response:
+        return self._refuse(ex, AgentError(status, error, ru, en))
+
+    def too_large(self, ex: Exchange, cap: int) -> Response:
+        return self._refuse(ex, _too_large(ex.endpoint, cap))
+
+    def crash(self, ex: Exchange, exc: Exception) -> Response:
+        ex.scope.setdefault("smev", {}).setdefault(
+            "error", {"error": "internal_error", "message": repr(exc)[:300]})
+        return error_response(AgentError(500, "internal_error", "внутренняя ошибка агента",
+                                         "internal error of the agent"))
+
+    def crashed_late(self, ex: Exchange, exc: Exception) -> None:
+        ex.scope.setdefault("smev", {}).setdefault(
+            "error", {"error": "internal_error", "message": repr(exc)[:300]})
+        # Starlette has already answered 500 through `crashed`
+
+    async def fault(self, ex: Exchange, send) -> Response | None:
+        if ex.endpoint not in ("upload", "openapi", "sql"):
+            return None
+        fault = ex.fault = self.core.take_fault(ex.endpoint)
+        if fault is None:
+            return None
+        ex.scope["smev_fault"] = fault
+        if fault.kind == "timeout":
+            await asyncio.sleep(max(0.0, float(fault.seconds)))
+        elif fault.kind == "status":
+            return error_response(_fault_error(ex.endpoint, fault.status, fault.params.get("retry_after", 1)))
+        elif fault.kind == "drop" and fault.params.get("when") != "after":
+            raise ConnectionDropped()
+        elif fault.kind == "drop":
+            ex.swallow = True
+        return None
+
+    def after(self, ex: Exchange) -> None:
+        if ex.swallow:
+            ex.status = None
+            raise ConnectionDropped()
+
+    def record(self, ex: Exchange) -> None:
+        if ex.endpoint == "admin":
+            return
+        scope = ex.scope
+        query_raw = scope.get("query_string", b"")
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "method": scope.get("method"), "path": scope.get("path"), "endpoint": ex.endpoint,
+            "query": dict(parse_qsl(query_raw.decode("utf-8", "replace"), keep_blank_values=True)),
+            "status": ex.status, "duration_ms": ex.duration_ms, **body_fields(ex.body),
+        }
+        kept = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in ex.response_headers
+                if k.lower() in (b"x-request-id", b"x-contract-violation", b"x-smev-message-id")}
+        if kept and ex.status is not None:
+            entry["response_headers"] = kept
+        info = dict(scope.get("smev") or {})
+        if "error" in info:
+            entry["error"] = info.pop("error")
+        entry.update(info)
+        if ex.refused == "too_large":
+            entry["too_large"] = True
+        elif ex.refused == "incomplete":
+            entry["incomplete"] = True
+        if ex.fault is not None:
+            entry["fault"] = {k: v for k, v in ex.fault.public().items() if k != "count"}
+        self.core.record(entry)
+
+
 class AgentApp(Starlette):
     """Starlette with the agent's guard as the outermost layer."""
 
@@ -404,93 +492,15 @@ class AgentApp(Starlette):
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
         try:
-            await self._guarded(scope, receive, send)
+            await Guard(self._serve, self.state)(scope, receive, send)
         except ConnectionDropped:
             if _real_server(scope):
                 return "dropped"          # uvicorn closes the transport, no response is sent
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.") from None
         return None
 
-    async def _guarded(self, scope, receive, send) -> None:
-        core: AgentCore = self.state.core
-        started = time.perf_counter()
-        endpoint = endpoint_of(route_path(scope))
-        cap = _cap(core, endpoint)
-        meta: dict[str, Any] = {"status": None, "headers": {}}
-        swallow = {"on": False}
-
-        async def send_wrapper(message) -> None:
-            if message["type"] == "http.response.start":
-                meta["status"] = message["status"]
-                meta["headers"] = {k.decode("latin-1").lower(): v.decode("latin-1")
-                                   for k, v in message.get("headers", [])
-                                   if k.lower() in (b"x-request-id", b"x-contract-violation",
-                                                    b"x-smev-message-id")}
-            if not swallow["on"]:
-                await send(message)
-
-        body, too_big = await read_body(scope, receive, cap)
-        fault = None
-        try:
-            if too_big:
-                exc = _too_large(endpoint, cap)
-                scope.setdefault("smev", {})["error"] = exc.note()
-                await error_response(exc)(scope, receive, send_wrapper)
-                return
-            if endpoint in ("upload", "openapi", "sql"):
-                fault = core.take_fault(endpoint)
-            if fault is not None:
-                scope["smev_fault"] = fault
-                if fault.kind == "timeout":
-                    await asyncio.sleep(max(0.0, float(fault.seconds)))
-                elif fault.kind == "status":
-                    await error_response(_fault_error(endpoint, fault.status, fault.params.get("retry_after", 1)))(scope, receive, send_wrapper)
-                    return
-                elif fault.kind == "drop" and fault.params.get("when") != "after":
-                    raise ConnectionDropped()
-                elif fault.kind == "drop":
-                    swallow["on"] = True
-            await super().__call__(scope, replay(body), send_wrapper)
-            if swallow["on"]:
-                raise ConnectionDropped()
-        except ConnectionDropped:
-            meta["status"] = None
-            raise
-        except Exception as crash:  # keep serving whatever happens
-            scope.setdefault("smev", {}).setdefault(
-                "error", {"error": "internal_error", "message": repr(crash)[:300]})
-            if meta["status"] is None or swallow["on"]:
-                swallow["on"] = False
-                exc = AgentError(500, "internal_error", "внутренняя ошибка агента",
-                                 "internal error of the agent")
-                await error_response(exc)(scope, receive, send_wrapper)
-            # else Starlette has already answered 500 through `crashed`
-        finally:
-            self._record(scope, body, meta, endpoint, started, too_big, fault)
-
-    def _record(self, scope, body: bytes, meta, endpoint: str, started: float, too_big: bool,
-                fault: Any) -> None:
-        if endpoint == "admin":
-            return
-        query_raw = scope.get("query_string", b"")
-        entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "method": scope.get("method"), "path": scope.get("path"), "endpoint": endpoint,
-            "query": dict(parse_qsl(query_raw.decode("utf-8", "replace"), keep_blank_values=True)),
-            "status": meta["status"], "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            **body_fields(body),
-        }
-        if meta["headers"]:
-            entry["response_headers"] = meta["headers"]
-        info = dict(scope.get("smev") or {})
-        if "error" in info:
-            entry["error"] = info.pop("error")
-        entry.update(info)
-        if too_big:
-            entry["too_large"] = True
-        if fault is not None:
-            entry["fault"] = {k: v for k, v in fault.public().items() if k != "count"}
-        self.state.core.record(entry)
+    async def _serve(self, scope, receive, send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def create_app(showcase: Any = None, *, transport: httpx.AsyncBaseTransport | None = None,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from mocks.common.body import check_utf8
 from mocks.common.faults import Fault, FaultQueue
 from mocks.common.journal import RequestJournal
 from mocks.smev import sql as sqlmode
@@ -396,7 +397,7 @@ class AgentCore:
                                    f"file {f.file_name} starts with a byte-order mark",
                                    [{"file": f.file_name, "table": f.table, "message": "UTF-8 without BOM is required"}])
             try:
-                f.data.decode("utf-8")
+                check_utf8(f.data)
             except UnicodeDecodeError as exc:
                 raise upload_error("bad_encoding", f"файл {f.file_name} не в кодировке UTF-8",
                                    f"file {f.file_name} is not UTF-8",

@@ -3,11 +3,12 @@ and the capped body reader."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 
 import pytest
 
-from mocks.common.body import read_body, replay
+from mocks.common.body import Body, read_body, replay
 from mocks.common.faults import FaultQueue
 from mocks.common.journal import REDACTED, SECRET_KEYS, RequestJournal, body_fields, redact, redact_url
 
@@ -165,22 +166,78 @@ def _receive_of(chunks: list[bytes]):
     return receive, calls
 
 
+def _read(scope: dict, receive, cap: int = 1000) -> Body:
+    return asyncio.run(read_body(scope, receive, cap))
+
+
+def _post(length: int | None = None) -> dict:
+    return {"method": "POST", "headers": [] if length is None else [(b"content-length", str(length).encode())]}
+
+
 def test_read_body_refuses_a_declared_size_over_the_cap_without_reading():
     receive, calls = _receive_of([b"x" * 10])
-    scope = {"method": "POST", "headers": [(b"content-length", str(2**30).encode())]}
-    assert asyncio.run(read_body(scope, receive, 1024)) == (b"", True)
+    got = _read(_post(2**30), receive, 1024)
+    assert (got.problem, got.data) == ("too_large", b"")
     assert calls["n"] == 0
 
 
 def test_read_body_stops_a_stream_at_the_cap_and_reads_small_bodies_whole():
     receive, calls = _receive_of([b"a" * 600, b"b" * 600, b"c" * 600])
-    assert asyncio.run(read_body({"method": "POST", "headers": []}, receive, 1000)) == (b"", True)
+    got = _read(_post(), receive)
+    assert (got.problem, got.data) == ("too_large", b"")
     assert calls["n"] == 2, "reading stops at the chunk that crosses the cap"
     receive, _ = _receive_of([b"ab", b"cd"])
-    assert asyncio.run(read_body({"method": "POST", "headers": []}, receive, 1000)) == (b"abcd", False)
+    got = _read(_post(), receive)
+    assert (got.data, got.size, got.ok, got.sha256) == (b"abcd", 4, True, hashlib.sha256(b"abcd").hexdigest())
+    receive, _ = _receive_of([b"ab", b"cd"])
+    assert _read(_post(4), receive).ok
     receive, calls = _receive_of([b"ignored"])
-    assert asyncio.run(read_body({"method": "GET", "headers": []}, receive, 1000)) == (b"", False)
+    assert _read({"method": "GET", "headers": []}, receive) == Body()
     assert calls["n"] == 0
+
+
+def test_read_body_gives_nothing_of_a_body_the_client_abandoned():
+    """The bug of issue 15: a disconnect mid-body used to hand on the bytes received so far."""
+    def abandoned():
+        chunks = iter([{"type": "http.request", "body": b"row1\n", "more_body": True},
+                       {"type": "http.request", "body": b"row2\n", "more_body": True},
+                       {"type": "http.disconnect"}])
+
+        async def receive():
+            return next(chunks)
+        return receive
+    for scope in (_post(100), _post(), {"method": "POST", "headers": [(b"transfer-encoding", b"chunked")]}):
+        got = _read(scope, abandoned())
+        assert (got.problem, got.disconnected, got.data, got.size) == ("incomplete", True, b"", 10)
+
+
+def test_read_body_keeps_at_most_the_spool_threshold_in_memory(monkeypatch):
+    """A large body goes to a temporary file while it is read; refused, it is just dropped."""
+    import tempfile
+
+    import mocks.common.body as body_module
+
+    made = []
+
+    class Recording(tempfile.SpooledTemporaryFile):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            made.append(self)
+    monkeypatch.setattr(body_module.tempfile, "SpooledTemporaryFile", Recording)
+    chunk = b"x" * 65536
+    receive, _ = _receive_of([chunk] * 40)             # 2.5 MiB, over the 1 MiB threshold
+    got = _read(_post(), receive, cap=10 * 2**20)
+    assert got.ok and got.size == 40 * 65536 and got.data == chunk * 40
+    assert made and made[0]._rolled, "the body went to disk once past the threshold"
+    assert got.sha256 == hashlib.sha256(chunk * 40).hexdigest()
+
+
+def test_read_body_refuses_sizes_that_differ_from_content_length():
+    receive, _ = _receive_of([b"abc"])
+    got = _read(_post(10), receive)
+    assert (got.problem, got.disconnected, got.data, got.declared) == ("incomplete", False, b"", 10)
+    receive, _ = _receive_of([b"abc", b"defgh"])
+    assert _read(_post(4), receive).problem == "incomplete"
 
 
 def test_replay_yields_the_body_once():
@@ -222,3 +279,21 @@ def test_a_file_corrected_to_the_same_size_is_not_read_as_resent_unchanged():
     assert resent_unchanged(sends) == []
     again = journal.record({"path": "/up", "status": 400, **body_fields(refused)})
     assert resent_unchanged([*sends, again]) == [again]
+
+@pytest.mark.parametrize("data", [b"", "привет;мир\n".encode() * 5, b"ok\xff", "я".encode() * 7 + b"\xd0",
+                                  "ab".encode() + "я".encode()[:1] + b"x" + b"y" * 40])
+@pytest.mark.parametrize("chunk", [1, 3, 4, 1 << 20])
+def test_check_utf8_agrees_with_decode_and_names_the_same_byte(data, chunk):
+    from mocks.common.body import check_utf8
+
+    try:
+        data.decode("utf-8")
+        expected = None
+    except UnicodeDecodeError as exc:
+        expected = (exc.start, exc.reason)
+    try:
+        check_utf8(data, chunk)
+        got = None
+    except UnicodeDecodeError as exc:
+        got = (exc.start, exc.reason)
+    assert got == expected

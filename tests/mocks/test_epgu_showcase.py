@@ -73,7 +73,7 @@ def test_worker_moves_requests_in_arrival_order_on_its_own(tmp_path):
         assert sc.wait(second, 5)["code"] == 3
         assert names(sc) == {"EZ1-ORG1": "Переименована"}, "the later upload is applied last"
         h1, h2 = sc.request(first)["history"], sc.request(second)["history"]
-        assert h1[-1]["at"] <= next(h["at"] for h in h2 if h["code"] == 1), "one request at a time"
+        assert h1[-1]["at"] <= h2[-1]["at"], "a source's requests are applied in arrival order"
 
 
 def test_a_file_with_any_flk_error_is_rejected_as_a_whole(sc):
@@ -293,3 +293,53 @@ def test_readonly_query_reports_bad_sql_and_stops_at_its_timeout(three_orgs):
     assert time.monotonic() - started < 5
     assert sc.execute_readonly("SELECT count(*) FROM organisations", [], 10, 5).rows == [[3]]
 
+
+
+def test_delays_run_side_by_side_and_other_sources_do_not_queue_behind_one(tmp_path):
+    """Issue 15: one worker used to walk every request through its delays one at a time."""
+    delay = 0.3
+    with Showcase(delays={s: delay for s in STAGES}) as sc:
+        sc.register_source(SENDER)
+        sc.register_source("MNSV04")
+        sc.wait(submit(sc, "organisations", [organisation("EZ2-ORG0")], source="MNSV04"), 30)  # warm up
+        started = time.monotonic()
+        mine = [submit(sc, "organisations", [organisation(f"EZ1-ORG{i}")]) for i in range(8)]
+        other = submit(sc, "organisations", [organisation("EZ2-ORG1")], source="MNSV04")
+        assert sc.wait(other, 10)["code"] == 3
+        took = time.monotonic() - started
+        assert took < 4 * delay + 1.5, f"another source's file waited behind these ({took:.1f} s)"
+        assert all(sc.wait(rid, 10)["code"] == 3 for rid in mine)
+        took = time.monotonic() - started
+        assert took < 8 * 4 * delay, f"the delays of one source's files ran one by one ({took:.1f} s)"
+        finished = [sc.request(rid)["history"][-1]["at"] for rid in mine]
+        assert finished == sorted(finished), "a source's files are applied in arrival order"
+
+
+def test_children_sent_right_after_their_parents_are_checked_against_them(tmp_path):
+    from epgu_helpers import TABLES, dataset_dir
+
+    with Showcase(delays={s: 0.01 for s in STAGES}) as sc:
+        sc.register_source(SENDER)
+        ids = {name: sc.submit(DATAMART, name, "upload", (dataset_dir() / f"{name}.csv").read_bytes(), SENDER)
+               for name in TABLES.export_order()}
+        codes = {name: sc.wait(rid, 120)["code"] for name, rid in ids.items()}
+        assert set(codes.values()) == {3}, {n: sc.errors(ids[n], limit=3) for n, c in codes.items() if c != 3}
+
+
+def test_a_small_file_of_another_source_is_not_held_behind_a_big_files_flk():
+    from smev_helpers import ADDRESS
+
+    header, row = ADDRESS.decode("utf-8").split("\n")[:2]
+    big = ("\n".join([header, *(row.replace('"EZ1-A1"', f'"EZ1-R{i}"', 1) for i in range(200_000))])
+           + "\n").encode("utf-8")
+    with Showcase(delays={s: 0 for s in STAGES}) as sc:
+        sc.register_source(SENDER)
+        sc.register_source("MNSV04")
+        sc.wait(submit(sc, "organisations", [organisation("EZ2-ORG0")], source="MNSV04"), 30)  # warm up
+        large = sc.submit(DATAMART, "address", "upload", big, SENDER)
+        while sc.status(large)["code"] != 6:
+            time.sleep(0.01)
+        small = submit(sc, "organisations", [organisation("EZ2-ORG1")], source="MNSV04")
+        assert sc.wait(small, 30)["code"] == 3
+        assert sc.status(large)["code"] == 6, "the small file waited for the big file's ФЛК"
+        assert sc.wait(large, 60)["code"] == 3

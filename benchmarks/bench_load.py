@@ -1,0 +1,331 @@
+"""Load and fault benchmark of the mock stand (issue 15): many journals uploading at once
+through the ПОДД agent, while slow clients trickle bytes, other clients break their
+connections mid-body, and the stand is killed with SIGKILL mid-stream and restarted on its
+state directory.
+
+    PYTHONPATH=. python benchmarks/bench_load.py --clients 200 --uploads 10
+
+Each client is its own journal (mnemonic BENCHnnn, a source of the showcase) and sends
+`--uploads` files of `--rows` `address` rows with ids of its own through the agent's
+synchronous upload (200 = stored). At the end every acknowledged row must be in the
+showcase (`lost` counts those that are not), no file may have been applied more often than
+it was sent (`duplicated`; `reapplied_after_retry` counts files a client sent again because
+the answer was lost with the connection, harmless for upserts), and no row of a cut-off
+body may be stored (`cut stored`). With `--kill` the stand is killed with
+SIGKILL after `--kill-after` seconds of load and restarted on the same `--state-dir`; the
+clients retry what failed while it was down (uploads are upserts, so a retry is safe).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = ("id;use_address;type_address;text;city;district;state;postal_code;country;start_datetime;"
+          "end_datetime;flat;building;house;street;create_datetime;send_datetime")
+ROW = ('"{id}";"2";"4";"г. Тверь, ул. Советская, д. 1";"Тверь";;"Тверская обл.";"170100";"Россия";'
+       ';;;;"1";"ул. Советская";"2025-09-01 08:00:00";"2025-09-01 08:05:00"')
+
+
+def csv_file(prefix: str, rows: int) -> bytes:
+    return ("\n".join([HEADER, *(ROW.format(id=f"{prefix}-{k}") for k in range(rows))]) + "\n").encode()
+
+
+class Stand:
+    """`ezhd mocks up smev epgu` as a child process on a state directory."""
+
+    def __init__(self, state: Path, token: str, systems: list[str], code: Path = ROOT) -> None:
+        self.state, self.token, self.systems, self.code = state, token, systems, code
+        self.proc: subprocess.Popen | None = None
+        self.urls: dict[str, str] = {}
+
+    def start(self) -> None:
+        ready = self.state.parent / "ready.json"
+        ready.unlink(missing_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(self.code), "PYTHONDONTWRITEBYTECODE": "1",
+               "EZHD_MOCKS_ADMIN_TOKEN": self.token}
+        self.proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "mocks", "up", "smev", "epgu",
+                                      "--state-dir", str(self.state), "--ready-file", str(ready)],
+                                     env=env, cwd=self.code, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the stand did not start: {self.proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.1)
+        urls = {k: v for k, v in json.loads(ready.read_text()).items() if k != "admin_token"}
+        for mnemonic in self.systems:   # the agent keeps its registrations in memory only
+            httpx.post(f"{urls['smev']}/_admin/mnemonics", json={"mnemonic": mnemonic, "kind": "system"},
+                       headers={"Authorization": f"Bearer {self.token}"}, timeout=60).raise_for_status()
+        self.urls = urls
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def admin(self, name: str, method: str, path: str, **kw) -> httpx.Response:
+        r = httpx.request(method, f"{self.urls[name]}/_admin{path}", timeout=120,
+                          headers={"Authorization": f"Bearer {self.token}"}, **kw)
+        r.raise_for_status()
+        return r
+
+
+class Load:
+    def __init__(self, stand: Stand, args: argparse.Namespace) -> None:
+        self.stand, self.args = stand, args
+        self.latencies: list[float] = []
+        self.statuses: dict[int, int] = {}
+        self.acked: dict[str, str] = {}          # file prefix → sha256 of the acknowledged file
+        self.attempts: dict[str, int] = {}       # sha256 → POSTs sent (each may be applied once)
+        self.errors: list[str] = []
+        self.down = asyncio.Event()
+        self.done = 0
+
+    async def client(self, http: httpx.AsyncClient, i: int) -> None:
+        mnemonic = f"BENCH{i:03d}"
+        for j in range(self.args.uploads):
+            prefix = f"{mnemonic}-{j}"
+            body = csv_file(prefix, self.args.rows)
+            for attempt in range(60):
+                url = f"{self.stand.urls['smev']}/{mnemonic}/myedu/api/edu-upload/v1/csv/address"
+                started = time.perf_counter()
+                digest = hashlib.sha256(body).hexdigest()
+                self.attempts[digest] = self.attempts.get(digest, 0) + 1
+                try:
+                    r = await http.post(url, content=body, headers={"Content-Type": "application/octet-stream"})
+                except httpx.HTTPError as exc:
+                    self.errors.append(type(exc).__name__)
+                    await asyncio.sleep(0.5)          # the stand is down or restarting: retry
+                    continue
+                self.statuses[r.status_code] = self.statuses.get(r.status_code, 0) + 1
+                if r.status_code == 200:
+                    self.latencies.append(time.perf_counter() - started)
+                    self.acked[prefix] = hashlib.sha256(body).hexdigest()
+                    self.done += 1
+                    break
+                await asyncio.sleep(0.5)
+            else:
+                self.errors.append(f"{prefix}: gave up")
+
+    async def run(self) -> float:
+        limits = httpx.Limits(max_connections=self.args.clients + 10, max_keepalive_connections=self.args.clients)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0), limits=limits) as http:
+            started = time.perf_counter()
+            await asyncio.gather(*(self.client(http, i) for i in range(self.args.clients)))
+            return time.perf_counter() - started
+
+
+def cut_off_uploads(stand: Stand, n: int) -> int:
+    """`n` uploads that send half of their declared body and close; returns how many sent."""
+    sent = 0
+    for k in range(n):
+        url = f"{stand.urls['smev']}/BENCH000/myedu/api/edu-upload/v1/csv/address"
+        body = csv_file(f"CUT{k}", 10)
+        where = urlsplit(url)
+        head = (f"POST {where.path} HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Type: application/octet-stream\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        try:
+            with socket.create_connection((where.hostname, where.port), timeout=10) as s:
+                s.sendall(head + body[: body.index(f'"CUT{k}-5"'.encode())])   # five whole rows of ten
+                s.shutdown(socket.SHUT_WR)
+                s.recv(100)
+            sent += 1
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return sent
+
+
+def rss_mib(pid: int) -> dict[str, float]:
+    """Current and peak resident memory of a process (Linux /proc), MiB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = round(int(value.split()[0]) / 1024, 1)
+    return out
+
+
+def big_chunked(stand: Stand, n: int, mib: int) -> list[str]:
+    """`n` parallel chunked uploads of `mib` MiB each (over the 100 MB cap); their outcomes."""
+    def one(k: int) -> str:
+        def chunks():
+            row = (ROW.format(id=f"BIG{k}") + "\n").encode()
+            block = row * (65536 // len(row))
+            yield (HEADER + "\n").encode()
+            for _ in range(mib * 2**20 // len(block)):
+                yield block
+        try:
+            r = httpx.post(f"{stand.urls['smev']}/BENCH000/myedu/api/edu-upload/v1/csv/address", content=chunks(),
+                           headers={"Content-Type": "application/octet-stream"}, timeout=300)
+            return f"{r.status_code} {r.json().get('error', '')}"
+        except httpx.HTTPError as exc:
+            return type(exc).__name__
+    results: list[str] = [""] * n
+    threads = [threading.Thread(target=lambda k=k: results.__setitem__(k, one(k))) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def slow_clients(stand: Stand, n: int, results: list[float]) -> None:
+    """`n` clients sending their headers at 1 byte/s; the seconds until each was dropped."""
+    def one() -> None:
+        where = urlsplit(stand.urls["epgu"])
+        started = time.monotonic()
+        try:
+            with socket.create_connection((where.hostname, where.port), timeout=60) as s:
+                for b in b"POST /v2/datamarts/myedu/tables/address/upload HTTP/1.1\r\n":
+                    s.sendall(bytes([b]))
+                    s.settimeout(1.0)
+                    try:
+                        s.recv(100)         # an answer (408) or the close ends it
+                        break
+                    except socket.timeout:
+                        continue
+        except OSError:
+            pass
+        results.append(time.monotonic() - started)
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def one_file(stand: Stand, rows: int, json_out: Path | None) -> None:
+    """One big upload through the agent: seconds until the 200, rows/s, the stand's peak RSS."""
+    body = csv_file("ONE", rows)
+    before = rss_mib(stand.proc.pid)
+    started = time.perf_counter()
+    r = httpx.post(f"{stand.urls['smev']}/BENCH000/myedu/api/edu-upload/v1/csv/address", content=body,
+                   headers={"Content-Type": "application/octet-stream"}, timeout=600)
+    seconds = time.perf_counter() - started
+    after = rss_mib(stand.proc.pid)
+    stand.stop()
+    out = {"rows": rows, "file_mib": round(len(body) / 2**20, 1), "status": r.status_code,
+           "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
+           "stand_rss_mib_before": before.get("VmRSS"), "stand_peak_rss_mib": after.get("VmHWM"),
+           "load_average": os.getloadavg()}
+    print(json.dumps(out, indent=2))
+    if json_out:
+        json_out.write_text(json.dumps(out, indent=2))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=200)
+    ap.add_argument("--uploads", type=int, default=10)
+    ap.add_argument("--rows", type=int, default=5)
+    ap.add_argument("--kill", action="store_true", help="kill -9 the stand mid-load and restart it")
+    ap.add_argument("--kill-after", type=float, default=15.0)
+    ap.add_argument("--cut", type=int, default=20, help="uploads that break off mid-body")
+    ap.add_argument("--slow", type=int, default=20, help="clients sending 1 byte/s")
+    ap.add_argument("--big", type=int, default=4, help="parallel chunked bodies over the cap, before the load")
+    ap.add_argument("--big-mib", type=int, default=200)
+    ap.add_argument("--one-file", type=int, metavar="ROWS",
+                    help="instead of the load: one file of ROWS rows through the agent; time, rows/s, peak RSS")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--code", type=Path, default=ROOT,
+                    help="run the stand from this checkout (e.g. `git archive main` unpacked) for a baseline")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="ezhd-bench-load-"))
+    stand = Stand(tmp / "state", "bench-" + os.urandom(8).hex(),
+                  [f"BENCH{i:03d}" for i in range(1 if args.one_file else args.clients)],
+                  args.code.resolve())
+    stand.start()
+    if args.one_file:
+        one_file(stand, args.one_file, args.json)
+        return
+    rss_before = rss_mib(stand.proc.pid)
+    big = big_chunked(stand, args.big, args.big_mib) if args.big else []
+    rss_big = rss_mib(stand.proc.pid)
+    load = Load(stand, args)
+    slow: list[float] = []
+    kills = 0
+
+    async def orchestrate() -> float:
+        nonlocal kills
+        task = asyncio.create_task(load.run())
+        side = asyncio.gather(asyncio.to_thread(slow_clients, stand, args.slow, slow),
+                              asyncio.to_thread(cut_off_uploads, stand, args.cut))
+        if args.kill:
+            await asyncio.sleep(args.kill_after)
+            if not task.done():
+                stand.kill()
+                kills += 1
+                await asyncio.to_thread(stand.start)      # same state dir; new ports
+        seconds = await task
+        await side
+        return seconds
+
+    seconds = asyncio.run(orchestrate())
+    # wait for the showcase to finish what it accepted, then compare
+    for _ in range(600):
+        if stand.admin("epgu", "GET", "/health").json().get("pending", 0) == 0:   # (an old stand: no key)
+            break
+        time.sleep(0.5)
+    rows = stand.admin("epgu", "POST", "/query", json={
+        "sql": "SELECT id FROM address", "maxrows": 100_000}).json()["rows"]
+    stored = {r[0] for r in rows}
+    lost = sum(1 for prefix in load.acked for k in range(args.rows) if f"{prefix}-{k}" not in stored)
+    cut_stored = sum(1 for i in stored if str(i).startswith("CUT"))
+    reqs = stand.admin("epgu", "GET", "/requests", params={"code": 3, "limit": 100_000}).json()
+    per_file: dict[tuple[str, str], int] = {}
+    for r in reqs:
+        per_file[(r["source"], r["sha256"])] = per_file.get((r["source"], r["sha256"]), 0) + 1
+    # applied more often than sent is a duplicate; applied again after a retry (the answer was
+    # lost with the connection) is at-least-once delivery, harmless for upserts
+    # (cut-off files are counted by `cut_off_rows_stored`, not here)
+    duplicated = sum(max(0, n - load.attempts[sha]) for (_, sha), n in per_file.items() if sha in load.attempts)
+    reapplied = sum(n - 1 for (_, sha), n in per_file.items() if n > 1 and sha in load.attempts)
+    stand.stop()
+    lat = sorted(load.latencies)
+    out = {
+        "clients": args.clients, "uploads_each": args.uploads, "rows_each": args.rows,
+        "acknowledged": len(load.acked), "expected": args.clients * args.uploads,
+        "status_counts": load.statuses, "5xx": sum(n for s, n in load.statuses.items() if s >= 500),
+        "transport_errors": len(load.errors), "lost_rows": lost, "duplicated_files": duplicated,
+        "reapplied_after_retry": reapplied,
+        "cut_off_rows_stored": cut_stored, "kills": kills,
+        "p50_s": round(statistics.median(lat), 3) if lat else None,
+        "p99_s": round(lat[int(0.99 * (len(lat) - 1))], 3) if lat else None,
+        "uploads_per_s": round(len(load.acked) / seconds, 1), "seconds": round(seconds, 1),
+        "slow_clients_dropped_after_s": [round(min(slow), 1), round(max(slow), 1)] if slow else None,
+        "big_chunked": {"bodies": args.big, "mib_each": args.big_mib, "answers": sorted(set(big)),
+                        "stand_rss_mib_before": rss_before.get("VmRSS"), "stand_peak_rss_mib": rss_big.get("VmHWM")},
+        "load_average": os.getloadavg(),
+    }
+    print(json.dumps(out, indent=2, ensure_ascii=False))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
