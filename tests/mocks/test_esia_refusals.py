@@ -6,6 +6,8 @@ and `state`; a 400 page (JSON when asked) when the client or the redirect_uri is
 """
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 
 import pytest
@@ -300,3 +302,13 @@ def test_te_needs_form_encoding(esia, http):
 def test_teen_with_own_confirmed_account_signs_in(esia, http):
     esia.core.clients["EZHD01"].require_confirmed = True
     assert "code" in code_for(http, esia.signer, str(TEEN))
+
+
+@pytest.mark.parametrize("body", [b"gr%0Aant_type=x", b"grant_type=a%0Ab", b"%3Cscript%3E=1&%3Cscript%3E=2",
+                                  b"grant_type=%3Cb%3Ebold%3C%2Fb%3E"])
+def test_error_texts_reflect_no_control_characters_or_raw_input(esia, http, body):
+    r = http.post("/aas/oauth2/v3/te", content=body, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert 400 <= r.status_code < 500
+    text = r.json()["error_description"]
+    assert re.fullmatch(r"ESIA-[0-9]{6}: .+", text), text
+    assert "<" not in text and "\n" not in text and "script" not in text and "bold" not in text
