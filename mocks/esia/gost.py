@@ -68,7 +68,7 @@ class _PublicKeyInfo(core.Sequence):
 
 
 def digest(data: bytes, bits: int) -> bytes:
-    return gosthash.new(DIGEST_NAME[bits], data=data).digest()
+    return bytes(gosthash.new(DIGEST_NAME[bits], data=data).digest())
 
 
 def _engine(bits: int, curve: str):

@@ -70,9 +70,36 @@ def make_gost_client_credentials(client_id: str = "EZHD01", bits: int = 256
     return key, key.cert_pem
 
 
+def gost_cms_detached(key: GostSigningKey, data: bytes) -> bytes:
+    """A CMS SignedData, detached, DER, signed with a ГОСТ key over signed attributes
+    (contentType, messageDigest), the signer's certificate included — what
+    `openssl cms -sign -binary -md md_gost12_256` writes."""
+    from asn1crypto import cms
+    from asn1crypto import x509 as ax509
+
+    from mocks.esia import gost
+    cert = ax509.Certificate.load(key.cert_der)
+    digest_alg = {"algorithm": gost.DIGEST_OID[key.bits]}
+    attrs = cms.CMSAttributes([cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+                               cms.CMSAttribute({"type": "message_digest",
+                                                 "values": [gost.digest(data, key.bits)]})])
+    signer = cms.SignerInfo({
+        "version": "v1",
+        "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
+            {"issuer": cert.issuer, "serial_number": cert.serial_number})}),
+        "digest_algorithm": digest_alg, "signed_attrs": attrs,
+        "signature_algorithm": {"algorithm": gost.KEY_OID[key.bits]},
+        "signature": key.sign(attrs.dump()),
+    })
+    signed = cms.SignedData({"version": "v1", "digest_algorithms": [digest_alg],
+                             "encap_content_info": {"content_type": "data"},
+                             "certificates": [cert], "signer_infos": [signer]})
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+
+
 class ClientSigner:
     """Signs requests as a registered information system (RSA, or ГОСТ with a
-    `GostSigningKey`: raw signatures only, in OpenSSL's byte order)."""
+    `GostSigningKey`: raw in OpenSSL's byte order, or CMS detached)."""
 
     def __init__(self, client_id: str, key: rsa.RSAPrivateKey | GostSigningKey, certificate_pem: str,
                  redirect_uri: str, form: str = "raw") -> None:
@@ -88,7 +115,7 @@ class ClientSigner:
         data = text.encode("utf-8")
         if isinstance(self.key, GostSigningKey):
             if (form or self.form) == "cms":
-                raise ValueError("CMS ГОСТ signatures need OpenSSL with the ГОСТ engine")
+                return b64url(gost_cms_detached(self.key, data))
             return b64url(self.key.sign(data))
         if (form or self.form) == "cms":
             der = (pkcs7.PKCS7SignatureBuilder().set_data(data)

@@ -92,6 +92,15 @@ class GostOpenSSL:
         r = self.run("dgst", f"-md_gost12_{bits}", "-verify", str(pub), "-signature", str(sig), str(msg))
         return r.returncode == 0 and b"Verified OK" in r.stdout
 
+    def verify_cms(self, cert_pem: str, data: bytes, signature: bytes) -> bool:
+        cert, msg, sig = self.path(".pem"), self.path(".msg"), self.path(".der")
+        cert.write_text(cert_pem)
+        msg.write_bytes(data)
+        sig.write_bytes(signature)
+        r = self.run("cms", "-verify", "-binary", "-inform", "DER", "-in", str(sig), "-content", str(msg),
+                     "-CAfile", str(cert), "-purpose", "any", "-out", os.devnull)
+        return r.returncode == 0
+
     def verify_self_signed(self, cert_pem: str) -> bool:
         cert = self.path(".pem")
         cert.write_text(cert_pem)

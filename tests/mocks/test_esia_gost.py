@@ -16,7 +16,7 @@ import pytest
 from esia_helpers import BASE, PARENT, REDIRECT, assert_esia_error, code_for, tokens_for
 from gost_helpers import GostOpenSSL, OpenSSLSigner
 from mocks.esia import gost
-from mocks.esia.testing import ClientSigner, callback_params, make_gost_client_credentials
+from mocks.esia.testing import ClientSigner, callback_params, gost_cms_detached, make_gost_client_credentials
 
 SCOPE = "openid fullname"
 
@@ -98,6 +98,19 @@ def test_cryptopro_order_and_tampered_gost_secrets_are_007053(esia, http, gost_s
     assert any("CryptoPro" in d for d in details), details   # the developer is told why
 
 
+def test_gost_cms_detached_passes_v1_and_v2_v3(esia, http, gost_signer):
+    gost_signer.form = "cms"
+    tok = tokens_for(http, gost_signer, "112-233-445 95", SCOPE)
+    assert tok["access_token"] and tok["id_token"]
+    cb = code_for(http, gost_signer, "112-233-445 95", SCOPE, version="v1")
+    r = http.post("/aas/oauth2/te", data=gost_signer.te_form(cb["code"], scope=SCOPE, version="v1"))
+    assert r.status_code == 200, r.text
+    # a CMS signature over another string is refused
+    form = gost_signer.te_form("whatever", scope=SCOPE)
+    form["client_secret"] = base64.urlsafe_b64encode(gost_cms_detached(gost_signer.key, b"other")).decode()
+    assert_esia_error(http.post("/aas/oauth2/v3/te", data=form).json(), "007053", "access_denied")
+
+
 # --- OpenSSL + ГОСТ engine -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -173,3 +186,12 @@ def test_mock_gost_tokens_and_certificate_verify_with_openssl(esia, http, ossl, 
         assert "kid" not in header
         assert ossl.verify_raw(cert, signed, sig)
         assert not ossl.verify_raw(cert, signed + b".", sig)
+
+
+def test_python_gost_certificates_and_cms_verify_with_openssl(ossl, gost_credentials):
+    key, pem = gost_credentials
+    assert ossl.verify_self_signed(pem)
+    sig = gost_cms_detached(key, b"client_id+scope+timestamp+state")
+    assert ossl.verify_cms(pem, b"client_id+scope+timestamp+state", sig)
+    assert not ossl.verify_cms(pem, b"client_id+scope+timestamp+statf", sig)
+    assert ossl.verify_raw(pem, b"abc", key.sign(b"abc")) and not ossl.verify_raw(pem, b"abc", key.sign(b"abc")[::-1])
