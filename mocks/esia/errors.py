@@ -16,6 +16,7 @@ from mocks.esia import spec
 # named, not quoted, so no control character or raw input is reflected (esia.yaml
 # `error_description` pattern `^ESIA-[0-9]{6}: .+$`).
 _QUOTABLE = re.compile(r"[A-Za-z0-9_.:/?=+-]{1,64}")
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
 
 class EsiaError(Exception):
@@ -34,8 +35,10 @@ class EsiaError(Exception):
         return f"ESIA-{self.code}: {self.text}"
 
     def body(self) -> dict[str, Any]:
+        """The error; `state` echoed only when it is a UUID (esia.yaml `State`), so that no
+        raw input is reflected."""
         out: dict[str, Any] = {"error": self.error, "error_description": self.description}
-        if self.state is not None:
+        if self.state is not None and _UUID.fullmatch(self.state):
             out["state"] = self.state
         return out
 
