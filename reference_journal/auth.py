@@ -14,8 +14,11 @@ an in-process transport through `journal.http_transport`):
   random browser cookie (`ezhd_esia_browser`) and consumed by the first callback that shows
   it: a missing, unknown, reused, expired or other browser's state is refused.
 * **Tokens (AUTH-04).** Both the id token and the access token are verified with joserfc:
-  `alg` must be RS256 (so `alg: none` is refused), the signature against ЕСИА's JWKS
-  (`{esia_url}/.well-known/jwks.json`, cached by `kid`, fetched again for an unknown `kid`),
+  `alg` must be RS256 (so `alg: none` is refused), the signature against ЕСИА's signing
+  certificate, as real clients do (the real ЕСИА has no JWKS and no `kid`, PROTOCOLS.md §8.2):
+  `Settings.esia_signing_cert` when set, otherwise downloaded once from
+  `{esia_url}/.well-known/esia-signing-certificate` and downloaded again (at most every few
+  seconds) when a token does not verify — ЕСИА rotates its certificate;
   `iss` = `Settings.esia_issuer`, `aud` (id token) and `client_id` (access token) = the
   journal's client id, `exp`/`nbf`/`iat` with 60 s leeway; the access token's subject must
   be the id token's. `urn:esia:sbj` gives the account level (`lvl`) and `is_tru`.
@@ -99,8 +102,9 @@ ALLOWED_ALGS = ("RS256",)
 LEEWAY = 60                  # seconds of clock skew tolerated on exp/nbf/iat
 FLOW_TTL = 600               # seconds a sign-in attempt (its state) stays valid
 MAX_FLOWS = 10_000
-JWKS_TTL = 3600
-JWKS_REFETCH = 5             # at most one JWKS fetch per this many seconds for an unknown kid
+CERT_PATH = "/.well-known/esia-signing-certificate"
+CERT_TTL = 3600
+CERT_REFETCH = 5             # at most one certificate download per this many seconds
 BROWSER_COOKIE = "ezhd_esia_browser"
 TIMESTAMP = "%Y.%m.%d %H:%M:%S %z"
 PERSON_TABLES = ("representatives", "learners", "staff")
@@ -320,6 +324,20 @@ def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+def _key_of_certificate(data: bytes) -> RSAKey:
+    """The RSA public key of ЕСИА's signing certificate (PEM or DER); ValueError otherwise."""
+    try:
+        cert = x509.load_pem_x509_certificate(data) if data.lstrip().startswith(b"-----") else \
+            x509.load_der_x509_certificate(data)
+        public = cert.public_key()
+    except Exception as exc:
+        raise ValueError(f"not a certificate: {exc}") from None
+    if not isinstance(public, rsa.RSAPublicKey):
+        raise ValueError("the signing certificate's key is not RSA")
+    return RSAKey.import_key(public.public_bytes(serialization.Encoding.PEM,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
 def _b64json(segment: str) -> dict[str, Any]:
     data = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     if not isinstance(data, dict):
@@ -413,8 +431,14 @@ class EsiaAuth:
         self._flows: dict[str, Flow] = {}
         self._lock = threading.Lock()
         self._fixed_state = str(uuid.uuid4())   # only used with the STATE_REUSED defect
-        self._keys: dict[str, RSAKey] = {}
+        self._key: RSAKey | None = None
         self._keys_at = 0.0
+        self._key_fixed = s.esia_signing_cert is not None
+        if self._key_fixed:
+            try:
+                self._key = _key_of_certificate(Path(s.esia_signing_cert).read_bytes())
+            except (OSError, ValueError) as exc:
+                raise SettingsError(f"esia_signing_cert {s.esia_signing_cert}: {exc}") from None
         self._http: httpx.AsyncClient | None = None
         self.routes = [
             Route(f"{PREFIX}/login", self.login, methods=["GET", "POST"]),
@@ -522,25 +546,23 @@ class EsiaAuth:
             raise Refusal("esia_error", code=code, detail=f"{what}: HTTP {resp.status_code}")
         return body
 
-    async def signing_key(self, kid: str | None) -> RSAKey | None:
-        """ЕСИА's token key by `kid` from its JWKS (cached; fetched again for an unknown kid)."""
+    async def signing_key(self, again: bool = False) -> RSAKey | None:
+        """ЕСИА's token key from its signing certificate: the configured file, or the download
+        (cached; `again` after a failed verification downloads it anew, throttled)."""
+        if self._key_fixed:
+            return self._key
         now = time.monotonic()
-        fresh = now - self._keys_at < JWKS_TTL
-        if not (fresh and (kid in self._keys or (kid is None and len(self._keys) == 1))):
-            if now - self._keys_at >= JWKS_REFETCH or not fresh:
-                body = self._json(await self._call("GET", "/.well-known/jwks.json"), "jwks")
-                keys: dict[str, RSAKey] = {}
-                for item in body.get("keys") or []:
-                    if isinstance(item, dict) and item.get("kty") == "RSA":
-                        try:
-                            key = RSAKey.import_key(item)
-                        except (JoseError, ValueError, TypeError):
-                            continue
-                        keys[str(item.get("kid"))] = key
-                self._keys, self._keys_at = keys, now
-        if kid is None:
-            return next(iter(self._keys.values())) if len(self._keys) == 1 else None
-        return self._keys.get(kid)
+        stale = self._key is None or now - self._keys_at >= CERT_TTL
+        if stale or (again and now - self._keys_at >= CERT_REFETCH):
+            resp = await self._call("GET", CERT_PATH, headers={"Accept": "application/x-pem-file"})
+            if resp.status_code != 200:
+                raise Refusal("esia_unavailable" if resp.status_code >= 500 else "esia_error",
+                              detail=f"signing certificate: HTTP {resp.status_code}")
+            try:
+                self._key, self._keys_at = _key_of_certificate(resp.content), now
+            except ValueError:
+                raise Refusal("esia_error", detail="signing certificate: not a PEM RSA certificate") from None
+        return self._key
 
     async def verify(self, token: str, kind: str) -> dict[str, Any]:
         """Claims of a valid ЕСИА token (`kind`: id or access); Refusal otherwise (AUTH-04)."""
@@ -559,12 +581,15 @@ class EsiaAuth:
         else:
             if alg not in ALLOWED_ALGS:
                 raise Refusal("token_invalid", detail=f"{kind} token: alg {str(alg)[:16]} not allowed")
-            key = await self.signing_key(header.get("kid") if isinstance(header.get("kid"), str) else None)
-            if key is None:
-                raise Refusal("token_invalid", detail=f"{kind} token: signed by an unknown key")
-            try:
-                claims = jwt.decode(token, key, algorithms=list(ALLOWED_ALGS), registry=_REGISTRY).claims
-            except (JoseError, ValueError):
+            claims = None
+            for again in (False, True):     # a rotated certificate is downloaded once more
+                key = await self.signing_key(again)
+                try:
+                    claims = jwt.decode(token, key, algorithms=list(ALLOWED_ALGS), registry=_REGISTRY).claims
+                    break
+                except (JoseError, ValueError):
+                    continue
+            if claims is None:
                 raise Refusal("token_invalid", detail=f"{kind} token: signature does not verify") from None
         options: dict[str, Any] = {"iss": {"essential": True, "value": self.issuer}}
         audience = "aud" if kind == "id" else "client_id"

@@ -42,7 +42,7 @@ from reference_journal import defects as _defects
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
-_PATH_FIELDS = {"esia_key", "esia_cert"}
+_PATH_FIELDS = {"esia_key", "esia_cert", "esia_signing_cert"}
 
 
 class SettingsError(ValueError):
@@ -62,6 +62,7 @@ class Settings:
     esia_client_id: str = "EZHD01"
     esia_key: Path | None = None             # PEM private key of the journal's certificate
     esia_cert: Path | None = None            # PEM certificate registered with ЕСИА
+    esia_signing_cert: Path | None = None    # ЕСИА's token-signing certificate; None = download it
     # ПОДД agent, portal and showcase (the export slot uses these; the on-demand API checks
     # X-Smev-Sender against portal_mnemonic)
     agent_url: str = "http://127.0.0.1:8090"

@@ -7,6 +7,7 @@ app; `app.state.showcase` and `app.state.portal` are the cores (close the showca
 | method and path | what |
 |---|---|
 | `POST /v2/datamarts/{dm}/tables/{table}/{upload,delete}` | `text/csv` body → 200 bare UUID (`text/plain`) |
+| `POST /api/v1/auth_system`, `/api/v1/secure/{ogrn}/{dm}/{inst}/{id}/{path}` | the Datamart Studio proxy (`proxy.py`) |
 | `GET /v2/requests/{id}/status` | `{"code", "description"}` |
 | `GET /v2/requests/{id}/errors` | the ФЛК report (`?limit=`) |
 | `POST /api/v1/notifications` | portal inbox (portal.yaml) → 202 receipt |
@@ -38,7 +39,7 @@ from starlette.routing import Mount, Route
 
 from mocks.common.journal import body_fields
 from mocks.common.guard import Exchange, RequestGuard
-from mocks.epgu import pages
+from mocks.epgu import pages, proxy
 from mocks.epgu.portal import Portal, PortalError
 from mocks.epgu.showcase import Showcase, ShowcaseError, ShowcaseInputError
 
@@ -50,6 +51,11 @@ JOURNAL_JSON_MAX = 64 * 1024      # larger JSON bodies are journalled as size + 
 def endpoint_of(method: str, path: str) -> str:
     if path.startswith("/_admin"):
         return "admin"
+    if path == "/api/v1/auth_system":
+        return "auth"
+    m = proxy.SECURE_RE.match(path)
+    if m:
+        return endpoint_of(method, "/" + m.group(5))
     if path.startswith("/v2/datamarts/"):
         return "upload"
     if path.startswith("/v2/requests/"):
@@ -107,8 +113,8 @@ def _media_type(request: Request) -> tuple[str, dict[str, str]]:
 async def upload(request: Request) -> Response:
     sc = showcase_of(request)
     p = request.path_params
-    sender = request.headers.get("x-smev-sender")
     try:
+        sender = proxy.source_of(sc, request.headers.get("x-smev-sender"), p["datamart"])
         sc.authenticate(sender, p["datamart"])
         sc.check_target(p["datamart"], p["table"], p["operation"])
         mime, params = _media_type(request)
@@ -130,7 +136,8 @@ async def upload(request: Request) -> Response:
 async def status(request: Request) -> Response:
     sc = showcase_of(request)
     try:
-        source = sc.authenticate(request.headers.get("x-smev-sender"))
+        sender = proxy.source_of(sc, request.headers.get("x-smev-sender"), None)
+        source = sc.authenticate(sender) if sender else None
         body = sc.status(request.path_params["request_id"], source=source)
     except ShowcaseError as exc:
         _note(request, error=exc.error)
@@ -142,7 +149,8 @@ async def status(request: Request) -> Response:
 async def errors(request: Request) -> Response:
     sc = showcase_of(request)
     try:
-        source = sc.authenticate(request.headers.get("x-smev-sender"))
+        sender = proxy.source_of(sc, request.headers.get("x-smev-sender"), None)
+        source = sc.authenticate(sender) if sender else None
         raw = request.query_params.get("limit", "1000")
         try:
             limit = int(raw)
@@ -389,10 +397,14 @@ def create_app(showcase: Showcase | None = None, *, agent_transport: httpx.Async
         Route("/portal/people/{oid}/journal-login", page_login, methods=["POST"]),
         Route("/portal/people/{oid}/learners/{learner_id}/password-reset", page_password, methods=["POST"]),
         Route("/_ping", lambda request: PlainTextResponse("ok"), methods=["GET"]),
+        Route("/api/v1/auth_system", proxy.auth_system, methods=["POST"]),
+        Mount("/_admin/iam", routes=proxy.admin_routes()),
         Mount("/_admin", routes=admin.routes()),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.showcase = showcase
     app.state.portal = portal
+    app.state.iam = proxy.Iam()
+    app.router.routes.insert(0, Mount("/api/v1/secure", app=proxy.SecureProxy(app.router, app.state.iam)))
     app.add_middleware(Guard, showcase=showcase, state=app.state)
     return app

@@ -4,19 +4,21 @@
 |---|---|
 | `GET /_admin/health` | `{"status": "ok"}` |
 | `GET, PATCH /_admin/settings` | read or change `Settings` (lifetimes, window, issuer, clock_offset) |
-| `GET, POST /_admin/clients` | list; register `{client_id, certificate (PEM), redirect_uris, scopes?, require_confirmed?, require_pkce?, child_consent?}` |
+| `GET, POST /_admin/clients` | list; register `{client_id, certificate (PEM, RSA or ГОСТ Р 34.10-2012), redirect_uris, scopes?, require_confirmed?, require_pkce?, child_consent?, token_alg? (RS256 or GOST3410_2012_256; default by the certificate)}` |
 | `GET, DELETE /_admin/clients/{id}` | one client; remove it |
 | `GET, POST /_admin/personas` | list (`?kind=&scenario=`); load a JSON list, `{"personas": [...]}` or JSON Lines (`personas.jsonl`) |
 | `GET /_admin/personas/{oid}` | one persona (with `parents` / `kids` as linked) |
 | `POST /_admin/personas/{oid}/password` | `{password}`; without one the default password (`Settings.default_password`) applies |
 | `GET, POST /_admin/consents` | table of children × clients; `{child_oid, client_id, action: grant|revoke}` |
-| `GET /_admin/keys`, `POST /_admin/keys/rotate` | signing keys; rotate (the old key stays in the JWKS for `key_grace` s) |
+| `GET /_admin/keys`, `POST /_admin/keys/rotate[?alg=GOST3410_2012_256]` | signing keys; rotate (the old key still verifies and is downloadable by `?kid=` for `key_grace` s) |
 | `GET, POST, DELETE /_admin/faults` | queue `{endpoint, kind, count, status?, seconds?, token?, value?}`; list; clear |
 | `GET, DELETE /_admin/journal` | request journal (`?since=<seq>&path=<prefix>`), secrets redacted; clear |
 | `GET /_admin/logouts` | logout calls seen (AUTH-11) |
 | `POST /_admin/reset` | forget everything but settings (`{"keys": true}` also renews keys) |
 
 Fault endpoints: `ac`, `te`, `login`, `consent`, `rest`, `logout`, `jwks`, `certificate`.
+`jwks` is served only with `publish_jwks` on (a mock convenience; the real ЕСИА hands out its
+certificate, `/.well-known/esia-signing-certificate[?alg=…]`).
 Kinds: `status` (answer `status`, default 500; 503 = ESIA-007008, else ESIA-007007), `delay`
 (`seconds`, then the normal answer), and for `te` the token faults `expired`,
 `not_yet_valid`, `wrong_signature`, `alg_none`, `foreign_audience`, `foreign_issuer`
@@ -33,7 +35,7 @@ from starlette.routing import Route
 from mocks.common.admin import BadRequest as _Bad
 from mocks.common.admin import endpoint, faults_endpoint, journal_endpoint, read_records
 from mocks.common.admin import read_json as _json
-from mocks.esia.core import EsiaCore
+from mocks.esia.core import TOKEN_ALGS, EsiaCore
 
 
 def _core(request: Request) -> EsiaCore:
@@ -67,7 +69,7 @@ async def clients(request: Request) -> Response:
             data["client_id"], data["certificate"], data["redirect_uris"], data.get("scopes"),
             require_confirmed=bool(data.get("require_confirmed", False)),
             require_pkce=bool(data.get("require_pkce", False)),
-            child_consent=bool(data.get("child_consent", True)))
+            child_consent=bool(data.get("child_consent", True)), token_alg=data.get("token_alg"))
         return JSONResponse(client.public(), status_code=201)
     return JSONResponse([c.public() for c in core.clients.values()])
 
@@ -133,12 +135,15 @@ async def consents(request: Request) -> Response:
 
 async def keys(request: Request) -> Response:
     core = _core(request)
-    return JSONResponse([{"kid": k.kid, "created": k.created, "retired": k.retired,
-                          "current": k is core.current_key} for k in core.keys])
+    return JSONResponse([{"kid": k.kid, "alg": k.alg, "created": k.created, "retired": k.retired,
+                          "current": k.retired is None} for k in core.keys])
 
 
 async def rotate(request: Request) -> Response:
-    key = _core(request).rotate_key()
+    alg = request.query_params.get("alg", "RS256")
+    if alg not in TOKEN_ALGS:
+        raise _Bad(f"alg must be one of {', '.join(TOKEN_ALGS)}")
+    key = _core(request).rotate_key(alg)
     return JSONResponse({"kid": key.kid}, status_code=201)
 
 

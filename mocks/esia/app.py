@@ -17,14 +17,15 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from mocks.esia import pages, rest
+from mocks.esia import errors, pages, rest
 from mocks.common.journal import body_fields
 from mocks.common.guard import Exchange, RequestGuard, incomplete_text
-from mocks.esia.core import EsiaCore, Session, Settings
+from mocks.esia.core import RS256, TOKEN_ALGS, EsiaCore, Session, Settings
 from mocks.esia.errors import EsiaError
 
 MAX_QUERY = 16 * 1024
@@ -80,7 +81,8 @@ def _pairs(raw: bytes) -> tuple[dict[str, str], list[str]]:
     dups: list[str] = []
     for k, v in pairs:
         if any(ord(c) < 32 and c not in "\t" for c in k + v):
-            raise _bad_params(f"control characters in [{k[:32]}]", out.get("state"))
+            raise _bad_params(f"control characters in the parameter {errors.quoted(k, 'name')}",
+                              out.get("state"))
         if k in out and k not in dups:
             dups.append(k)
         out.setdefault(k, v)
@@ -247,7 +249,6 @@ async def logout(request: Request) -> Response:
     try:
         params, _ = read_query(request)
         if not params.get("client_id"):
-            from mocks.esia import errors
             raise errors.missing("client_id")
         target = core.logout(params["client_id"], params.get("redirect_url") or None,
                              request.cookies.get(core.settings.session_cookie))
@@ -272,7 +273,7 @@ async def rest_endpoint(request: Request) -> Response:
         if scheme.lower() != "bearer" or not value.strip():
             raise EsiaError("007011", "Bearer access token required", status=401, error="invalid_token")
         claims = core.check_access_token(value.strip())
-        embed = request.query_params.get("embed", "") == "(elements)"
+        embed = rest.parse_embed(request.query_params.get("embed"))
         parts = [p for p in request.url.path.split("/")[2:] if p]
         body = rest.handle(core, claims, parts, embed, base_url(request))
     except EsiaError as exc:
@@ -282,12 +283,22 @@ async def rest_endpoint(request: Request) -> Response:
 
 
 async def jwks(request: Request) -> Response:
-    return JSONResponse(core_of(request).jwks(), headers={"Cache-Control": "max-age=60"})
+    """A mock convenience, off unless `Settings.publish_jwks`: the real ЕСИА has no JWKS."""
+    core = core_of(request)
+    if not core.settings.publish_jwks:
+        return await not_found(request, HTTPException(404))
+    return JSONResponse(core.jwks(), headers={"Cache-Control": "max-age=60"})
 
 
 async def signing_certificate(request: Request) -> Response:
+    """ЕСИА's token-signing certificate, the key distribution a journal configures (the real
+    one is downloaded from ЕСИА's site); `?alg=GOST3410_2012_256` for the ГОСТ one."""
     core = core_of(request)
-    key = core.key_by_kid(request.query_params.get("kid"))
+    alg = request.query_params.get("alg", RS256)
+    if alg not in TOKEN_ALGS:
+        return JSONResponse({"error": "invalid_request", "error_description":
+                             f"ESIA-007003: alg must be one of {', '.join(TOKEN_ALGS)}"}, status_code=400)
+    key = core.key_by_kid(request.query_params.get("kid"), alg)
     if key is None:
         return JSONResponse({"error": "not_found", "error_description": "ESIA-007003: unknown kid"},
                             status_code=404)
@@ -347,8 +358,7 @@ async def not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     code = "007003" if status != 405 else "007009"
     return JSONResponse({"error": "not_found" if status == 404 else "invalid_request",
-                         "error_description": f"ESIA-{code}: no such resource or method "
-                                              f"({request.method} {request.url.path[:80]})"},
+                         "error_description": f"ESIA-{code}: no such resource or method"},
                         status_code=status)
 
 

@@ -19,11 +19,11 @@ What is verified (PROTOCOLS.md §1.3–§1.5):
   `scope_org` both strings (with and without it) are accepted (esia.yaml, open question 1).
 
 - Forms of signature: v1 only a CMS/PKCS#7 *detached* SignedData (DER). v2/v3 either such a
-  CMS detached signature or a raw signature: for RSA test certificates RSASSA-PKCS1-v1_5
-  over SHA-256 (what `openssl_sign` / `cryptography` produce). ГОСТ Р 34.10-2012 keys are the
-  optional extra of DESIGN.md and are not implemented: a GOST certificate can be registered
-  (its hash is checked) but its signatures are refused with ESIA-007053 and a journal entry
-  that says "ГОСТ signatures not supported by this mock".
+  CMS detached signature or a raw signature. Raw: for a ГОСТ Р 34.10-2012 (256 or 512)
+  certificate, s‖r big-endian over Стрибог of the string — OpenSSL's byte order, which the real
+  ЕСИА expects (PROTOCOLS.md §8.1); CryptoPro's unreversed bytes are refused with ESIA-007053
+  (the journal entry says so). For RSA test certificates RSASSA-PKCS1-v1_5 over SHA-256 (what
+  `openssl_sign` / `cryptography` produce). ГОСТ arithmetic is in `gost.py`.
 
 CMS verification (asn1crypto parses, `cryptography` verifies): the SignedData must be
 detached (no encapsulated content); for a signer with signed attributes the `messageDigest`
@@ -47,6 +47,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from gostcrypto import gosthash
 
+from mocks.esia import gost
+
 # Refresh string (open question 1, PROTOCOLS.md §1.5/§6): ilimurzin/esia `refreshToken` signs
 # the v2 string client_id+scope+timestamp+state+redirect_uri (no code); AISGorod
 # `EsiaRestService.RefreshTokensAsync` signs client_id+scope+timestamp+state+refresh_token.
@@ -60,7 +62,7 @@ class SignatureError(Exception):
 
 
 class NotSupported(SignatureError):
-    """A signature form the mock cannot check (ГОСТ Р 34.10-2012)."""
+    """A key type the mock cannot check (neither RSA, EC nor ГОСТ Р 34.10-2012)."""
 
 
 def certificate_hash(der: bytes) -> str:
@@ -74,6 +76,12 @@ class ClientCertificate:
     cert: x509.Certificate
     der: bytes
     hash: str
+    gost: gost.GostPublicKey | None = None
+
+    @property
+    def algorithm(self) -> str:
+        """`GOST3410_2012_256` / `GOST3410_2012_512` for ГОСТ certificates, else `RSA` (or EC)."""
+        return f"GOST3410_2012_{self.gost.bits}" if self.gost else "RSA"
 
     @classmethod
     def from_pem(cls, pem: str | bytes) -> "ClientCertificate":
@@ -83,8 +91,12 @@ class ClientCertificate:
         except ValueError:
             cert = x509.load_der_x509_certificate(data)
         der = cert.public_bytes(serialization.Encoding.DER)
+        try:
+            key = gost.GostPublicKey.from_certificate(der)
+        except gost.GostError as exc:
+            raise ValueError(str(exc)) from None
         return cls(cert.public_bytes(serialization.Encoding.PEM).decode(), cert, der,
-                   certificate_hash(der))
+                   certificate_hash(der), key)
 
     def matches_hash(self, value: str) -> bool:
         return value.strip().upper() == self.hash
@@ -136,29 +148,32 @@ def b64url_decode(text: str) -> bytes:
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 
-def _is_gost(cert: x509.Certificate) -> bool:
-    try:
-        cert.public_key()
-    except Exception:  # cryptography cannot load GOST keys
-        return True
-    return False
-
-
 def _hash_for(name: str) -> hashes.HashAlgorithm:
     table = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(), "sha384": hashes.SHA384(),
              "sha512": hashes.SHA512()}
     if name not in table:
-        if "gost" in name or "streebog" in name or name.startswith("1.2.643"):
-            raise NotSupported("ГОСТ signatures are not supported by this mock")
         raise SignatureError(f"unsupported digest algorithm {name}")
     return table[name]
 
 
+def _verify_gost(registered: "ClientCertificate", signature: bytes, data: bytes,
+                 prehashed: bytes | None = None) -> None:
+    key = registered.gost
+    assert key is not None
+    if key.verify(data, signature, prehashed=prehashed):
+        return
+    if key.verify(data, signature[::-1], prehashed=prehashed):
+        raise SignatureError("ГОСТ signature in CryptoPro's byte order: ЕСИА expects it reversed "
+                             "(s then r, most significant byte first, as OpenSSL writes it)")
+    raise SignatureError(f"ГОСТ {key.bits} signature does not verify with the registered certificate")
+
+
 def _verify_with_key(cert: x509.Certificate, signature: bytes, data: bytes,
                      algo: hashes.HashAlgorithm, pss: bool = False) -> None:
-    if _is_gost(cert):
-        raise NotSupported("ГОСТ signatures are not supported by this mock")
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except Exception:  # cryptography cannot load e.g. ГОСТ 2001 keys
+        raise NotSupported("the registered certificate's key type is not supported") from None
     try:
         if isinstance(key, rsa.RSAPublicKey):
             pad = (padding.PSS(padding.MGF1(algo), padding.PSS.AUTO) if pss else padding.PKCS1v15())
@@ -201,11 +216,10 @@ def verify_cms_detached(raw: bytes, data: bytes, registered: ClientCertificate) 
         raise SignatureError("CMS SignedData has no signer")
     if certs and registered.der not in certs:
         raise SignatureError("the certificate in the CMS signature is not the registered one")
-    cert = registered.cert
     errors = []
     for signer in signers:
         try:
-            _verify_signer(signer, data, cert)
+            _verify_signer(signer, data, registered)
             return
         except NotSupported:
             raise
@@ -214,18 +228,33 @@ def verify_cms_detached(raw: bytes, data: bytes, registered: ClientCertificate) 
     raise SignatureError("; ".join(errors))
 
 
-def _verify_signer(signer: cms.SignerInfo, data: bytes, cert: x509.Certificate) -> None:
+def _verify_signer(signer: cms.SignerInfo, data: bytes, registered: ClientCertificate) -> None:
+    cert = registered.cert
     sid = signer["sid"]
     if sid.name == "issuer_and_serial_number":
         serial = sid.chosen["serial_number"].native
         issuer = sid.chosen["issuer"].dump()
         if serial != cert.serial_number or issuer != cert.issuer.public_bytes():
             raise SignatureError("the CMS signer is not the registered certificate")
-    digest_name = signer["digest_algorithm"]["algorithm"].native
-    algo = _hash_for(digest_name)
-    sig_algo = signer["signature_algorithm"]["algorithm"].native
-    if "gost" in sig_algo or sig_algo.startswith("1.2.643"):
-        raise NotSupported("ГОСТ signatures are not supported by this mock")
+    digest_oid = signer["digest_algorithm"]["algorithm"].dotted
+    sig_oid = signer["signature_algorithm"]["algorithm"].dotted
+    gost_bits = gost.DIGEST_OIDS.get(digest_oid)
+    if registered.gost is not None or gost_bits or sig_oid.startswith("1.2.643"):
+        if registered.gost is None or gost_bits != registered.gost.bits:
+            raise SignatureError("the CMS digest or signature algorithm does not fit the registered "
+                                 "certificate's key")
+        if gost.KEY_OIDS.get(sig_oid, gost.SIGNATURE_OIDS.get(sig_oid)) != registered.gost.bits:
+            raise SignatureError(f"unexpected CMS signature algorithm {sig_oid} for a ГОСТ key")
+
+        def digest_of(blob: bytes) -> bytes:
+            return gost.digest(blob, gost_bits)
+    else:
+        algo = _hash_for(signer["digest_algorithm"]["algorithm"].native)
+
+        def digest_of(blob: bytes) -> bytes:
+            h = hashes.Hash(algo)
+            h.update(blob)
+            return h.finalize()
     signature = signer["signature"].native
     attrs = signer["signed_attrs"]
     if attrs is not None and len(attrs):
@@ -235,21 +264,23 @@ def _verify_signer(signer: cms.SignerInfo, data: bytes, cert: x509.Certificate) 
                 digest = attr["values"][0].native
         if digest is None:
             raise SignatureError("CMS signed attributes lack messageDigest")
-        h = hashes.Hash(algo)
-        h.update(data)
-        if digest != h.finalize():
+        if digest != digest_of(data):
             raise SignatureError("CMS messageDigest does not match the signed string")
         blob = attrs.dump()
         to_verify = b"\x31" + blob[1:]  # [0] IMPLICIT -> universal SET OF (RFC 5652 §5.4)
     else:
         to_verify = data
-    _verify_with_key(cert, signature, to_verify, algo, pss=sig_algo == "rsassa_pss")
+    if registered.gost is not None:
+        _verify_gost(registered, signature, to_verify)
+    else:
+        _verify_with_key(cert, signature, to_verify, algo,
+                         pss=signer["signature_algorithm"]["algorithm"].native == "rsassa_pss")
 
 
 def verify_secret(secret: str, candidates: list[str], registered: ClientCertificate,
                   *, cms_only: bool = False) -> str:
     """Check `client_secret` against any of the candidate strings; return the form used
-    (`cms` or `raw`); raise SignatureError (NotSupported for ГОСТ) otherwise."""
+    (`cms` or `raw`); raise SignatureError otherwise (the first reason found)."""
     raw = b64url_decode(secret)
     if looks_like_cms(raw):
         last: SignatureError | None = None
@@ -264,8 +295,15 @@ def verify_secret(secret: str, candidates: list[str], registered: ClientCertific
         raise last or SignatureError("no signed string")
     if cms_only:
         raise SignatureError("the v1 flow needs a PKCS#7/CMS detached signature")
-    if _is_gost(registered.cert):
-        raise NotSupported("ГОСТ signatures are not supported by this mock")
+    if registered.gost is not None:
+        first: SignatureError | None = None
+        for text in candidates:
+            try:
+                _verify_gost(registered, raw, text.encode("utf-8"))
+                return "raw"
+            except SignatureError as exc:
+                first = first or exc
+        raise first or SignatureError("no signed string")
     for text in candidates:
         try:
             _verify_with_key(registered.cert, raw, text.encode("utf-8"), hashes.SHA256())

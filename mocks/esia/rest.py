@@ -9,13 +9,19 @@ Scope per resource (403 `insufficient_scope`, ESIA-007019 when missing): `/ctts`
 mobile or contacts; `/addrs` addresses; `/docs` any document scope; `/kids` any `kid_*`;
 `/kids/{id}/docs` kid_birth_cert_doc; `/roles`, `/orgs`, `/rs/orgs/{oid}` usr_org.
 `/rs/prns/{oid}` itself needs no particular scope: its fields follow the scopes.
+
+`embed` (PROTOCOLS.md §1.8, §8.2): `(elements)` on a collection gives its elements inline;
+on `/rs/prns/{oid}`, `(contacts.elements,addresses.elements,documents.elements)` adds those
+collections to the person (`contacts`, `addresses`, `documents`; without `.elements` as
+links). Our reading: a collection the token has no scope for is left out, unknown names are
+ignored, as real clients ask for more than they may read.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from mocks.esia import people
-from mocks.esia.core import EsiaCore
+from mocks.esia.core import EsiaCore, scope_names
 from mocks.esia.errors import EsiaError
 
 
@@ -34,7 +40,7 @@ def _need(scopes: set[str], any_of: set[str] | frozenset[str], what: str) -> Non
 
 def _effective_scopes(core: EsiaCore, claims: dict[str, Any], oid: int) -> set[str]:
     """Person scopes the token grants over `oid` (self, or a kid through kid_* scopes)."""
-    scopes = set(str(claims.get("scope", "")).split())
+    scopes = scope_names(claims.get("scope", ""))
     subject = claims["urn:esia:sbj_id"]
     if oid == subject:
         return scopes
@@ -46,17 +52,42 @@ def _effective_scopes(core: EsiaCore, claims: dict[str, Any], oid: int) -> set[s
     raise _forbidden("the person is neither the token's subject nor one of its children")
 
 
-def handle(core: EsiaCore, claims: dict[str, Any], parts: list[str], embed: bool,
+# Person sub-collections: path segment -> (name in a nested embed, scopes that open it).
+SUBCOLLECTIONS = {"ctts": ("contacts", frozenset({"email", "mobile", "contacts"})),
+                  "addrs": ("addresses", frozenset({"addresses"})),
+                  "docs": ("documents", people.DOCS_ANY_SCOPE)}
+
+
+def parse_embed(value: str | None) -> frozenset[str]:
+    """`(a,b.elements)` -> {"a", "b.elements"}; anything else -> empty."""
+    value = (value or "").strip()
+    if not (value.startswith("(") and value.endswith(")")):
+        return frozenset()
+    return frozenset(x.strip() for x in value[1:-1].split(",") if x.strip())
+
+
+def _sub_items(persona: dict[str, Any], what: str, eff: set[str]) -> list[dict[str, Any]]:
+    _need(eff, SUBCOLLECTIONS[what][1], SUBCOLLECTIONS[what][0])
+    if what == "ctts":
+        return [c for c in people.contacts(persona) if people.contact_visible(c, eff)]
+    if what == "addrs":
+        return people.addresses(persona)
+    return [d for d in people.documents(persona) if people.doc_visible(d, eff)]
+
+
+def handle(core: EsiaCore, claims: dict[str, Any], parts: list[str], embed: frozenset[str],
            base: str) -> dict[str, Any]:
-    """`parts` are the path segments after `/rs/`; returns the JSON body or raises."""
+    """`parts` are the path segments after `/rs/`; `embed` the names of `?embed=(...)`;
+    returns the JSON body or raises."""
+    inline = "elements" in embed
     if len(parts) < 2 or parts[0] not in ("prns", "orgs"):
         raise _not_found("no such resource")
     try:
         oid = int(parts[1])
     except ValueError:
-        raise _not_found(f"oid must be a number, got {parts[1][:32]!r}") from None
+        raise _not_found("oid must be a number") from None
     subject = claims["urn:esia:sbj_id"]
-    scopes = set(str(claims.get("scope", "")).split())
+    scopes = scope_names(claims.get("scope", ""))
     persona = core.persona(oid)
     if parts[0] == "orgs":
         if persona is None or persona.get("kind") != "organisation" or len(parts) != 2:
@@ -72,17 +103,19 @@ def handle(core: EsiaCore, claims: dict[str, Any], parts: list[str], embed: bool
     prefix = f"/rs/prns/{oid}"
     rest = parts[2:]
     if not rest:
-        return people.person(persona, eff)
+        body = people.person(persona, eff)
+        for what, (name, _) in SUBCOLLECTIONS.items():
+            if name in embed or f"{name}.elements" in embed:
+                try:
+                    items = _sub_items(persona, what, eff)
+                except EsiaError:
+                    continue
+                body[name] = people.collection(base, f"{prefix}/{what}", items,
+                                               f"{name}.elements" in embed)
+        return body
     what, tail = rest[0], rest[1:]
-    if what == "ctts":
-        _need(eff, {"email", "mobile", "contacts"}, "contacts")
-        items = [c for c in people.contacts(persona) if people.contact_visible(c, eff)]
-    elif what == "addrs":
-        _need(eff, {"addresses"}, "addresses")
-        items = people.addresses(persona)
-    elif what == "docs":
-        _need(eff, people.DOCS_ANY_SCOPE, "documents")
-        items = [d for d in people.documents(persona) if people.doc_visible(d, eff)]
+    if what in SUBCOLLECTIONS:
+        items = _sub_items(persona, what, eff)
     elif what == "kids":
         if oid != subject:
             raise _forbidden("only the token's subject lists its children")
@@ -93,16 +126,16 @@ def handle(core: EsiaCore, claims: dict[str, Any], parts: list[str], embed: bool
         if tail:
             kid_oid = _element_id(tail[0])
             if kid_oid not in core.kids_of(oid):
-                raise _not_found(f"child {tail[0][:32]}")
+                raise _not_found("no such child")
             if tail[1:] == ["docs"]:
                 _need(scopes, {"kid_birth_cert_doc"}, "children's documents")
                 kp = core.persona(kid_oid) or {}
                 docs = [d for d in people.documents(kp) if people.doc_visible(d, {"birth_cert_doc"})]
-                return people.collection(base, f"{prefix}/kids/{kid_oid}/docs", docs, embed)
+                return people.collection(base, f"{prefix}/kids/{kid_oid}/docs", docs, inline)
             if len(tail) > 1:
                 raise _not_found("no such resource")
             return next(k for k in items if k["id"] == kid_oid)
-        return people.collection(base, f"{prefix}/kids", items, embed)
+        return people.collection(base, f"{prefix}/kids", items, inline)
     elif what == "roles":
         if tail:
             raise _not_found("no such resource")
@@ -122,7 +155,7 @@ def handle(core: EsiaCore, claims: dict[str, Any], parts: list[str], embed: bool
             orgs.append(people.organisation(org) if org else
                         {"oid": people.role_org_oid(r) or 0, "ogrn": str(r.get("ogrn", "")),
                          "fullName": r.get("fullName", ""), "eTag": people.etag(r)})
-        items_out: list[Any] = orgs if embed else [f"{base}/rs/orgs/{o['oid']}" for o in orgs]
+        items_out: list[Any] = orgs if inline else [f"{base}/rs/orgs/{o['oid']}" for o in orgs]
         out = {"stateFacts": ["hasSize"], "size": len(orgs), "elements": items_out}
         out["eTag"] = people.etag(out)
         return out
@@ -135,12 +168,12 @@ def handle(core: EsiaCore, claims: dict[str, Any], parts: list[str], embed: bool
         for item in items:
             if item["id"] == wanted:
                 return item
-        raise _not_found(f"element {tail[0][:32]}")
-    return people.collection(base, f"{prefix}/{what}", items, embed)
+        raise _not_found("no such element")
+    return people.collection(base, f"{prefix}/{what}", items, inline)
 
 
 def _element_id(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise _not_found(f"element id must be a number, got {text[:32]!r}") from None
+        raise _not_found("element id must be a number") from None

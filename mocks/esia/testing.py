@@ -1,7 +1,9 @@
 """In-process use of mock ЕСИА: test credentials, a signing helper, and no-socket transports.
 
 - `make_client_credentials(client_id)` — an RSA key and a self-signed certificate for a test
-  information system (sandbox ЕСИА accepts self-signed certificates, PROTOCOLS.md §1.2).
+  information system (sandbox ЕСИА accepts self-signed certificates, PROTOCOLS.md §1.2);
+  `make_gost_client_credentials(client_id, bits)` — the same with a ГОСТ Р 34.10-2012 key
+  (pure Python, slow: ~0.3 s per signature).
 - `ClientSigner` — builds v2/ac query parameters and v3/te forms with a correct
   `client_secret` (raw RSASSA-PKCS1-v1_5/SHA-256 or CMS detached, base64url without padding)
   and a fresh `timestamp`, the way a journal must (AUTH-02).
@@ -30,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
 from mocks.esia.crypto import certificate_hash
+from mocks.esia.gost import GostSigningKey
 
 DEFAULT_SCOPE = "openid fullname birthdate gender snils"
 
@@ -57,10 +60,48 @@ def make_client_credentials(client_id: str = "EZHD01", days: int = 365,
     return key, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-class ClientSigner:
-    """Signs requests as a registered information system."""
+def make_gost_client_credentials(client_id: str = "EZHD01", bits: int = 256
+                                 ) -> tuple[GostSigningKey, str]:
+    """(ГОСТ key, certificate PEM) of a self-signed ГОСТ Р 34.10-2012 test certificate."""
+    import time
+    param_set = "1.2.643.2.2.35.1" if bits == 256 else "1.2.643.7.1.2.1.2.1"
+    key = GostSigningKey.generate(client_id, "ezhd-conformance test IS", time.time(), bits=bits,
+                                  param_set=param_set, days=365)
+    return key, key.cert_pem
 
-    def __init__(self, client_id: str, key: rsa.RSAPrivateKey, certificate_pem: str,
+
+def gost_cms_detached(key: GostSigningKey, data: bytes) -> bytes:
+    """A CMS SignedData, detached, DER, signed with a ГОСТ key over signed attributes
+    (contentType, messageDigest), the signer's certificate included — what
+    `openssl cms -sign -binary -md md_gost12_256` writes."""
+    from asn1crypto import cms
+    from asn1crypto import x509 as ax509
+
+    from mocks.esia import gost
+    cert = ax509.Certificate.load(key.cert_der)
+    digest_alg = {"algorithm": gost.DIGEST_OID[key.bits]}
+    attrs = cms.CMSAttributes([cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+                               cms.CMSAttribute({"type": "message_digest",
+                                                 "values": [gost.digest(data, key.bits)]})])
+    signer = cms.SignerInfo({
+        "version": "v1",
+        "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
+            {"issuer": cert.issuer, "serial_number": cert.serial_number})}),
+        "digest_algorithm": digest_alg, "signed_attrs": attrs,
+        "signature_algorithm": {"algorithm": gost.KEY_OID[key.bits]},
+        "signature": key.sign(attrs.dump()),
+    })
+    signed = cms.SignedData({"version": "v1", "digest_algorithms": [digest_alg],
+                             "encap_content_info": {"content_type": "data"},
+                             "certificates": [cert], "signer_infos": [signer]})
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+
+
+class ClientSigner:
+    """Signs requests as a registered information system (RSA, or ГОСТ with a
+    `GostSigningKey`: raw in OpenSSL's byte order, or CMS detached)."""
+
+    def __init__(self, client_id: str, key: rsa.RSAPrivateKey | GostSigningKey, certificate_pem: str,
                  redirect_uri: str, form: str = "raw") -> None:
         self.client_id = client_id
         self.key = key
@@ -72,6 +113,10 @@ class ClientSigner:
 
     def sign(self, text: str, form: str | None = None) -> str:
         data = text.encode("utf-8")
+        if isinstance(self.key, GostSigningKey):
+            if (form or self.form) == "cms":
+                return b64url(gost_cms_detached(self.key, data))
+            return b64url(self.key.sign(data))
         if (form or self.form) == "cms":
             der = (pkcs7.PKCS7SignatureBuilder().set_data(data)
                    .add_signer(self.cert, self.key, hashes.SHA256())

@@ -28,6 +28,7 @@ from mocks.common.journal import RequestJournal
 from mocks.smev import sql as sqlmode
 from mocks.smev.errors import AgentError
 from mocks.smev.openapi_mode import ProviderSpec, Violation, load_spec, spec_path
+from specs import validate as flk
 from specs.tables import TableSet, load_tables
 
 MNEMONIC_RE = re.compile(r"^[A-Z0-9_]{2,32}$")
@@ -145,6 +146,14 @@ class SqlJob:
         if self.error is not None:
             out["error"] = self.error
         return out
+
+
+def file_violation(f: "UploadFile", rule: str, detail: str) -> dict[str, Any]:
+    """A file-level ФЛК violation in edu-upload.yaml's `FlkViolation` shape (no line, no column)."""
+    name = f.file_name if re.fullmatch(r"[a-z][a-z0-9_]{0,62}\.csv", f.file_name or "") else f"{f.table}.csv"
+    out = flk.Violation(f.table, rule, detail, file=name).as_dict()
+    out["message"] = dict(flk.load_rules()[rule]["message"])
+    return out
 
 
 def upload_error(error: str, ru: str, en: str, details: list[dict[str, Any]] | None = None,
@@ -348,8 +357,7 @@ class AgentCore:
         if match is None:
             raise upload_error("bad_file_name",
                                f"имя файла «{base[:80]}» должно быть «{{таблица}}.csv»",
-                               f"file name {base[:80]!r} must be '{{table}}.csv' (or 'myedu_{{table}}.csv')",
-                               [{"file": base[:80], "message": "expected {table}.csv"}])
+                               "a multipart file name must be '{table}.csv' (or 'myedu_{table}.csv')")
         stem = match.group(1)
         if stem not in self.tables and stem.startswith("myedu_") and stem[6:] in self.tables:
             stem = stem[6:]
@@ -358,9 +366,9 @@ class AgentCore:
         return stem
 
     def unknown_table(self, table: str) -> AgentError:
-        return upload_error("unknown_table", f"таблица «{table[:64]}» не входит в выгрузку",
-                            f"table {table[:64]!r} is not an export table",
-                            [{"table": table[:64], "message": "known: " + ", ".join(self.tables.names)}])
+        known = ", ".join(self.tables.names)
+        return upload_error("unknown_table", f"таблица не входит в выгрузку; известны: {known}",
+                            f"not an export table; known: {known}")
 
     def check_upload_target(self, mnemonic: str, version: str) -> None:
         if self.mnemonic(mnemonic, "system") is None:
@@ -386,23 +394,22 @@ class AgentCore:
                 raise self.unknown_table(f.table)
             if f.table in seen:
                 raise upload_error("bad_file_name", f"таблица {f.table} передана дважды",
-                                   f"table {f.table} is sent twice",
-                                   [{"file": f.file_name, "table": f.table, "message": "one file per table"}])
+                                   f"table {f.table} is sent twice: one file per table")
             seen.add(f.table)
             if not f.data:
-                raise upload_error("empty_body", f"файл {f.file_name} пуст", f"file {f.file_name} is empty",
-                                   [{"file": f.file_name, "table": f.table, "message": "empty"}])
+                raise upload_error("empty_body", f"файл {f.table}.csv пуст", f"file {f.table}.csv is empty",
+                                   [file_violation(f, "header", "the file is empty: no header line")])
             if f.data.startswith(BOM):
-                raise upload_error("bad_encoding", f"файл {f.file_name} начинается с BOM",
-                                   f"file {f.file_name} starts with a byte-order mark",
-                                   [{"file": f.file_name, "table": f.table, "message": "UTF-8 without BOM is required"}])
+                raise upload_error("bad_encoding", f"файл {f.table}.csv начинается с BOM",
+                                   f"file {f.table}.csv starts with a byte-order mark",
+                                   [file_violation(f, "encoding", "UTF-8 without a byte-order mark is required")])
             try:
                 check_utf8(f.data)
             except UnicodeDecodeError as exc:
-                raise upload_error("bad_encoding", f"файл {f.file_name} не в кодировке UTF-8",
-                                   f"file {f.file_name} is not UTF-8",
-                                   [{"file": f.file_name, "table": f.table,
-                                     "message": f"byte {exc.start}: {exc.reason}"}]) from None
+                raise upload_error("bad_encoding", f"файл {f.table}.csv не в кодировке UTF-8",
+                                   f"file {f.table}.csv is not UTF-8",
+                                   [file_violation(f, "encoding", f"not UTF-8 at byte {exc.start}: {exc.reason}")]
+                                   ) from None
         order = list(self.tables.export_order())
         if operation == "delete":
             order.reverse()
@@ -425,8 +432,7 @@ class AgentCore:
             code = exc.error if exc.error in known else "invalid_request"
             if exc.status == 401:
                 code = "unknown_mnemonic"
-            raise upload_error(code, exc.message, exc.message_en,
-                               [{"file": f.file_name, "table": f.table, "message": exc.message_en}]) from None
+            raise upload_error(code, f"{f.table}.csv: {exc.message}", f"{f.table}.csv: {exc.message_en}") from None
 
     def _verdict(self, mnemonic: str, operation: str,
                  submitted: list[tuple[UploadFile, str]]) -> UploadOutcome:

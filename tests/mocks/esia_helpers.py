@@ -82,3 +82,19 @@ def tokens_for(http, signer, username, scope="openid fullname", **kw) -> dict:
     r = http.post("/aas/oauth2/v3/te", data=signer.te_form(cb["code"], scope=scope))
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def certificate_key(http, alg: str = "RS256", kid: str | None = None):
+    """ЕСИА's token key as a journal gets it: from the downloaded signing certificate (the
+    real ЕСИА has no JWKS and no `kid`)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from joserfc.jwk import RSAKey
+    params = {"alg": alg, **({"kid": kid} if kid else {})}
+    r = http.get("/.well-known/esia-signing-certificate", params=params)
+    assert r.status_code == 200, r.text
+    cert = x509.load_pem_x509_certificate(r.content)
+    if alg != "RS256":
+        return cert
+    return RSAKey.import_key(cert.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))

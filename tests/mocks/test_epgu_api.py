@@ -96,16 +96,27 @@ def test_status_of_unknown_and_malformed_ids(http):
 
 
 def test_unknown_source_gets_401_everywhere(http):
-    for headers in ({"Content-Type": "text/csv"}, {"Content-Type": "text/csv", "X-Smev-Sender": "STRANGER"}):
-        r = upload(http, "organisations", ORGS, headers=headers)
-        assert r.status_code == 401 and r.json()["message"] == UNAUTHORIZED_RU
-        assert r.json()["error"] == "unknown_source_system"
+    headers = {"Content-Type": "text/csv", "X-Smev-Sender": "STRANGER"}
+    r = upload(http, "organisations", ORGS, headers=headers)
+    assert r.status_code == 401 and r.json()["message"] == UNAUTHORIZED_RU
+    assert r.json()["error"] == "unknown_source_system"
     rid = upload(http, "organisations", ORGS).text
     assert status(http, rid, "STRANGER").status_code == 401
     assert http.get(f"/v2/requests/{rid}/errors", headers={"X-Smev-Sender": "STRANGER"}).status_code == 401
     http.post("/_admin/sources", json={"mnemonic": "OTHER01"})
     assert status(http, rid, "OTHER01").json()["code"] == 5, "a source sees only its own requests"
     assert http.get(f"/v2/requests/{rid}/errors", headers={"X-Smev-Sender": "OTHER01"}).status_code == 404
+
+
+def test_an_upload_without_sender_is_the_datamart_source_s(app, http):
+    """uploader-client sends no identity header: the datamart's one source is the sender."""
+    r = upload(http, "organisations", ORGS, headers={"Content-Type": "text/csv"})
+    assert r.status_code == 200, r.text
+    assert http.get(f"/_admin/requests/{r.text}").json()["source"] == SENDER
+    assert http.get(f"/v2/requests/{r.text}/status").json()["code"] in range(-1, 8)   # the id suffices
+    http.post("/_admin/sources", json={"mnemonic": "OTHER01", "datamarts": [DATAMART]})
+    r = upload(http, "organisations", ORGS, headers={"Content-Type": "text/csv"})
+    assert r.status_code == 401 and "several source systems" in r.json()["message_en"]
 
 
 BAD_INPUT = [
@@ -314,3 +325,45 @@ def test_a_composite_key_delete_through_http_on_the_loaded_dataset(tmp_path):
         assert pairs() == {k: v for k, v in before.items() if k != victim}
     transport.close()
     showcase.close()
+
+
+OGRN = "1026200937729"
+
+
+def proxy_token(http, **form) -> httpx.Response:
+    base = {"username": "journal", "password": "s3cret", "organization_ogrn": OGRN, "datamart_memonic": DATAMART}
+    return http.post("/api/v1/auth_system", data={**base, **form})
+
+
+def test_datamart_studio_proxy_token_then_secure_calls(app, http):
+    assert http.post("/_admin/iam/users", json={"username": "journal", "password": "s3cret", "source": SENDER,
+                                                "organization_ogrn": OGRN}).status_code == 201
+    assert http.post("/_admin/iam/users", json={"username": "x", "password": "y", "source": "NOPE",
+                                                "organization_ogrn": OGRN}).status_code == 400
+    assert proxy_token(http, password="wrong").status_code == 401
+    assert proxy_token(http, organization_ogrn="1027700132195").status_code == 401
+    assert proxy_token(http, datamart_memonic="other").status_code == 401
+    assert proxy_token(http, username="").status_code == 400
+    tok = proxy_token(http).json()
+    assert tok["token_type"] == "Bearer" and tok["expires_in"] == 3600 and tok["access_token"]
+    secure = f"/api/v1/secure/{OGRN}/{DATAMART}/ezhd/17"
+    auth = {"Authorization": f"Bearer {tok['access_token']}", "Content-Type": "text/csv"}
+    r = http.post(f"{secure}/v2/datamarts/{DATAMART}/tables/organisations/upload", content=ORGS, headers=auth)
+    assert r.status_code == 200 and UUID_RE.match(r.text), r.text
+    assert http.get(f"/_admin/requests/{r.text}").json()["source"] == SENDER
+    s = http.get(f"{secure}/v2/requests/{r.text}/status", headers={"Authorization": auth["Authorization"]})
+    assert s.status_code == 200 and s.json()["code"] in range(-1, 8)
+    # an X-Smev-Sender cannot override the token's source
+    r2 = http.post(f"{secure}/v2/datamarts/{DATAMART}/tables/organisations/upload", content=ORGS,
+                   headers={**auth, "X-Smev-Sender": "STRANGER"})
+    assert r2.status_code == 200
+    # refusals: no token, a forged token, another organisation's path
+    assert http.post(f"{secure}/v2/datamarts/{DATAMART}/tables/organisations/upload", content=ORGS,
+                     headers={"Content-Type": "text/csv"}).status_code == 401
+    assert http.post(f"{secure}/v2/datamarts/{DATAMART}/tables/organisations/upload", content=ORGS,
+                     headers={**auth, "Authorization": "Bearer forged"}).status_code == 401
+    other = f"/api/v1/secure/1027700132195/{DATAMART}/ezhd/17/v2/datamarts/{DATAMART}/tables/organisations/upload"
+    r = http.post(other, content=ORGS, headers=auth)
+    assert r.status_code == 401 and r.json()["error"] == "unknown_source_system"
+    journal = http.get("/_admin/journal").json()
+    assert not any("s3cret" in json.dumps(e) or tok["access_token"] in json.dumps(e) for e in journal)

@@ -7,16 +7,15 @@ import time
 import pytest
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from esia_helpers import BASE, PARENT, PENDING_CHILD, REDIRECT, assert_esia_error, code_for, tokens_for
-from esia_helpers import family
+from esia_helpers import certificate_key, family
 from mocks.esia.core import _REGISTRY
 from mocks.esia.testing import ClientSigner
 
 
 def keyset(http):
-    return KeySet.import_key_set(http.get("/.well-known/jwks.json").json())
+    return certificate_key(http)
 
 
 def test_admin_registers_clients_and_personas_over_http(esia, http, other_credentials):
@@ -67,17 +66,19 @@ def test_settings_patch(esia, http):
 
 def test_key_rotation_keeps_the_old_key_for_the_grace_period(esia, http):
     before = tokens_for(http, esia.signer, "112-233-445 95")
-    old_kid = http.get("/.well-known/jwks.json").json()["keys"][0]["kid"]
+    old_kid = http.get("/_admin/keys").json()[0]["kid"]
+    old_cert = certificate_key(http)
     new_kid = http.post("/_admin/keys/rotate").json()["kid"]
-    kids = [k["kid"] for k in http.get("/.well-known/jwks.json").json()["keys"]]
-    assert kids == [new_kid, old_kid]
+    assert [k["kid"] for k in http.get("/_admin/keys").json() if k["current"]] == [new_kid]
     after = tokens_for(http, esia.signer, "112-233-445 95")
-    assert jwt.decode(after["id_token"], keyset(http), registry=_REGISTRY).header["kid"] == new_kid
-    jwt.decode(before["id_token"], keyset(http), registry=_REGISTRY)      # still verifiable
+    assert "kid" not in jwt.decode(after["id_token"], keyset(http), registry=_REGISTRY).header
+    with pytest.raises(JoseError):              # the journal must install the new certificate
+        jwt.decode(after["id_token"], old_cert, registry=_REGISTRY)
+    jwt.decode(before["id_token"], certificate_key(http, kid=old_kid), registry=_REGISTRY)
     assert http.get(f"/rs/prns/{PARENT}", headers={"Authorization": f"Bearer {before['access_token']}"}
-                    ).status_code == 200
+                    ).status_code == 200      # the old key still verifies during the grace period
     esia.core.configure(clock_offset=86401)
-    assert [k["kid"] for k in http.get("/.well-known/jwks.json").json()["keys"]] == [new_kid]
+    assert http.get("/.well-known/esia-signing-certificate", params={"kid": old_kid}).status_code == 404
     esia.core.configure(clock_offset=0)
     assert http.get("/.well-known/esia-signing-certificate", params={"kid": new_kid}).status_code == 200
 
@@ -126,9 +127,9 @@ def test_http_faults_status_and_delay(esia, http):
         assert_esia_error(r.json(), "007008", "temporarily_unavailable")
     r = http.post("/aas/oauth2/v3/te", data=esia.signer.te_form(cb["code"], scope="openid fullname"))
     assert r.status_code == 200                              # the fault did not consume the code
-    http.post("/_admin/faults", json={"endpoint": "jwks", "kind": "delay", "seconds": 0.3})
+    http.post("/_admin/faults", json={"endpoint": "certificate", "kind": "delay", "seconds": 0.3})
     t = time.perf_counter()
-    assert http.get("/.well-known/jwks.json").status_code == 200
+    assert http.get("/.well-known/esia-signing-certificate").status_code == 200
     assert time.perf_counter() - t >= 0.3
     http.post("/_admin/faults", json={"endpoint": "rest", "kind": "status"})
     r = http.get(f"/rs/prns/{PARENT}")
@@ -187,7 +188,7 @@ def test_oversized_body_is_413_in_esia_shape_and_the_mock_keeps_serving(esia, ht
             yield b"y" * 4096
     r = http.post("/login", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"})
     assert r.status_code == 413
-    assert http.get("/.well-known/jwks.json").status_code == 200
+    assert http.get("/.well-known/esia-signing-certificate").status_code == 200
 
 
 @pytest.mark.parametrize("query", [
@@ -202,7 +203,7 @@ def test_garbage_ac_parameters_get_4xx_in_esia_shape(esia, http, query):
         assert callback_params(r.headers["location"])["error_description"].startswith("ESIA-")
     else:
         assert r.json()["error_description"].startswith("ESIA-")
-    assert http.get("/.well-known/jwks.json").status_code == 200
+    assert http.get("/.well-known/esia-signing-certificate").status_code == 200
 
 
 def test_garbage_forms_and_paths(esia, http):
@@ -229,4 +230,4 @@ def test_a_crash_inside_becomes_500_in_esia_shape(esia, http, monkeypatch):
     r = http.post("/aas/oauth2/v3/te", data={"grant_type": "authorization_code"})
     assert r.status_code == 500 and r.json()["error_description"].startswith("ESIA-007007: ")
     monkeypatch.undo()
-    assert http.get("/.well-known/jwks.json").status_code == 200
+    assert http.get("/.well-known/esia-signing-certificate").status_code == 200

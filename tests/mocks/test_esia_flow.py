@@ -5,20 +5,18 @@ import json
 
 import pytest
 from joserfc import jwt
-from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 from joserfc.registry import HeaderParameter
 
 from esia_helpers import CHILD, PARENT, REDIRECT, TEACHER
-from esia_helpers import BASE, ac, code_for, login, tokens_for
+from esia_helpers import BASE, ac, certificate_key, code_for, login, tokens_for
 from mocks.esia.testing import auth_request_of, callback_params
 
 REG = JWSRegistry(header_registry={"sbt": HeaderParameter("", "str"), "ver": HeaderParameter("", "int")})
 
 
 def decode(http, token: str) -> tuple[dict, dict]:
-    keys = KeySet.import_key_set(http.get("/.well-known/jwks.json").json())
-    t = jwt.decode(token, keys, algorithms=["RS256"], registry=REG)
+    t = jwt.decode(token, certificate_key(http), algorithms=["RS256"], registry=REG)
     return t.header, t.claims
 
 
@@ -42,7 +40,7 @@ def test_code_flow_v2_v3_issues_tokens_with_real_claims(esia, http, form):
     assert isinstance(body["expires_in"], int) and body["expires_in"] == 3600
     assert body["refresh_token"]
     header, idc = decode(http, body["id_token"])
-    assert header["alg"] == "RS256" and header["kid"] and header["sbt"] == "id"
+    assert header == {"alg": "RS256", "typ": "JWT", "sbt": "id", "ver": 1}     # no kid, as the real ЕСИА
     assert idc["iss"] == "http://esia.gosuslugi.ru/" and idc["aud"] == "EZHD01" and idc["sub"] == PARENT
     assert idc["exp"] - idc["iat"] == 3600 and idc["nbf"] <= idc["iat"]
     assert idc["amr"] == "PWD" and idc["urn:esia:amd"] == "PWD" and idc["urn:esia:sid"]
@@ -52,7 +50,7 @@ def test_code_flow_v2_v3_issues_tokens_with_real_claims(esia, http, form):
                                    "urn:esia:sbj:lvl": "PR"}
     _, acc = decode(http, body["access_token"])
     assert acc["urn:esia:sbj_id"] == PARENT and acc["client_id"] == "EZHD01"
-    assert acc["scope"] == "openid fullname snils" and acc["iss"] == idc["iss"]
+    assert acc["scope"] == f"openid fullname?oid={PARENT} snils?oid={PARENT}" and acc["iss"] == idc["iss"]
     assert {"exp", "iat", "nbf"} <= set(acc)
 
 
@@ -186,15 +184,19 @@ def test_pkce_is_enforced_when_sent(esia, http):
     assert r.status_code == 200
 
 
-def test_signing_certificate_matches_jwks(esia, http):
+def test_signing_certificate_is_the_key_distribution_and_jwks_is_opt_in(esia, http):
     from cryptography import x509
     pem = http.get("/.well-known/esia-signing-certificate")
     assert pem.status_code == 200 and pem.text.startswith("-----BEGIN CERTIFICATE-----")
     der = http.get("/.well-known/esia-signing-certificate", headers={"accept": "application/pkix-cert"})
     cert = x509.load_der_x509_certificate(der.content)
+    assert cert.public_key().public_numbers().e == 65537
+    assert http.get("/.well-known/esia-signing-certificate", params={"kid": "nope"}).status_code == 404
+    r = http.get("/.well-known/esia-signing-certificate", params={"alg": "HS256"})
+    assert r.status_code == 400 and "alg must be one of" in r.json()["error_description"]
+    assert http.get("/.well-known/jwks.json").status_code == 404      # the real ЕСИА has none
+    http.patch("/_admin/settings", json={"publish_jwks": True})
     jwk = http.get("/.well-known/jwks.json").json()["keys"][0]
     assert jwk["kty"] == "RSA" and jwk["alg"] == "RS256" and jwk["use"] == "sig"
     import base64
     assert base64.b64decode(jwk["x5c"][0]) == der.content
-    assert cert.public_key().public_numbers().e == 65537
-    assert http.get("/.well-known/esia-signing-certificate", params={"kid": "nope"}).status_code == 404

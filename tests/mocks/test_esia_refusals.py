@@ -6,6 +6,8 @@ and `state`; a 400 page (JSON when asked) when the client or the redirect_uri is
 """
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 
 import pytest
@@ -38,15 +40,15 @@ def ac_with(http, signer, scope="openid fullname", drop=(), json_=False, **chang
 
 # --- authorization endpoint ----------------------------------------------------------------
 
-def test_unknown_client_is_007002_not_redirected(esia, http, other_credentials):
+def test_unknown_client_is_007005_unauthorized_client_not_redirected(esia, http, other_credentials):
     key, pem = other_credentials
     stranger = ClientSigner("NOSUCH01", key, pem, REDIRECT)
     r = http.get("/aas/oauth2/v2/ac", params=stranger.ac_params("openid", state=STATE),
                  headers={"accept": "application/json"})
     assert r.status_code == 400
-    assert_esia_error(r.json(), "007002", "access_denied", STATE)
+    assert_esia_error(r.json(), "007005", "unauthorized_client", STATE)
     html = http.get("/aas/oauth2/v2/ac", params=stranger.ac_params("openid", state=STATE))
-    assert html.status_code == 400 and "ESIA-007002" in html.text and "text/html" in html.headers["content-type"]
+    assert html.status_code == 400 and "ESIA-007005" in html.text and "text/html" in html.headers["content-type"]
 
 
 def test_unregistered_redirect_uri_is_007023_not_redirected(esia, http):
@@ -94,9 +96,19 @@ def test_timestamp_skew_beyond_window_is_007015(esia, http):
     assert r.status_code == 200                               # inside the wider window
 
 
-def test_certificate_hash_mismatch_is_007002(esia, http):
-    refused_by_redirect(ac_with(http, esia.signer, client_certificate_hash="AB" * 32), "007002",
-                        "access_denied")
+def test_certificate_hash_mismatch_is_007053_access_denied(esia, http):
+    q = refused_by_redirect(ac_with(http, esia.signer, client_certificate_hash="AB" * 32), "007053",
+                            "access_denied")
+    assert q["error_description"] == "ESIA-007053: OAuthErrorEnum.clientSecretWrong"   # ilimurzin/esia #7
+    refused_by_redirect(ac_with(http, esia.signer, client_certificate_hash="AB" * 20), "007053")
+
+
+def test_certificate_of_another_system_is_007005_unauthorized_client(esia, http, other_credentials):
+    key, pem = other_credentials
+    other = ClientSigner("OTHER01", key, pem, REDIRECT)
+    esia.core.register_client("OTHER01", pem, [REDIRECT])
+    refused_by_redirect(ac_with(http, esia.signer, client_certificate_hash=other.certificate_hash),
+                        "007005", "unauthorized_client")
 
 
 def test_bad_signature_is_007053(esia, http, other_credentials):
@@ -265,9 +277,11 @@ def test_te_refusals_bad_secret_hash_time_client_scope_grant(esia, http, other_c
     form = esia.signer.te_form(code, scope="openid fullname", state=STATE)
     assert_esia_error(te(http, {**form, "client_secret": esia.signer.sign("other")}).json(), "007053",
                       "access_denied", STATE)
-    assert_esia_error(te(http, {**form, "client_certificate_hash": "00" * 32}).json(), "007002", state=STATE)
+    assert_esia_error(te(http, {**form, "client_certificate_hash": "00" * 32}).json(), "007053",
+                      "access_denied", STATE)
     assert_esia_error(te(http, {**form, "timestamp": "yesterday"}).json(), "007015", state=STATE)
-    assert_esia_error(te(http, {**form, "client_id": "NOSUCH01"}).json(), "007002", state=STATE)
+    assert_esia_error(te(http, {**form, "client_id": "NOSUCH01"}).json(), "007005", "unauthorized_client",
+                      STATE)
     assert_esia_error(te(http, {**form, "grant_type": "password"}).json(), "007009",
                       "unsupported_grant_type", STATE)
     key, pem = other_credentials
@@ -288,3 +302,13 @@ def test_te_needs_form_encoding(esia, http):
 def test_teen_with_own_confirmed_account_signs_in(esia, http):
     esia.core.clients["EZHD01"].require_confirmed = True
     assert "code" in code_for(http, esia.signer, str(TEEN))
+
+
+@pytest.mark.parametrize("body", [b"gr%0Aant_type=x", b"grant_type=a%0Ab", b"%3Cscript%3E=1&%3Cscript%3E=2",
+                                  b"grant_type=%3Cb%3Ebold%3C%2Fb%3E"])
+def test_error_texts_reflect_no_control_characters_or_raw_input(esia, http, body):
+    r = http.post("/aas/oauth2/v3/te", content=body, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert 400 <= r.status_code < 500
+    text = r.json()["error_description"]
+    assert re.fullmatch(r"ESIA-[0-9]{6}: .+", text), text
+    assert "<" not in text and "\n" not in text and "script" not in text and "bold" not in text

@@ -42,6 +42,29 @@ def test_collections_with_and_without_embed(esia, http, parent):
     assert d["elements"][0]["type"] == "RF_PASSPORT" and d["elements"][0]["series"] == "4510"
 
 
+def test_nested_embed_as_real_clients_send_it(esia, http, parent):
+    q = "embed=(contacts.elements,addresses.elements,documents.elements)"
+    p = http.get(f"/rs/prns/{PARENT}?{q}", headers=bearer(parent)).json()
+    assert p["lastName"] == "Иванова"
+    assert {x["type"]: x["value"] for x in p["contacts"]["elements"]} == {
+        "EML": "maria@example.ru", "MBT": "+7(916)1234567"}
+    assert p["contacts"]["size"] == 2 and p["documents"]["elements"][0]["series"] == "4510"
+    assert "addresses" not in p          # no `addresses` scope in the token: left out
+    linked = http.get(f"/rs/prns/{PARENT}?embed=(contacts)", headers=bearer(parent)).json()
+    assert all(e.startswith(f"{BASE}/rs/prns/{PARENT}/ctts/") for e in linked["contacts"]["elements"])
+    assert "contacts" not in http.get(f"/rs/prns/{PARENT}", headers=bearer(parent)).json()
+
+
+def test_access_token_scope_carries_the_subject(esia, http, parent):
+    import base64
+    import json
+    body = parent["access_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    scopes = claims["scope"].split()
+    assert "openid" in scopes and f"fullname?oid={PARENT}" in scopes and f"kid_snils?oid={PARENT}" in scopes
+    assert all(s == "openid" or s.endswith(f"?oid={PARENT}") for s in scopes)
+
+
 def test_kids_and_reading_a_kid(esia, http, parent):
     k = http.get(f"/rs/prns/{PARENT}/kids", headers=bearer(parent)).json()
     assert k["size"] == 3 and f"{BASE}/rs/prns/{PARENT}/kids/{CHILD}" in k["elements"]

@@ -35,6 +35,9 @@ def test_answers_match_the_openapi_schemas(esia, http):
         for q in ("", "?embed=(elements)"):
             validate(http.get(f"/rs/prns/{PARENT}/{path}{q}", headers=auth).json(), name)
     validate(http.get(f"/rs/prns/{PARENT}/kids/{CHILD}", headers=auth).json(), "Kid")
+    validate(http.get(f"/rs/prns/{PARENT}?embed=(contacts.elements,addresses.elements,documents.elements)",
+                      headers=auth).json(), "Person")
+    http.patch("/_admin/settings", json={"publish_jwks": True})
     validate(http.get("/.well-known/jwks.json").json(), "Jwks")
     err = http.post("/aas/oauth2/v3/te", data=esia.signer.te_form("nope", scope="openid")).json()
     validate(err, "OAuthError")

@@ -53,8 +53,8 @@ def test_up_esia_serves_writes_ready_file_and_stops_on_sigterm(tmp_path):
         urls = json.loads(ready.read_text())
         assert list(urls) == ["esia"] and urls["esia"].startswith("http://127.0.0.1:")
         assert not urls["esia"].endswith(":0")
-        r = httpx.get(urls["esia"] + "/.well-known/jwks.json")
-        assert r.status_code == 200 and r.json()["keys"]
+        r = httpx.get(urls["esia"] + "/.well-known/esia-signing-certificate")
+        assert r.status_code == 200 and r.text.startswith("-----BEGIN CERTIFICATE-----")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err

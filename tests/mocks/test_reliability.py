@@ -188,7 +188,7 @@ def test_admin_routes_want_the_stands_token(guarded, name):
     after = httpx.get(base + "/_admin/journal", headers=auth, timeout=10).json()
     assert len(after) >= len(before) > 0 or name == "smev"
     # the public side does not want the token
-    public = {"esia": "/.well-known/jwks.json", "epgu": "/_ping"}
+    public = {"esia": "/.well-known/esia-signing-certificate", "epgu": "/_ping"}
     if name in public:
         assert httpx.get(base + public[name], timeout=10).status_code == 200
 

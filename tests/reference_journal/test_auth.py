@@ -144,7 +144,7 @@ def test_a_confirmed_parent_signs_in_and_is_linked_automatically(bench, esia, wo
     assert sign_in["details"]["esia_children_in_journal"] >= 1
     paths = [(e["method"], e["path"]) for e in b.esia_journal()]
     assert ("POST", "/aas/oauth2/v3/te") in paths and ("GET", f"/rs/prns/{oid}") in paths
-    assert ("GET", f"/rs/prns/{oid}/kids") in paths and ("GET", "/.well-known/jwks.json") in paths
+    assert ("GET", f"/rs/prns/{oid}/kids") in paths and ("GET", "/.well-known/esia-signing-certificate") in paths
     session = b.journal.db.one("SELECT method, extra FROM sessions ORDER BY created_at DESC LIMIT 1")
     extra = json.loads(session["extra"])
     assert session["method"] == "esia" and extra["oid"] == oid and extra["level"] == "PR"
@@ -368,7 +368,7 @@ def test_every_bad_token_is_refused(bench, esia, world, kind, token):
     assert b.journal.db.one("SELECT count(*) AS n FROM sessions")["n"] == 0
 
 
-def test_a_rotated_esia_key_is_fetched_again(bench, esia, world):
+def test_a_rotated_esia_certificate_is_downloaded_again(bench, esia, world):
     b = bench()
     parent = parent_confirmed(esia, world, prelinked=True)
     assert b.signed_in(b.esia_sign_in(parent["oid"]))
