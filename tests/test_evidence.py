@@ -60,12 +60,13 @@ def test_nothing_is_recorded_outside_a_test(tmp_path):
 def test_each_exchange_names_who_talked_to_whom_and_setup_is_told_apart(tmp_path, monkeypatch):
     from conformance.runfile import RUN_ENV, write_run
 
-    run = write_run(tmp_path / "run.json", {
-        "journal": {"base_url": "https://journal"},
-        "test_control": {"url": "https://journal/test-control/v1", "token_env": "T"},
-        "mocks": {"esia": "https://esia", "smev": "https://agent"},
-    })
-    monkeypatch.setenv(RUN_ENV, str(run))
+    from test_runfile import RUN   # tests/ is on the path (rootdir-relative imports, like rj_helpers)
+
+    path = tmp_path / "run.json"
+    write_run(path, {**RUN, "journal": {**RUN["journal"], "base_url": "https://journal"},
+                     "test_control": {"url": "https://journal/test-control/v1", "token_env": "T"},
+                     "mocks": {"esia": "https://esia", "smev": "https://agent", "epgu": "https://showcase"}})
+    monkeypatch.setenv(RUN_ENV, str(path))
     transport = httpx.MockTransport(lambda request: httpx.Response(200))
     transcript = evidence.start("t")
     try:

@@ -289,8 +289,10 @@ def test_coverage_strict_also_blocks_on_should(capsys, tmp_path, standard):
             pass
     """)
     code, out, _ = run(capsys, "requirements", "coverage", "--format", "json", "--tests-dir", str(tests))
-    assert code == 0
-    assert json.loads(out)["untested"] == should
+    report = json.loads(out)
+    assert report["untested"] == should and report["blocking"] == []
+    # every MUST has a test, but one test that declares no surface part exercises none of them
+    assert code == 1 and report["surface_gaps"] and set(report["surface_gaps"]) <= set(must)
 
     code, out, _ = run(
         capsys, "requirements", "coverage", "--strict", "--format", "json", "--tests-dir", str(tests)

@@ -100,7 +100,9 @@ def test_unmarked():
 def run_inner(pytester: pytest.Pytester):
     def run(*args: str) -> pytest.RunResult:
         pytester.makepyfile(test_inner=INNER)
-        return pytester.runpytest(*pytest_plugin_args(), "-p", "no:randomly", *args)
+        # a process of its own: what other tests of this session imported (Schemathesis hooks
+        # Hypothesis's reporting) must not change how the inner run reports a falsifying example
+        return pytester.runpytest_subprocess(*pytest_plugin_args(), "-p", "no:randomly", *args)
 
     return run
 

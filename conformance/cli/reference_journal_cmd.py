@@ -136,7 +136,7 @@ def serve(config: Path | None, host: str, port: int, db: str | None, defects: tu
         click.echo(f"reference-journal {url}")
         for what, value in generated.items():   # a secret reaches a log only when it is shown on a terminal
             if ready_file is not None:
-                click.echo(f"  {what}: generated, in {ready_file} (readable by you only)")
+                click.echo(f"  {what}: generated, in the ready file {ready_file.name} (readable by you only)")
             elif sys.stdout.isatty():
                 click.echo(f"  {what}: {value}")
             else:

@@ -146,10 +146,10 @@ def _coverage_report(catalogue: Catalogue, tests: dict[str, list[str]], strict: 
     }
     gaps = {rid: [f"{dim}={v}" for dim, parts in cov.items() for v in parts["missing"]]
             for rid, cov in surface_of.items()}
+    # a surface is judged for base MUSTs (what blocks sign-off), with or without --strict
     gaps = {rid: parts for rid, parts in gaps.items()
-            if parts and catalogue[rid].level == BASE and (catalogue[rid].strength == MUST or strict)}
-    undeclared = [r.id for r in catalogue if r.id not in surface_of and r.level == BASE
-                  and (r.strength == MUST or strict)]
+            if parts and catalogue[rid].level == BASE and catalogue[rid].strength == MUST}
+    undeclared = [r.id for r in catalogue if r.id not in surface_of and r.level == BASE and r.strength == MUST]
     if not tests:
         status, message = "reporting-only", "no conformance tests yet: reporting only"
     elif blocking:

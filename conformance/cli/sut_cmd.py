@@ -78,16 +78,18 @@ def _live(declaration, mocks_file: Path, seed: int) -> list[str]:
     from conformance.driver import load_driver
     from conformance.runfile import driver_entry, journal_entry
     from conformance.session import preflight as pf
-    from conformance.session.launch import read_ready_file
+    from conformance.session.launch import read_ready_file, ready_token
     from conformance.session.prepare import make_dataset, register_journal
+    from mocks.common.guard import admin_headers
 
     urls = read_ready_file(mocks_file)
+    headers = admin_headers(ready_token(mocks_file))   # a shared stand guards its admin API
     problems = pf.check_journal(declaration)
     if problems:
         return [p.line() for p in problems]
 
     def admin(base: str, method: str, path: str, **kwargs) -> None:
-        httpx.request(method, f"{base}/_admin{path}", timeout=30.0, **kwargs).raise_for_status()
+        httpx.request(method, f"{base}/_admin{path}", timeout=30.0, headers=headers, **kwargs).raise_for_status()
 
     try:
         register_journal(admin, urls, declaration)

@@ -604,6 +604,30 @@ def probe_log_token(b: Bench) -> bool:
     return bool(re.search(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.", json.dumps(b.event_log())))
 
 
+def probe_esia_sign_in_not_logged(b: Bench) -> bool:
+    assert _signs_in(b, parent_confirmed(b.esia, b.world, prelinked=True)["oid"])
+    return not any(e["event"] == "sign_in" and e["outcome"] == "success"
+                   and (e["details"] or {}).get("method") == "esia" for e in b.event_log())
+
+
+def probe_auto_link_not_logged(b: Bench) -> bool:
+    assert _signs_in(b, parent_confirmed(b.esia, b.world, prelinked=False)["oid"])
+    return not b.events("link") and not any((e["details"] or {}).get("link") == "auto" for e in b.events("sign_in"))
+
+
+def probe_link_state_not_checked(b: Bench) -> bool:
+    parent = parent_confirmed(b.esia, b.world, prelinked=False)
+    _password_session(b, b.world, parent)
+    callback = b.at_esia(b.start("/auth/esia/link"), parent["oid"])
+    b.get(re.sub(r"state=[^&]*", "state=forged-0000", callback))
+    return b.journal.accounts.by_oid(str(parent["oid"])) is not None
+
+
+def probe_log_callback(b: Bench) -> bool:
+    assert _signs_in(b, parent_confirmed(b.esia, b.world, prelinked=True)["oid"])
+    return "code=" in json.dumps(b.event_log())
+
+
 PROBES: dict[str, Callable[[Bench], bool]] = {
     "ESIA_SIGN_IN_PARENTS_ONLY": probe_parents_only,
     "CLIENT_SECRET_V1_ORDER": probe_esia_code("007053"),
@@ -627,12 +651,16 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
     "ADULT_SIMPLIFIED_ACCEPTED": probe_adult_simplified,
     "CHILD_LEVEL_NOT_CHECKED": probe_child_level,
     "LOG_ESIA_TOKEN": probe_log_token,
+    "ESIA_SIGN_IN_NOT_LOGGED": probe_esia_sign_in_not_logged,
+    "AUTO_LINK_NOT_LOGGED": probe_auto_link_not_logged,
+    "LINK_STATE_NOT_CHECKED": probe_link_state_not_checked,
+    "LOG_ESIA_CALLBACK": probe_log_callback,
 }
 
 
 def test_every_auth_defect_has_a_probe():
     assert set(PROBES) == {d.id for d in CATALOGUE.values() if d.implemented_in == AUTH}
-    assert len(PROBES) == 22
+    assert len(PROBES) == 26
 
 
 @pytest.mark.parametrize("defect_id", sorted(PROBES))

@@ -149,6 +149,6 @@ def test_serve_keeps_generated_secrets_out_of_its_output(tmp_path):
             proc.terminate()
             proc.wait(timeout=30)
     text = out.read_text(encoding="utf-8")
-    assert info["url"] in text and "in " + str(ready) in text
+    assert info["url"] in text and "in the ready file ready.json" in text
     assert info["test_control_token"] not in text and info["admin_password"] not in text
     assert mode == 0o600, f"the ready file holding the secrets is mode {oct(mode)}, not 0o600"

@@ -541,6 +541,14 @@ def probe_schedule_never_runs(make, world) -> bool:
     return next(r for r in bench.rows("marks") if r["id"] == mark["id"])["value"] != "5"
 
 
+def probe_upload_failure_not_logged(make) -> bool:
+    """A file the showcase failed to process leaves no failure record."""
+    client, bench = make()
+    plant_bad_ogrn(client)
+    export(client, scope="full", tables=["organisations"])
+    return not any(e["event"] == "upload" and e["outcome"] == "failure" for e in client.event_log())
+
+
 PROBES: dict[str, Callable[..., bool]] = {
     "EXPORT_SKIPS_TABLE": probe_skips_table,
     "EXPORT_DATES_RU_FORMAT": probe_dates_ru,
@@ -557,12 +565,13 @@ PROBES: dict[str, Callable[..., bool]] = {
     "RETRY_IGNORES_RETRY_AFTER": probe_ignores_retry_after,
     "DELETES_FOR_MARKS_ONLY": probe_deletes_for_marks_only,
     "SCHEDULE_NEVER_RUNS": probe_schedule_never_runs,
+    "UPLOAD_FAILURE_NOT_LOGGED": probe_upload_failure_not_logged,
 }
 
 
 def test_every_export_defect_has_a_probe_and_a_switch():
     ids = {d.id for d in CATALOGUE.values() if d.implemented_in == EXPORT}
-    assert set(PROBES) == ids and len(ids) == 15
+    assert set(PROBES) == ids and len(ids) == 16
     source = Path(export_module.__file__).read_text(encoding="utf-8")
     assert set(re.findall(r'defect_on\("([A-Z0-9_]+)"\)', source)) == ids
 
