@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 from conformance.driver import JournalDriver, UserSession
 from conformance.people import SIGN_IN_SCENARIOS, People
+from conformance.world import clock_restored
 from conformance.verdicts import EnvironmentProblem
 from conformance.dataset import records
 
@@ -171,20 +172,11 @@ def journal_today(test_control: Any) -> dt.date:
 @contextmanager
 def clock_on(test_control: Any, day: dt.date) -> Iterator[dt.date]:
     """The journal's clock stopped at noon of `day` for the block; its earlier state after."""
-    before = test_control.clock()
-    now = dt.datetime.fromisoformat(before["now"])
-    test_control.set_clock(action="set", frozen=True,
-                           now=dt.datetime.combine(day, dt.time(12, 0), now.tzinfo).isoformat())
-    try:
+    with clock_restored(test_control) as before:
+        now = dt.datetime.fromisoformat(before["now"])
+        test_control.set_clock(action="set", frozen=True,
+                               now=dt.datetime.combine(day, dt.time(12, 0), now.tzinfo).isoformat())
         yield day
-    finally:
-        if before.get("frozen"):
-            test_control.set_clock(action="set", frozen=True, now=before["now"])
-        elif not before.get("offset_seconds"):
-            test_control.set_clock(action="real")
-        else:
-            real = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=before["offset_seconds"])
-            test_control.set_clock(action="set", now=real.isoformat())
 
 
 def day_before_14(birth: dt.date) -> dt.date:
