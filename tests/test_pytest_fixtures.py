@@ -18,7 +18,7 @@ def test_a_separate_package_uses_the_mocks_through_the_fixtures():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     passed = {line.split("::")[-1] for line in proc.stdout.splitlines() if line.startswith("PASSED")}
-    assert passed == {"test_the_journal_reads_esia_keys_in_process",
+    assert passed == {"test_the_journal_reads_esia_certificate_in_process",
                       "test_an_upload_is_checked_by_the_agent_and_faults_can_be_injected",
                       "test_each_test_gets_fresh_mocks", "test_the_mocks_on_loopback"}
     assert "import conformance" not in "".join(p.read_text() for p in TINY.rglob("*.py"))

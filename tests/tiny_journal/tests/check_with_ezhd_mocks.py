@@ -3,17 +3,18 @@ import asyncio
 
 import httpx
 
-from tiny_journal import Settings, esia_keys, esia_keys_async, upload_table
+from tiny_journal import CERTIFICATE_PATH, Settings, esia_certificate, esia_certificate_async, upload_table
 
 
 def settings_for(mocks) -> Settings:
     return Settings(mocks.urls["esia"], mocks.urls["smev"], "TINY01")
 
 
-def test_the_journal_reads_esia_keys_in_process(ezhd_mocks):
+def test_the_journal_reads_esia_certificate_in_process(ezhd_mocks):
     s = settings_for(ezhd_mocks)
-    assert esia_keys(s) and asyncio.run(esia_keys_async(s)) == esia_keys(s)
-    assert any(e["path"] == "/.well-known/jwks.json" for e in ezhd_mocks.journal("esia"))
+    pem = esia_certificate(s)
+    assert "BEGIN CERTIFICATE" in pem and asyncio.run(esia_certificate_async(s)) == pem
+    assert any(e["path"] == CERTIFICATE_PATH for e in ezhd_mocks.journal("esia"))
 
 
 def test_an_upload_is_checked_by_the_agent_and_faults_can_be_injected(ezhd_mocks):
@@ -33,4 +34,4 @@ def test_each_test_gets_fresh_mocks(ezhd_mocks):
 
 def test_the_mocks_on_loopback(ezhd_mocks_server):
     assert httpx.get(f"{ezhd_mocks_server.urls['esia']}/_admin/health").json()["status"] == "ok"
-    assert esia_keys(settings_for(ezhd_mocks_server))
+    assert "BEGIN CERTIFICATE" in esia_certificate(settings_for(ezhd_mocks_server))

@@ -10,18 +10,21 @@ class Settings:
         self.esia_url, self.agent_url, self.mnemonic = esia_url, agent_url, mnemonic
 
 
-def esia_keys(settings: Settings) -> list[dict]:
-    """ЕСИА's token-signing keys (httpx, sync)."""
-    resp = httpx.get(f"{settings.esia_url}/.well-known/jwks.json", timeout=10)
+CERTIFICATE_PATH = "/.well-known/esia-signing-certificate"   # ЕСИА hands out its certificate, no JWKS
+
+
+def esia_certificate(settings: Settings) -> str:
+    """ЕСИА's token-signing certificate, PEM (httpx, sync)."""
+    resp = httpx.get(f"{settings.esia_url}{CERTIFICATE_PATH}", timeout=10)
     resp.raise_for_status()
-    return resp.json()["keys"]
+    return resp.text
 
 
-async def esia_keys_async(settings: Settings) -> list[dict]:
+async def esia_certificate_async(settings: Settings) -> str:
     async with httpx.AsyncClient(timeout=10) as client:
-        resp = await client.get(f"{settings.esia_url}/.well-known/jwks.json")
+        resp = await client.get(f"{settings.esia_url}{CERTIFICATE_PATH}")
         resp.raise_for_status()
-        return resp.json()["keys"]
+        return resp.text
 
 
 def upload_table(settings: Settings, table: str, csv: bytes) -> requests.Response:
