@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import jsonschema
 import yaml
 
 from specs import OPENAPI_DIR, SCHEMAS_DIR, SPECS_DIR
-from specs.tables import SpecError, Text, load_tables
+from specs.tables import SpecError, Text, _schema_errors, load_tables
 
 __all__ = [
     "Dimension", "RequirementSurface", "Surfaces", "SURFACES_DIR", "coverage", "load_surfaces",
@@ -211,9 +210,4 @@ def _load_yaml(path: Path) -> Any:
 
 
 def _check(subschema: Mapping[str, Any], data: Any, path: Path, root: Mapping[str, Any]) -> None:
-    validator = jsonschema.Draft202012Validator({**subschema, "$defs": root["$defs"]})
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        details = "; ".join(f"at {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
-                            for e in errors[:5])
-        raise SpecError(f"{path}: {details}")
+    _schema_errors({**subschema, "$defs": root["$defs"]}, data, path)

@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+from conformance.auth._support import sign_in_anew
 from conformance.browser import Browser
 from conformance.exp import _support as exp
 from conformance.log._support import AuditLog, check_record, mentioning, named, outcome_of, text
@@ -71,8 +72,7 @@ def test_an_esia_sign_in_is_logged(run, people, audit):
     # fresh: a person no other test of the run signed in, so no earlier record names them
     teacher = people.pick("staff", prelinked=True, account_type="confirmed", fresh=True)
     start = audit.now() - SECOND
-    with Browser(run) as browser:
-        landing = browser.sign_in(teacher["oid"])
+    landing = sign_in_anew(run, teacher["oid"])
     assert landing.signed_in, f"a linked teacher could not sign in through ЕСИА: {landing.describe()}"
     _logged(audit, start, "sign_in", _needles(people, teacher["oid"]), "success",
             f"the ЕСИА sign-in of oid {teacher['oid']}")
@@ -83,8 +83,7 @@ def test_an_esia_sign_in_is_logged(run, people, audit):
 def test_the_automatic_link_of_a_first_esia_sign_in_is_logged(run, people, audit):
     parent = people.pick("representative", prelinked=False, account_type="confirmed", fresh=True)
     start = audit.now() - SECOND
-    with Browser(run) as browser:
-        landing = browser.sign_in(parent["oid"])
+    landing = sign_in_anew(run, parent["oid"])
     assert landing.signed_in, (f"the first ЕСИА sign-in of a matching parent (oid {parent['oid']}) gave no "
                                f"session: {landing.describe()}")
     _logged(audit, start, "link", _needles(people, parent["oid"]), "success",
