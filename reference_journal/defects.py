@@ -246,6 +246,10 @@ defect("HASHED_FIELD_IN_CLEAR", ["EXP-08"], "personal value in a depersonalised 
 
 # --- API: the portal's on-demand requests (this package) -------------------------------------
 
+defect("HASH_NOT_NORMALISED", ["EXP-08"], "document hashed as typed",
+       """A document number entered in the journal is hashed as typed (spaces, dashes, case),
+       not as letters and digits in upper case: the digest differs from the one the standard
+       gives for the same document.""", EXPORT)
 defect("OPENAPI_INCOMPATIBLE", ["API-01"], "published OpenAPI renames parameters",
        """The OpenAPI description the journal publishes calls the period parameters
        `date_from`/`date_to`, unlike the standard's `from`/`to`.""", JOURNAL, "reference_journal.api")

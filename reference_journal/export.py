@@ -58,7 +58,7 @@ event_learners never sent), `EXPORT_DATES_RU_FORMAT` and `HASHED_FIELD_IN_CLEAR`
 formatter), `EXPORT_CHILD_BEFORE_PARENT` (alphabetical order), `EXPORT_DELETED_MARK` (no delete
 files), `INCREMENT_SKIPS_UPDATES` (keys changed before the cursor dropped from increments),
 `FORGET_RETROSPECTIVE_YEARS` (rows of earlier academic years filtered out of every export),
-`NO_RETRY_ON_503`, `NO_STATUS_POLLING`, `RETRY_ON_400` (the verdict loop), `EVENTS_NOT_PUSHED`
+`NO_RETRY_ON_503`, `NO_STATUS_POLLING`, `RETRY_ON_400` (the verdict loop), `HASH_NOT_NORMALISED` (the formatter), `EVENTS_NOT_PUSHED`
 (no notifications).
 """
 from __future__ import annotations
@@ -538,6 +538,7 @@ class Exporter:
         conv = self.tables.conventions
         ru = self.j.defect_on("EXPORT_DATES_RU_FORMAT")
         clear = self.j.defect_on("HASHED_FIELD_IN_CLEAR") and "snils" in table.column_names
+        unnormalised = self.j.defect_on("HASH_NOT_NORMALISED")
         true_text, false_text = conv.true_text, conv.false_text
         columns = table.columns
 
@@ -563,7 +564,7 @@ class Exporter:
                 else:
                     text = str(value)
                 if c.hashed and text:
-                    text = hashed_value(text)
+                    text = streebog512(text) if unnormalised and not HASH_RE.match(text) else hashed_value(text)
                     if clear and row.get("snils"):
                         text = str(row["snils"])
                 if ru and kind in ("date", "datetime"):

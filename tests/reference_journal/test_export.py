@@ -549,6 +549,16 @@ def probe_upload_failure_not_logged(make) -> bool:
     return not any(e["event"] == "upload" and e["outcome"] == "failure" for e in client.event_log())
 
 
+def probe_hash_not_normalised(make) -> bool:
+    """A document entered as typed is not exported as the standard's digest of it."""
+    client, bench = make()
+    row = stored_rows(client, "learners")[0]
+    client.journal.db.upsert("learners", {**row, "document_hash": "II-аб 123456"}, STAMP)
+    export(client, scope="full", tables=["organisations", "learners"])
+    return [r["document_hash"] for r in bench.rows("learners") if r["id"] == row["id"]] != [
+        document_hash("II-АБ", "123456")]
+
+
 PROBES: dict[str, Callable[..., bool]] = {
     "EXPORT_SKIPS_TABLE": probe_skips_table,
     "EXPORT_DATES_RU_FORMAT": probe_dates_ru,
@@ -566,12 +576,13 @@ PROBES: dict[str, Callable[..., bool]] = {
     "DELETES_FOR_MARKS_ONLY": probe_deletes_for_marks_only,
     "SCHEDULE_NEVER_RUNS": probe_schedule_never_runs,
     "UPLOAD_FAILURE_NOT_LOGGED": probe_upload_failure_not_logged,
+    "HASH_NOT_NORMALISED": probe_hash_not_normalised,
 }
 
 
 def test_every_export_defect_has_a_probe_and_a_switch():
     ids = {d.id for d in CATALOGUE.values() if d.implemented_in == EXPORT}
-    assert set(PROBES) == ids and len(ids) == 16
+    assert set(PROBES) == ids and len(ids) == 17
     source = Path(export_module.__file__).read_text(encoding="utf-8")
     assert set(re.findall(r'defect_on\("([A-Z0-9_]+)"\)', source)) == ids
 
