@@ -222,6 +222,9 @@ defect("INCREMENT_SKIPS_UPDATES", ["EXP-04"], "increments carry new rows only",
 defect("SCHEDULE_NEVER_RUNS", ["EXP-04"], "the journal's own export schedule never fires",
        """Exports started through test-control work, but the journal's own schedule never
        starts an incremental export: changes reach the showcase only when someone asks.""", EXPORT)
+defect("SCHEDULE_RUNS_ONCE", ["EXP-04"], "the export schedule fires only once",
+       """The journal's scheduled export runs once after start-up and is never re-armed: the first
+       period's changes reach the showcase, later ones only when someone asks.""", EXPORT)
 defect("FORGET_RETROSPECTIVE_YEARS", ["EXP-05"], "previous academic years not uploaded",
        """A full export sends the current academic year only.""", EXPORT)
 defect("NO_RETRY_ON_503", ["EXP-06"], "no retry after 5xx or a transport error",

@@ -541,6 +541,17 @@ def probe_schedule_never_runs(make, world) -> bool:
     return next(r for r in bench.rows("marks") if r["id"] == mark["id"])["value"] != "5"
 
 
+def probe_schedule_runs_once(make, world) -> bool:
+    """The first period's change is sent on schedule, the second period's is not."""
+    client, bench = make(exported_state=True, export_interval=900)
+    mark = next(m for m in stored_rows(client, "marks") if m["value"] == "4")
+    token = teacher_token(client, world, mark["learner_id"])
+    for value in ("5", "3"):
+        assert client.web("PATCH", f"/marks/{mark['id']}", token, json={"value": value}).status_code == 200
+        assert client.tc("POST", "/clock", json={"action": "advance", "seconds": 900}).status_code == 200
+    return next(r for r in bench.rows("marks") if r["id"] == mark["id"])["value"] != "3"
+
+
 def probe_upload_failure_not_logged(make) -> bool:
     """A file the showcase failed to process leaves no failure record."""
     client, bench = make()
@@ -577,12 +588,13 @@ PROBES: dict[str, Callable[..., bool]] = {
     "SCHEDULE_NEVER_RUNS": probe_schedule_never_runs,
     "UPLOAD_FAILURE_NOT_LOGGED": probe_upload_failure_not_logged,
     "HASH_NOT_NORMALISED": probe_hash_not_normalised,
+    "SCHEDULE_RUNS_ONCE": probe_schedule_runs_once,
 }
 
 
 def test_every_export_defect_has_a_probe_and_a_switch():
     ids = {d.id for d in CATALOGUE.values() if d.implemented_in == EXPORT}
-    assert set(PROBES) == ids and len(ids) == 17
+    assert set(PROBES) == ids and len(ids) == 18
     source = Path(export_module.__file__).read_text(encoding="utf-8")
     assert set(re.findall(r'defect_on\("([A-Z0-9_]+)"\)', source)) == ids
 
