@@ -98,12 +98,14 @@ def prepare(stack: ExitStack, report_dir: Path, sut: Any, urls: dict[str, str], 
                 raise SetupProblem(f"{base}/_admin{path}: {resp.status_code} {resp.text[:200]}")
             return resp
 
-        register_journal(admin, urls, sut)
-        personas = (directory / "personas.jsonl").read_bytes()
-        for mock in ("esia", "epgu"):   # ЕСИА signs them in; the portal addresses their notifications
-            admin(urls[mock], "POST", "/personas", content=personas, headers={"Content-Type": "application/x-ndjson"})
-
-        problems = pf.check_mocks(urls, attached, vendor) or pf.check_journal(sut)
+        problems = pf.check_mocks(urls, attached, vendor)   # first: the stand answers the suite's admin calls
+        if not problems:
+            register_journal(admin, urls, sut)
+            personas = (directory / "personas.jsonl").read_bytes()
+            for mock in ("esia", "epgu"):   # ЕСИА signs them in; the portal addresses their notifications
+                admin(urls[mock], "POST", "/personas", content=personas,
+                      headers={"Content-Type": "application/x-ndjson"})
+            problems = pf.check_journal(sut)
         if not problems:
             problems = pf.check_sign_in(sut, urls["esia"]) + pf.check_test_control(sut)
         loaded = False
