@@ -92,6 +92,9 @@ def guard(request: Request) -> Call:
                         details={"reason": "caller_not_portal"})
         raise JournalError(403, "caller_not_portal", "запрос пришёл не от портала", "the caller is not the portal")
     message_id = request.headers.get("x-smev-message-id")
+    if message_id is None and j.defect_on("MESSAGE_ID_REQUIRED"):
+        raise _bad("missing_parameter", "X-Smev-Message-Id", "required", "нет заголовка X-Smev-Message-Id",
+                   "header X-Smev-Message-Id is missing")
     if message_id is not None:
         try:
             uuid.UUID(message_id)

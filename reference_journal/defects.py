@@ -281,6 +281,10 @@ defect("BAD_DATE_500", ["API-08"], "malformed date crashes",
 defect("UNKNOWN_LEARNER_EMPTY", ["API-08"], "unknown learner answered as empty",
        """An unknown learner id gives 200 with no items instead of 404 `learner_not_found`.""",
        JOURNAL, "reference_journal.api")
+defect("MESSAGE_ID_REQUIRED", ["API-08"], "optional message id required",
+       """A call without `X-Smev-Message-Id` (optional in journal.yaml) is refused as 400
+       `missing_parameter`, so the portal's calls that carry none get no data.""",
+       JOURNAL, "reference_journal.api")
 defect("ACCEPT_ANY_CALLER", ["API-09"], "on-demand API answers any caller",
        """`X-Smev-Sender` is not checked: any system (or none) that reaches the journal gets the
        data.""", JOURNAL, "reference_journal.api")

@@ -263,6 +263,11 @@ def probe_unknown_learner(client, world: World) -> bool:
     return client.portal("/learners/EZHD-0009.LRN999/marks", parent["esia"]["oid"], params=YEAR_PARAMS).status_code == 200
 
 
+def probe_message_id_required(client, world: World) -> bool:
+    parent, child = world.parent(child_under_14=True)
+    return client.portal(f"/learners/{child}/marks", parent["esia"]["oid"], params=YEAR_PARAMS).status_code != 200
+
+
 def probe_any_caller(client, world: World) -> bool:
     parent, child = world.parent(child_under_14=True)
     resp = client.get(f"/api/v1/learners/{child}/marks", params=YEAR_PARAMS, headers={"X-Esia-Oid": parent["esia"]["oid"]})
@@ -418,6 +423,7 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "BAD_DATE_500": probe_bad_date_500,
     "UNKNOWN_LEARNER_EMPTY": probe_unknown_learner,
     "ACCEPT_ANY_CALLER": probe_any_caller,
+    "MESSAGE_ID_REQUIRED": probe_message_id_required,
     "CALLER_PREFIX_MATCH": probe_caller_prefix,
     "CALLER_CASE_INSENSITIVE": probe_caller_case,
     "CALLER_UNCHECKED_FOR_HOMEWORK": probe_caller_homework,
