@@ -199,6 +199,14 @@ defect("JOIN_REQUEST_AUTO_APPROVED", ["ROLE-05"], "join request approved without
 defect("JOIN_APPROVED_BY_OTHER_SCHOOL", ["ROLE-05"], "any school's administrator may approve",
        """A join request to one school can be approved by the administrator of another
        school.""", JOURNAL, "reference_journal.web")
+defect("GRADE_JOIN_AUTO_APPROVED", ["ROLE-05"], "requests naming a grade level approved at once",
+       """The approval step is keyed on the class: a join request that names only a grade level
+       (no class) is approved as soon as it is filed, and the requester sees the school's data.""",
+       JOURNAL, "reference_journal.web")
+defect("JOIN_REQUESTS_SHOWN_TO_EVERY_SCHOOL", ["ROLE-05"], "every school's administrator sees every request",
+       """The list of waiting join requests is not filtered by the administrator's school: the
+       requesters' names, children and classes are shown to every school.""",
+       JOURNAL, "reference_journal.web")
 
 # --- EXP: export to the showcase (the export slot) -------------------------------------------
 

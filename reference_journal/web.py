@@ -692,7 +692,8 @@ async def file_join_request(request: Request) -> Response:
     req_id = cur.lastrowid
     j.events.record(ev.JOIN_REQUEST, account.label, object=f"join_request:{req_id}", ip=client_ip(request),
                     details={"organisation": org, "kind": kind})
-    if kind == "representative" and j.defect_on("JOIN_REQUEST_AUTO_APPROVED"):
+    if (kind == "representative" and j.defect_on("JOIN_REQUEST_AUTO_APPROVED")) or (
+            class_id is None and j.defect_on("GRADE_JOIN_AUTO_APPROVED")):
         _approve(j, req_id, None, None, "system", client_ip(request))  # type: ignore[arg-type]
     row = j.db.one("SELECT * FROM join_requests WHERE id = ?", (req_id,))
     return _json(_request_view(row), 201)  # type: ignore[arg-type]
@@ -702,7 +703,7 @@ async def list_join_requests(request: Request) -> Response:
     j = _journal(request)
     _, account = session_of(request)
     if account.role == "admin":
-        org = j.organisation_of(account)
+        org = None if j.defect_on("JOIN_REQUESTS_SHOWN_TO_EVERY_SCHOOL") else j.organisation_of(account)
         rows = j.db.query("SELECT * FROM join_requests WHERE status = 'pending' AND (? IS NULL OR organisation_id = ?) "
                           "ORDER BY id", (org, org))
     else:
