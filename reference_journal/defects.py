@@ -133,6 +133,16 @@ defect("CHILD_SIGN_IN_WITHOUT_CONSENT", ["AUTH-08"], "child signs in before pare
 defect("CONSENT_REVOCATION_IGNORED", ["AUTH-08"], "revoked consent stays granted",
        """`POST /api/v1/consents` with `action: revoked` is acknowledged (204) but the consent
        state is not changed, so the child can still sign in.""", JOURNAL, "reference_journal.api")
+defect("CONSENT_APPLIED_BY_ARRIVAL", ["AUTH-08"], "consent notifications applied in arrival order",
+       """The last consent notification to arrive wins, whatever its `changed_at`: a grant that
+       was overtaken by a revocation but delivered late lets the child in again.""",
+       JOURNAL, "reference_journal.api")
+defect("CONSENT_CHILD_BY_LEARNER_ID_ONLY", ["AUTH-08"], "consent names the child by learner_id only",
+       """A consent notification naming the child by `child_oid` or `child_snils` alone (as
+       journal.yaml allows) is answered 404 and not applied.""", JOURNAL, "reference_journal.api")
+defect("CONSENT_CONFLICT_APPLIED", ["AUTH-08"], "a reused consent_id with other content is applied",
+       """A notification that reuses a `consent_id` with different content is applied (last
+       write wins) instead of being refused as 409 `consent_conflict`.""", JOURNAL, "reference_journal.api")
 defect("REISSUE_CREATES_DUPLICATE", ["AUTH-09"], "re-issued account creates a duplicate",
        """When a child's ЕСИА account is replaced at 14 (new oid, same SNILS) the journal creates
        a second student account instead of re-linking the existing record.""", AUTH)

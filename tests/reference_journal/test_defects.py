@@ -79,6 +79,35 @@ def probe_consent_revocation(client, world: World) -> bool:
     return j.consent_granted(child)
 
 
+def _consent_note(client, parent, action: str, at: str, **child: str):
+    body = {"consent_id": child.pop("consent_id", None) or str(uuid.uuid4()), "action": action, "changed_at": at,
+            **child}
+    return client.portal("/consents", parent["esia"]["oid"], method="POST", json=body)
+
+
+def probe_consent_by_arrival(client, world: World) -> bool:
+    parent, child = world.parent(child_under_14=True)
+    client.journal.set_consent(child, True, dt.datetime.fromisoformat("2026-05-25T08:00:00+03:00"), "test")
+    assert _consent_note(client, parent, "revoked", "2026-05-25T09:00:00+03:00", learner_id=child).status_code == 204
+    _consent_note(client, parent, "granted", "2026-05-25T08:30:00+03:00", learner_id=child)   # late, older
+    return client.journal.consent_granted(child)
+
+
+def probe_consent_by_learner_id_only(client, world: World) -> bool:
+    parent, child = world.parent(child_under_14=True)
+    snils = next(r["snils"] for r in world.rows["learners"] if r["id"] == child)
+    return _consent_note(client, parent, "granted", "2026-05-25T09:00:00+03:00", child_snils=snils).status_code != 204
+
+
+def probe_consent_conflict_applied(client, world: World) -> bool:
+    parent, child = world.parent(child_under_14=True)
+    client.journal.set_consent(child, True, dt.datetime.fromisoformat("2026-05-25T08:00:00+03:00"), "test")
+    cid = str(uuid.uuid4())
+    _consent_note(client, parent, "granted", "2026-05-25T09:00:00+03:00", learner_id=child, consent_id=cid)
+    again = _consent_note(client, parent, "revoked", "2026-05-25T09:30:00+03:00", learner_id=child, consent_id=cid)
+    return again.status_code != 409 or not client.journal.consent_granted(child)
+
+
 def probe_sign_out(client, world: World) -> bool:
     student = world.learner(under_14=False)
     token = client.sign_in(student["internal_login"], student["internal_password"])
@@ -417,6 +446,9 @@ def probe_nonfree_component(client, world: World) -> bool:
 
 PROBES: dict[str, Callable[[Any, World], bool]] = {
     "CONSENT_REVOCATION_IGNORED": probe_consent_revocation,
+    "CONSENT_APPLIED_BY_ARRIVAL": probe_consent_by_arrival,
+    "CONSENT_CHILD_BY_LEARNER_ID_ONLY": probe_consent_by_learner_id_only,
+    "CONSENT_CONFLICT_APPLIED": probe_consent_conflict_applied,
     "SIGN_OUT_KEEPS_SESSION": probe_sign_out,
     "PARENT_READS_ANY_CHILD": probe_parent_any_child,
     "CLASSMATES_VISIBLE": probe_classmates,
