@@ -8,7 +8,8 @@ again at the end:
 - idempotent by `consent_id`: the same notification again is 204 and changes nothing; the same
   id with other content is 409 `consent_conflict` and changes nothing;
 - the child may be named by `learner_id`, `child_oid` or `child_snils` (at least one), each alone;
-- a `changed_at` that is not an RFC 3339 date-time is 400, and changes nothing."""
+- a `changed_at` that is not an RFC 3339 date-time is 400 with journal.yaml's Error, and changes
+  nothing."""
 from __future__ import annotations
 
 import datetime as dt
@@ -18,6 +19,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from conformance.api._support import DirectJournal, error_problem
 from conformance.auth._support import CONSENT_TYPE, linked_parent, sign_in_anew
 from conformance.dataset import records
 from conformance.verdicts import EnvironmentProblem
@@ -144,9 +146,19 @@ def test_the_child_may_be_named_by_any_one_reference(run, people, portal, clock,
 @pytest.mark.requirement("AUTH-08")
 @pytest.mark.surface(actor="learner_under_14", answer_error="malformed_parameter")
 def test_a_malformed_changed_at_is_400_and_changes_nothing(run, people, portal, clock):
+    """The agent refuses such a body itself, so it is sent to the journal's base URL as the agent
+    would forward it (journal.yaml: what the agent refuses, the suite sends directly)."""
     child, parent, refs = _child(run, people)
-    for bad in ("2026-13-01T10:00:00+03:00", "01.09.2026 10:00", "2026-09-01T10:00:00", "now"):
-        resp, _ = _send(portal, parent, refs, "revoked", bad)
-        assert resp.status_code == 400, (f"changed_at {bad!r} (not an RFC 3339 date-time with an offset) was "
-                                         f"answered HTTP {resp.status_code} {resp.text[:200]}, not 400")
+    journal = DirectJournal(run)
+    try:
+        for bad in ("2026-13-01T10:00:00+03:00", "01.09.2026 10:00", "2026-09-01T10:00:00", "now"):
+            body = {"consent_id": str(uuid.uuid4()), "action": "revoked", "consent_type": CONSENT_TYPE,
+                    "changed_at": bad, "learner_id": refs["learner_id"]}
+            resp = journal.request("POST", "/api/v1/consents", parent["oid"], json=body)
+            assert resp.status_code == 400, (f"changed_at {bad!r} (not an RFC 3339 date-time with an offset) was "
+                                             f"answered HTTP {resp.status_code} {resp.text[:200]}, not 400")
+            problem = error_problem(resp)
+            assert problem is None, f"changed_at {bad!r}: the refusal is not journal.yaml's Error: {problem}"
+    finally:
+        journal.close()
     assert _signs_in(run, child), "a refused notification revoked the consent: the child is refused"
