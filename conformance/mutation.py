@@ -24,7 +24,9 @@ stable across runs and unrelated edits, and the mutated text spliced into the or
 source so everything else stays byte for byte. Operators (`OPERATORS`): comparison flip and
 boundary, condition negation, and/or swap, constant change, off-by-one, `return None`,
 removal of a call statement, emptying a string (docstrings, annotations, f-strings and
-`defect_on("ID")` switches are left alone).
+`defect_on("ID")` switches are left alone, and so are the negation and and/or swap of a
+condition that asks a switch: those would switch a seeded defect on, which the kill matrix
+already measures).
 
 How the mutant is made to run: the journal package is copied to a temporary directory, the
 module replaced by its mutant, and certify runs with `PYTHONPATH=<that dir>` and
@@ -165,17 +167,22 @@ class _Collector(ast.NodeVisitor):
     def visit_JoinedStr(self, node: ast.JoinedStr) -> None:  # positions inside f-strings are unreliable
         return
 
+    def negate(self, test: ast.expr) -> None:
+        """Negate a condition, unless it asks a defect switch: negating it would switch a seeded
+        defect on (the kill matrix's question, not the suite's over the journal's own logic)."""
+        if not _is_type_checking(test) and not _has_switch(test):
+            self.add("negate", test, f"(not ({self.segment(test)}))")
+
     def visit_If(self, node: ast.If) -> None:
-        if not _is_type_checking(node.test):
-            self.add("negate", node.test, f"(not ({self.segment(node.test)}))")
+        self.negate(node.test)
         self.generic_visit(node)
 
     def visit_While(self, node: ast.While) -> None:
-        self.add("negate", node.test, f"(not ({self.segment(node.test)}))")
+        self.negate(node.test)
         self.generic_visit(node)
 
     def visit_IfExp(self, node: ast.IfExp) -> None:
-        self.add("negate", node.test, f"(not ({self.segment(node.test)}))")
+        self.negate(node.test)
         self.generic_visit(node)
 
     def visit_Compare(self, node: ast.Compare) -> None:
@@ -188,8 +195,9 @@ class _Collector(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> None:
-        other = ast.Or() if isinstance(node.op, ast.And) else ast.And()
-        self.add("bool_swap", node, f"({ast.unparse(ast.BoolOp(other, node.values))})")
+        if not _has_switch(node):
+            other = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+            self.add("bool_swap", node, f"({ast.unparse(ast.BoolOp(other, node.values))})")
         self.generic_visit(node)
 
     def visit_Return(self, node: ast.Return) -> None:
@@ -227,6 +235,10 @@ def _is_switch(call: ast.Call) -> bool:
     func = call.func
     name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
     return name == "defect_on"
+
+
+def _has_switch(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and _is_switch(n) for n in ast.walk(node))
 
 
 def _is_type_checking(test: ast.expr) -> bool:

@@ -36,6 +36,8 @@ SAMPLE = textwrap.dedent('''\
         flag = a is None or not items
         label = f"value {a}"
         journal.defect_on("SOME_DEFECT")
+        if items and journal.defect_on("OTHER_DEFECT"):
+            items = []
         while a > LIMIT:
             a = a - 1
         return flag if a == 0 else False
@@ -83,6 +85,8 @@ def test_docstrings_annotations_fstrings_and_defect_switches_are_left_alone():
     for m in mutants_of(SAMPLE, "reference_journal/sample.py", strict=True):
         assert "docstring" not in m.original
         assert "SOME_DEFECT" not in m.original, m      # the switch's id, and the call itself
+        # a condition asking a switch is neither negated nor and/or-swapped (it would switch the defect on)
+        assert not ("OTHER_DEFECT" in m.original and m.operator in ("negate", "bool_swap")), m
         assert "value {a}" not in m.original, m        # inside an f-string
         assert not m.original.startswith("def check"), m   # the "str" annotation, list[str]
         assert not m.original.startswith("from __future__")
