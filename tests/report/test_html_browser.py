@@ -267,4 +267,4 @@ def test_no_file_of_a_real_run_names_an_absolute_path_of_the_machine(real_run) -
             offenders[str(path.relative_to(real_run))] = found
         checked.add(path.relative_to(real_run).as_posix())
     assert not offenders
-    assert {"results.json", "report.html", "run.json", "reference-journal.toml", "journal.sqlite"} <= checked
+    assert {"results.json", "report.html", "run.json", "reference-journal.toml", "dataset.zip"} <= checked
