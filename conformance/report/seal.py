@@ -116,6 +116,9 @@ def load_signer(key_path: Path | str, cert_path: Path | str | None = None, passw
         raise SealError(f"--key: {key_path} is encrypted; name the environment variable holding its "
                         "password with --key-password-env") from None
     except (ValueError, UnsupportedAlgorithm) as exc:
+        if password is not None and "1.2.643." in str(exc):
+            raise SealError(f"--key: {key_path} is a password-protected ГОСТ key, which the suite cannot "
+                            "decrypt; give it unencrypted (PKCS#8 PEM, as `openssl genpkey` writes it)") from None
         raise SealError(f"--key: {key_path}: cannot load the private key ({exc})") from None
     if isinstance(key, ed25519.Ed25519PrivateKey):
         algorithm = "ed25519"

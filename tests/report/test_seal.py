@@ -333,3 +333,16 @@ def test_openssl_with_the_gost_engine_verifies_our_seal(ossl, tmp_path, capsys, 
     assert _seal(run, key_file, tmp_path / "o.zip", "--cert", str(tmp_path / "o.crt")) == 0
     found = verify(tmp_path / "o.zip")
     assert found.ok and "CN=OpenSSL Lab" in found.signer and f"{bits} bit" in found.signer
+    # a password-protected ГОСТ key: refused in one line saying why, not a traceback
+    encrypted = tmp_path / "enc.key"
+    ossl.check("pkcs8", "-topk8", "-in", str(key_file), "-out", str(encrypted), "-passout", "pass:pw",
+               "-v2", "aes-256-cbc")
+    os.environ["EZHD_TEST_GOST_PASSWORD"] = "pw"
+    try:
+        code, _, err = run_cli(capsys, "report", "seal", str(run), "--key", str(encrypted), "--cert",
+                               str(tmp_path / "o.crt"), "--key-password-env", "EZHD_TEST_GOST_PASSWORD",
+                               "--out", str(tmp_path / "e.zip"))
+    finally:
+        del os.environ["EZHD_TEST_GOST_PASSWORD"]
+    assert code == 2
+    assert_one_line_error(err, "password-protected ГОСТ key")
