@@ -113,7 +113,7 @@ def run_parts(report_dir: Path, jobs: int, seed: int, defects: tuple[str, ...], 
         assert proc.stdout is not None
         with open(logs[k], "w", encoding="utf-8") as log:
             for line in proc.stdout:
-                log.write(line)
+                log.write(line.replace(str(parts_dir / str(k)), f"{PARTS_DIR}/{k}"))   # the run dir stays movable
                 log.flush()
                 if progress and " | run: " in line:
                     with lock:
