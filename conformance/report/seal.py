@@ -189,9 +189,8 @@ def make_test_signer(algorithm: str, name: str, days: int = 365) -> tuple[bytes,
         from mocks.esia import gost
 
         bits = int(algorithm.rsplit("-", 1)[1])
-        param_set = gost.CRYPTOPRO_A if bits == 256 else "1.2.643.7.1.2.1.2.1"
-        key = gost.GostSigningKey.generate(name, organisation, time.time(), bits=bits, param_set=param_set,
-                                           days=days)
+        key = gost.GostSigningKey.generate(name, organisation, time.time(), bits=bits,
+                                           param_set=gost.DEFAULT_PARAM_SET[bits], days=days)
         return key.private_pem(), key.cert_pem.encode()
     if algorithm != "ed25519":
         raise SealError(f"unknown key algorithm {algorithm!r}; use ed25519, gost2012-256 or gost2012-512")

@@ -51,6 +51,8 @@ CURVE_OF = {
     "1.2.643.7.1.2.1.2.3": "id-tc26-gost-3410-2012-512-paramSetC",
 }
 CRYPTOPRO_A = "1.2.643.2.2.35.1"
+# the parameter set of a new key by size: what `openssl genpkey -pkeyopt paramset:A` chooses
+DEFAULT_PARAM_SET = {256: CRYPTOPRO_A, 512: "1.2.643.7.1.2.1.2.1"}
 
 
 class GostError(ValueError):

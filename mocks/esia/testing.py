@@ -64,9 +64,9 @@ def make_gost_client_credentials(client_id: str = "EZHD01", bits: int = 256
                                  ) -> tuple[GostSigningKey, str]:
     """(ГОСТ key, certificate PEM) of a self-signed ГОСТ Р 34.10-2012 test certificate."""
     import time
-    param_set = "1.2.643.2.2.35.1" if bits == 256 else "1.2.643.7.1.2.1.2.1"
+    from mocks.esia.gost import DEFAULT_PARAM_SET
     key = GostSigningKey.generate(client_id, "ezhd-conformance test IS", time.time(), bits=bits,
-                                  param_set=param_set, days=365)
+                                  param_set=DEFAULT_PARAM_SET[bits], days=365)
     return key, key.cert_pem
 
 
