@@ -132,6 +132,8 @@ def _coerce(name: str, value: Any, base: Path | None) -> Any:
         if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(v, str) for v in value):
             raise SettingsError("defects: must be a list of defect ids")
         return frozenset(value)
+    if name == "db" and isinstance(value, str) and value != ":memory:" and base is not None:
+        return str(base / Path(value).expanduser())   # a file relative to the settings file, like the paths
     if name in _PATH_FIELDS:
         if value is None:
             return None

@@ -113,12 +113,12 @@ def start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], de
     cert_path.write_text(cert_pem, encoding="utf-8")
 
     config = report_dir / "reference-journal.toml"
-    config.write_text("\n".join([
-        f"db = {json.dumps(str(report_dir / 'journal.sqlite'))}",
+    config.write_text("\n".join([   # paths relative to the file (the run directory stays movable)
+        f"db = {json.dumps('journal.sqlite')}",
         f"esia_url = {json.dumps(urls['esia'])}",
         f"esia_client_id = {json.dumps(REFERENCE_CLIENT_ID)}",
-        f"esia_key = {json.dumps(str(key_path))}",
-        f"esia_cert = {json.dumps(str(cert_path))}",
+        f"esia_key = {json.dumps(key_path.relative_to(report_dir).as_posix())}",
+        f"esia_cert = {json.dumps(cert_path.relative_to(report_dir).as_posix())}",
         f"agent_url = {json.dumps(urls['smev'])}",
         f"showcase_url = {json.dumps(urls['epgu'])}",
         f"journal_mnemonic = {json.dumps(REFERENCE_MNEMONIC)}",
