@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def certify(report_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--sut", "reference",
                            "--report-dir", str(report_dir), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 def verdicts(results: dict) -> dict[str, str]:
@@ -133,7 +133,7 @@ def test_a_replay_reproduces_the_fail_verdicts(tmp_path):
     first = certify(tmp_path / "run", "--only", "AUTH-04", "--reference-defect", "ACCEPT_ALG_NONE", "--seed", "7")
     assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
     proc = subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--replay", str(tmp_path / "run")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "--reference-defect ACCEPT_ALG_NONE" in proc.stdout and "--seed 7" in proc.stdout
     before = load_results(tmp_path / "run" / "results.json")
