@@ -248,6 +248,9 @@ defect("FORGET_RETROSPECTIVE_YEARS", ["EXP-05"], "previous academic years not up
 defect("NO_RETRY_ON_503", ["EXP-06"], "no retry after 5xx or a transport error",
        """A 503, 500 or a dropped connection fails the upload at once: it is never retried.""",
        EXPORT)
+defect("RETRY_ONLY_ON_503", ["EXP-06"], "only a 503 is retried",
+       """A 503 is retried with back-off, but a 500, 502, 504 or a dropped connection ends the
+       file as failed: the data waits for the next run.""", EXPORT)
 defect("NO_STATUS_POLLING", ["EXP-06"], "request id taken as success",
        """On the showcase channel the journal records an upload as done as soon as it gets a
        request id and never polls its status, so ФЛК errors go unnoticed.""", EXPORT,

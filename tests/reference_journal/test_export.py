@@ -552,6 +552,14 @@ def probe_schedule_runs_once(make, world) -> bool:
     return next(r for r in bench.rows("marks") if r["id"] == mark["id"])["value"] != "3"
 
 
+def probe_retry_only_on_503(make) -> bool:
+    """A 502 from the agent ends the file instead of a retry."""
+    client, bench = make()
+    bench.agent.add_fault("upload", "status", count=1, status=502)
+    ups = uploads_of(export(client, scope="full", tables=["organisations"]), "organisations")
+    return len(ups) == 1
+
+
 def probe_upload_failure_not_logged(make) -> bool:
     """A file the showcase failed to process leaves no failure record."""
     client, bench = make()
@@ -589,12 +597,13 @@ PROBES: dict[str, Callable[..., bool]] = {
     "UPLOAD_FAILURE_NOT_LOGGED": probe_upload_failure_not_logged,
     "HASH_NOT_NORMALISED": probe_hash_not_normalised,
     "SCHEDULE_RUNS_ONCE": probe_schedule_runs_once,
+    "RETRY_ONLY_ON_503": probe_retry_only_on_503,
 }
 
 
 def test_every_export_defect_has_a_probe_and_a_switch():
     ids = {d.id for d in CATALOGUE.values() if d.implemented_in == EXPORT}
-    assert set(PROBES) == ids and len(ids) == 18
+    assert set(PROBES) == ids and len(ids) == 19
     source = Path(export_module.__file__).read_text(encoding="utf-8")
     assert set(re.findall(r'defect_on\("([A-Z0-9_]+)"\)', source)) == ids
 
