@@ -110,6 +110,9 @@ defect("SKIP_AUD_CHECK", ["AUTH-04"], "audience not checked",
        system opens a session.""", AUTH)
 defect("IGNORE_TOKEN_EXPIRY", ["AUTH-04"], "exp/nbf not checked",
        """An expired (or not yet valid) token still opens a session.""", AUTH)
+defect("TOKEN_SKEW_IN_HOURS", ["AUTH-04"], "clock skew allowed in hours",
+       """`exp` and `nbf` are checked with a two-hour clock-skew allowance (seconds taken for
+       minutes), so a token that expired minutes ago still opens a session.""", AUTH)
 defect("SKIP_TOKEN_SIGNATURE", ["AUTH-04"], "token signature not verified",
        """The token payload is decoded without verifying the signature against ЕСИА's key,
        so a forged token opens a session.""", AUTH)
