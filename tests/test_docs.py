@@ -40,12 +40,13 @@ def problems_of(command: str) -> list[str]:
     i = 0
     while isinstance(cmd, click.Group) and i < len(words) and not words[i].startswith("-"):
         names = words[i].split("|")
-        missing = [n for n in names if n not in cmd.commands and not n.isupper() and n not in ("...", "…")]
+        ctx = click.Context(cmd)   # subcommands of a lazy group are imported by get_command
+        missing = [n for n in names if cmd.get_command(ctx, n) is None and not n.isupper() and n not in ("...", "…")]
         if missing:
             return [f"{command!r}: no command {' '.join(missing)} under {cmd.name}"]
-        if len(names) > 1 or names[0] not in cmd.commands:
+        if len(names) > 1 or cmd.get_command(ctx, names[0]) is None:
             return []
-        cmd = cmd.commands[names[0]]
+        cmd = cmd.get_command(ctx, names[0])
         i += 1
     if isinstance(cmd, click.Group) and i == len(words):
         return []

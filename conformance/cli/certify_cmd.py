@@ -75,11 +75,6 @@ from pathlib import Path
 import click
 
 from conformance.cli import UsageProblem
-from conformance.session.launch import read_ready_file, ready_token, set_env, start_mocks, start_reference
-from mocks.common.guard import ADMIN_TOKEN_ENV
-from conformance.session.parallel import run_parts
-from conformance.session.prepare import make_dataset, prepare
-from conformance.session.run import run_pytest, summarise
 
 
 @click.command("certify")
@@ -119,7 +114,12 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
     For a vendor journal: start the mocks (`ezhd mocks up --ready-file mocks.json`), configure
     the journal with their URLs, then `ezhd certify --sut sut.toml --mocks mocks.json`.
     """
+    from conformance.session.launch import read_ready_file, ready_token, set_env, start_mocks, start_reference
+    from conformance.session.parallel import run_parts
+    from conformance.session.prepare import make_dataset, prepare
+    from conformance.session.run import run_pytest, summarise
     from conformance.sut import SutError, load_sut
+    from mocks.common.guard import ADMIN_TOKEN_ENV
     from specs.requirements import load_requirements
 
     if replay_dir is not None:
