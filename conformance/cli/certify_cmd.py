@@ -69,6 +69,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -195,15 +196,18 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
 
     options = {"seed": seed, "defects": defects, "only": only, "level": level,
                "mocks_file": str(mocks_file.resolve()) if mocks_file is not None else None}
-    with ExitStack() as stack:
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=1) as pool:
         started = time.monotonic()
-        dataset = make_dataset(report_dir, seed)
+        # the dataset is generated while the mocks and the journal (a subprocess) start
+        dataset_made = pool.submit(make_dataset, report_dir, seed)
+        stack.callback(dataset_made.cancel)
         urls = attached if attached is not None else start_mocks(stack, report_dir)
         token = ready_token(mocks_file) if mocks_file is not None else None
         if token:   # a shared stand guards its admin API: the suite's admin clients send the token
             set_env(stack, ADMIN_TOKEN_ENV, token)
         if sut is None:
             sut = start_reference(stack, report_dir, urls, defects)
+        dataset = dataset_made.result()
         run, setup_problems = prepare(stack, report_dir, sut, urls, dataset, options)
         click.echo(f"environment ready in {time.monotonic() - started:.1f} s: journal {sut.base_url}, "
                    + ", ".join(f"{k} {v}" for k, v in urls.items())
