@@ -2,7 +2,7 @@
 reference journal as a subprocess wired to them, and stop what was started.
 
 `read_ready_file` reads the ready file of `ezhd mocks up` (each mock must answer
-`/_admin/health`); `start_mocks` serves the three mocks on loopback (`mocks.environment`);
+`/_admin/health`); `start_mocks` serves the three mocks on loopback (`mocks.environment`; no showcase stage delays);
 `start_reference` writes the reference journal's settings (a test ЕСИА certificate and key in
 REPORT_DIR/keys, the mocks' URLs, the settings the chosen defects need) and runs
 `ezhd reference-journal serve`, returning its `Sut`.
@@ -27,6 +27,10 @@ __all__ = ["CONFORMANCE_DIR", "MOCK_NAMES", "READY_TIMEOUT", "read_ready_file", 
 CONFORMANCE_DIR = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
 MOCK_NAMES = ("esia", "smev", "epgu")
+# the reference journal's export timing sized for a test run (its defaults, 1 s each, are for
+# production): status polls every 0.1 s; back-off 0.5, 1, 2 s … — still far above the
+# scheduling noise the EXP-06 tests allow for when they compare pauses from the mocks' journals
+JOURNAL_TEST_SETTINGS = {"export_poll_interval": 0.1, "export_retry_base": 0.5}
 
 
 def ready_token(path: Path) -> str | None:
@@ -68,8 +72,10 @@ def read_ready_file(path: Path) -> dict[str, str]:
 
 def start_mocks(stack: ExitStack, report_dir: Path) -> dict[str, str]:
     from mocks.environment import Environment
+    from mocks.epgu.showcase import STAGES
 
-    env = Environment(state_dir=report_dir / "mocks")
+    # no modelled processing time per showcase stage: a test waits for the journal, not the mock
+    env = Environment(state_dir=report_dir / "mocks", showcase_settings={"delays": dict.fromkeys(STAGES, 0.0)})
     stack.callback(env.stop)
     try:
         return env.start()
@@ -122,6 +128,7 @@ def start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], de
         f"agent_url = {json.dumps(urls['smev'])}",
         f"showcase_url = {json.dumps(urls['epgu'])}",
         f"journal_mnemonic = {json.dumps(REFERENCE_MNEMONIC)}",
+        *(f"{key} = {json.dumps(value)}" for key, value in JOURNAL_TEST_SETTINGS.items()),
         *defect_settings(defects),
         "",
     ]), encoding="utf-8")
