@@ -3,6 +3,8 @@ reference journal as a subprocess wired to them, and stop what was started.
 
 `read_ready_file` reads the ready file of `ezhd mocks up` (each mock must answer
 `/_admin/health`); `start_mocks` serves the three mocks on loopback (`mocks.environment`; no showcase stage delays);
+`reserve_sockets` binds their ports first, so that
+`spawn_reference` can start the journal with their URLs while they are built;
 `start_reference` writes the reference journal's settings (a test ЕСИА certificate and key in
 REPORT_DIR/keys, the mocks' URLs, the settings the chosen defects need) and runs
 `ezhd reference-journal serve`, returning its `Sut`.
@@ -11,18 +13,20 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
 from conformance.cli import SetupProblem, UsageProblem
 
-__all__ = ["CONFORMANCE_DIR", "MOCK_NAMES", "READY_TIMEOUT", "read_ready_file", "ready_token", "start_mocks",
-           "defect_settings", "start_reference", "set_env", "restore_env", "stop"]
+__all__ = ["CONFORMANCE_DIR", "MOCK_NAMES", "READY_TIMEOUT", "read_ready_file", "ready_token", "reserve_sockets",
+           "start_mocks", "defect_settings", "start_reference", "spawn_reference", "set_env", "restore_env", "stop"]
 
 CONFORMANCE_DIR = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
@@ -70,7 +74,22 @@ def read_ready_file(path: Path) -> dict[str, str]:
     return urls
 
 
-def start_mocks(stack: ExitStack, report_dir: Path) -> dict[str, str]:
+def reserve_sockets(stack: ExitStack, host: str = "127.0.0.1") -> tuple[dict[str, Any], dict[str, str]]:
+    """A listening loopback socket per mock (OS-picked ports) and the mocks' URLs: the journal
+    can be started with the URLs while the mocks are still being built; a connection made
+    before a mock serves waits in the socket's backlog."""
+    sockets: dict[str, Any] = {}
+    for name in MOCK_NAMES:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        stack.callback(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        sock.listen(2048)
+        sockets[name] = sock
+    return sockets, {n: f"http://{host}:{s.getsockname()[1]}" for n, s in sockets.items()}
+
+
+def start_mocks(stack: ExitStack, report_dir: Path, sockets: dict[str, Any] | None = None) -> dict[str, str]:
     from mocks.environment import Environment
     from mocks.epgu.showcase import STAGES
 
@@ -78,7 +97,7 @@ def start_mocks(stack: ExitStack, report_dir: Path) -> dict[str, str]:
     env = Environment(state_dir=report_dir / "mocks", showcase_settings={"delays": dict.fromkeys(STAGES, 0.0)})
     stack.callback(env.stop)
     try:
-        return env.start()
+        return env.start(sockets=sockets)
     except OSError as exc:
         raise SetupProblem(f"cannot start the mocks: {exc}") from None
 
@@ -102,6 +121,13 @@ def defect_settings(defects: tuple[str, ...]) -> list[str]:
 
 def start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], defects: tuple[str, ...]):
     """Start the reference journal wired to `urls`; its `Sut` (environment variables set)."""
+    return spawn_reference(stack, report_dir, urls, defects)()
+
+
+def spawn_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str],
+                    defects: tuple[str, ...]) -> Callable[[], Any]:
+    """Start the reference journal wired to `urls`; returns the wait for it, which gives its
+    `Sut` (environment variables set) once it is ready."""
     from cryptography.hazmat.primitives import serialization
 
     from conformance.driver import ADMIN_PASSWORD_ENV
@@ -144,20 +170,24 @@ def start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], de
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=str(CONFORMANCE_DIR.parent))
     stack.callback(stop, proc)
     deadline = time.monotonic() + READY_TIMEOUT
-    while not ready.exists():
-        if proc.poll() is not None:
-            raise SetupProblem(f"the reference journal exited with {proc.returncode} "
-                               f"(see {report_dir / 'journal.log'})")
-        if time.monotonic() > deadline:
-            raise SetupProblem(f"the reference journal did not start within {READY_TIMEOUT:.0f} s")
-        time.sleep(0.05)
-    info = json.loads(ready.read_text(encoding="utf-8"))
-    set_env(stack, ADMIN_PASSWORD_ENV, info["admin_password"])
-    try:
-        return reference_sut(info["url"], cert_path, key_path, test_control_token=info["test_control_token"],
-                             admin_login=info["admin_login"], admin_password_env=ADMIN_PASSWORD_ENV)
-    except SutError as exc:
-        raise SetupProblem(str(exc)) from None
+
+    def wait() -> Any:
+        while not ready.exists():
+            if proc.poll() is not None:
+                raise SetupProblem(f"the reference journal exited with {proc.returncode} "
+                                   f"(see {report_dir / 'journal.log'})")
+            if time.monotonic() > deadline:
+                raise SetupProblem(f"the reference journal did not start within {READY_TIMEOUT:.0f} s")
+            time.sleep(0.02)
+        info = json.loads(ready.read_text(encoding="utf-8"))
+        set_env(stack, ADMIN_PASSWORD_ENV, info["admin_password"])
+        try:
+            return reference_sut(info["url"], cert_path, key_path, test_control_token=info["test_control_token"],
+                                 admin_login=info["admin_login"], admin_password_env=ADMIN_PASSWORD_ENV)
+        except SutError as exc:
+            raise SetupProblem(str(exc)) from None
+
+    return wait
 
 
 def set_env(stack: ExitStack, name: str, value: str) -> None:
