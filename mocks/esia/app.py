@@ -21,7 +21,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
-from starlette.concurrency import run_in_threadpool
 
 from mocks.esia import errors, pages, rest
 from mocks.common.journal import body_fields
@@ -235,9 +234,7 @@ async def token(request: Request) -> Response:
     form: dict[str, str] = {}
     try:
         form, dups = await read_form(request)
-        # on a worker thread: the two RSA/ГОСТ signatures of an exchange (most of its CPU) run
-        # outside the GIL, so exchanges of different clients use every core (the core is locked)
-        body = await run_in_threadpool(core.exchange, form, version, dups)
+        body = core.exchange(form, version, dups)
     except EsiaError as exc:
         if exc.state is None and form.get("state"):
             exc.state = form["state"]
