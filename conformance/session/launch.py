@@ -2,12 +2,12 @@
 reference journal as a subprocess wired to them, and stop what was started.
 
 `read_ready_file` reads the ready file of `ezhd mocks up` (each mock must answer
-`/_admin/health`); `start_mocks` serves the three mocks on loopback (`mocks.environment`; no showcase stage delays);
-`reserve_sockets` binds their ports first, so that
-`spawn_reference` can start the journal with their URLs while they are built;
-`start_reference` writes the reference journal's settings (a test ЕСИА certificate and key in
-REPORT_DIR/keys, the mocks' URLs, the settings the chosen defects need) and runs
-`ezhd reference-journal serve`, returning its `Sut`.
+`/_admin/health`); `reserve_sockets` binds our own mocks' loopback ports first, so that
+`spawn_reference` can start the journal with their URLs while `start_mocks` builds and serves
+them (`mocks.environment`; no showcase stage delays). `spawn_reference` writes the reference
+journal's settings (a test ЕСИА certificate and key in REPORT_DIR/keys, the mocks' URLs, the
+export timing sized for tests, the settings the chosen defects need), runs `ezhd
+reference-journal serve` and returns the wait that gives its `Sut`.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import click
 from conformance.cli import SetupProblem, UsageProblem
 
 __all__ = ["CONFORMANCE_DIR", "MOCK_NAMES", "READY_TIMEOUT", "read_ready_file", "ready_token", "reserve_sockets",
-           "start_mocks", "defect_settings", "start_reference", "spawn_reference", "set_env", "restore_env", "stop"]
+           "start_mocks", "defect_settings", "spawn_reference", "set_env", "restore_env", "stop"]
 
 CONFORMANCE_DIR = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
@@ -117,11 +117,6 @@ def defect_settings(defects: tuple[str, ...]) -> list[str]:
         click.echo("reference journal settings for the chosen defects: "
                    + ", ".join(f"{k} = {v}" for k, v in wanted.items()))
     return [f"{key} = {json.dumps(value)}" for key, value in wanted.items()]
-
-
-def start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], defects: tuple[str, ...]):
-    """Start the reference journal wired to `urls`; its `Sut` (environment variables set)."""
-    return spawn_reference(stack, report_dir, urls, defects)()
 
 
 def spawn_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str],
