@@ -90,3 +90,13 @@ def test_every_sut_toml_key_named_exists(name):
     bad = [f"[{t}] {k}" for t, k in keys if t not in SUT_TABLES or (k is not None and k not in SUT_TABLES[t]
                                                                      and t != "features")]
     assert not bad, f"{name} names sut.toml keys that do not exist: {bad}"
+
+
+def test_the_command_list_of_ezhd_help_says_what_each_command_says():
+    """`ezhd --help` lists the subcommands without importing them (issue 18); each line must
+    still be the command's own short help."""
+    import conformance.cli as cli_module
+
+    ctx = click.Context(cli)
+    for name, target in cli_module.COMMANDS.items():
+        assert cli_module.short_help(target, 60) == cli.get_command(ctx, name).get_short_help_str(60), name

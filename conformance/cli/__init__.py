@@ -56,11 +56,36 @@ COMMANDS = {
 }
 
 
+def short_help(target: str, limit: int = 45) -> str:
+    """click's short help of the command `module:function`, from the function's docstring in
+    the module's source (parsed, not imported)."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    module, _, attr = target.partition(":")
+    spec = importlib.util.find_spec(module)
+    source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name == attr:
+            return click.Command(attr, help=ast.get_docstring(node) or "").get_short_help_str(limit)
+    return ""
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands (`COMMANDS`) are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of `ezhd --help`, each line from the command's docstring read
+        without importing its module (what `get_short_help_str` would say)."""
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = [(name, self.commands[name].get_short_help_str(limit) if name in self.commands
+                 else short_help(COMMANDS[name], limit)) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
