@@ -199,6 +199,27 @@ def child_raw(path: str, threads: int | None) -> dict:
     return {"seconds": time.perf_counter() - started, "cpu_seconds": _cpu() - cpu, "rows": rows}
 
 
+def child_small(path: str, n: int) -> dict:
+    """A warm engine on a showcase-like connection (every table stored, empty) checking a small
+    file `n` times, keeping the staged rows as the showcase does: seconds per check."""
+    import duckdb
+
+    from mocks.epgu.flk import SHOWCASE_SCHEMA, FlkEngine, ensure_showcase_schema
+
+    con = duckdb.connect()
+    ensure_showcase_schema(con)
+    engine = FlkEngine(con=con)
+    data = Path(path).read_bytes()
+    times = []
+    for _ in range(n + 3):
+        started = time.perf_counter()
+        result = engine.check(data, "marks", stored_schema=SHOWCASE_SCHEMA, keep_staged=True)
+        engine.drop_staged(result)
+        times.append(time.perf_counter() - started)
+    times = times[3:]                   # the first checks compile the rules
+    return {"median_s": statistics.median(times), "cpu_note": "wall per check", "n": n}
+
+
 def child_startup(path: str) -> dict:
     """A small file checked by a fresh process; the parent times the whole process."""
     from mocks.epgu.flk import check_files
@@ -231,6 +252,7 @@ def child_frictionless(path: str) -> dict:
 
 
 NICE = 0     # niceness of the measured children (--nice)
+CODE = ROOT  # the checkout the children import the engine from (--code)
 
 
 def _renice() -> None:
@@ -248,7 +270,7 @@ def run_child(kind: str, *args: str, timeout: float | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, *args]
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_renice)
+                          env={**os.environ, "PYTHONPATH": str(CODE)}, preexec_fn=_renice)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{kind} child failed:\n{proc.stderr[-3000:]}")
@@ -335,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="niceness of the measured child processes (e.g. -15 on a shared machine, as root)")
     ap.add_argument("--dir", type=Path, default=None, help="working directory (default: a temporary one)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
+    ap.add_argument("--code", type=Path, default=None,
+                    help="also measure the small-file figures with the engine of this checkout "
+                         "(e.g. `git archive main` unpacked), side by side")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     global NICE
@@ -348,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             out = child_raw(rest[0], int(rest[1]) or None)
         elif kind == "startup":
             out = child_startup(rest[0])
+        elif kind == "small":
+            out = child_small(rest[0], int(rest[1]))
         elif kind == "none":            # a bare child: the cost of starting this script
             out = {}
         else:
@@ -367,6 +394,18 @@ def main(argv: list[str] | None = None) -> int:
         bare = [run_child("none")["process_wall"] for _ in range(args.repeat)]
         print(f"start-up: a 5-record file in a fresh process {_median(startup):.2f} s (median of "
               f"{args.repeat}); a bare Python process {_median(bare):.2f} s", flush=True)
+        small_checks = {"this": []}
+        if args.code:
+            small_checks["baseline"] = []
+        global CODE
+        for _ in range(args.repeat):            # interleaved with the baseline's, same load
+            for name in small_checks:
+                CODE = args.code.resolve() if name == "baseline" else ROOT
+                small_checks[name].append(run_child("small", str(small), "50")["median_s"])
+        CODE = ROOT
+        small_median = {name: _median(v) for name, v in small_checks.items()}
+        print("a 5-record file, warm engine, showcase-like (median ms per check): "
+              + ", ".join(f"{name} {1000 * v:.1f}" for name, v in small_median.items()), flush=True)
         sizes = [measure_size(work, int(n), args) for n in args.rows.split(",")]
         targets = {"start-up < 0.3 s": _median(startup) < 0.3}
         for m in sizes:
@@ -382,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps({
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                             "platform": platform.platform(), "niceness": args.nice},
-                "startup_s": startup, "bare_python_s": bare, "sizes": sizes, "targets": targets,
+                "startup_s": startup, "bare_python_s": bare, "small_check_s": small_checks,
+                "sizes": sizes, "targets": targets,
             }, ensure_ascii=False, indent=2))
         return 0 if all(targets.values()) else 1
     finally:
