@@ -9,7 +9,9 @@ the same rules, lines, columns and masked values — without a Python loop over 
    first blank line, an invalid UTF-8 sequence, and the few lines where DuckDB's CSV reader
    would read differently from Python's `csv` (a space between a quote and a delimiter:
    DuckDB trims it, `csv` keeps it or refuses the line); those lines alone are parsed by
-   `csv` and their fields replace DuckDB's;
+   `csv` and their fields replace DuckDB's (a file up to 256 KiB is surveyed in Python
+   instead, and gets that pass only when a blank or odd line may be in it; an invalid UTF-8
+   sequence then shows among the lines pass 3's reader refuses);
 3. one pass of DuckDB's CSV reader computes, per record, the first rule each field breaks,
    the order pairs and the references (hash joins against stored keys), and packs them
    into one integer per record (`flk_sql`); with them it keeps a 64-bit hash of the primary
