@@ -239,7 +239,8 @@ class _Source:
         data = self.path.read_bytes()
         cr = data.count(b"\r")
         kind = "lf" if cr == 0 else ("crlf" if cr == data.count(b"\r\n") else "cr")
-        suspect = data.startswith(b" ") or data.endswith(b" ") or any(p in data for p in _SUSPECT_BYTES)
+        suspect = (kind != "lf" or data.startswith(b" ") or data.endswith(b" ")   # CRLF: counted by DuckDB
+                   or any(p in data for p in _SUSPECT_BYTES))
         lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
         return _Survey(kind, lines, suspect)
 
