@@ -40,7 +40,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# a child of --code imports the engine of that checkout, not this one
+sys.path.insert(0, os.environ.get("EZHD_BENCH_CODE", str(ROOT)))
 
 GIB = 1 << 30
 
@@ -271,7 +272,7 @@ def run_child(kind: str, *args: str, timeout: float | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, *args]
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(CODE)}, preexec_fn=_renice)
+                          env={**os.environ, "PYTHONPATH": str(CODE), "EZHD_BENCH_CODE": str(CODE)}, preexec_fn=_renice)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{kind} child failed:\n{proc.stderr[-3000:]}")
