@@ -481,7 +481,9 @@ class EsiaAuth:
             injected = getattr(self.j, "http_transport", None)
             self._http = httpx.AsyncClient(base_url=self.esia_url,
                                            transport=_Shared(injected) if injected is not None else None,
-                                           timeout=httpx.Timeout(15.0), follow_redirects=False)
+                                           timeout=httpx.Timeout(15.0), follow_redirects=False,
+                                           # forget idle connections well before a server closes them
+                                           limits=httpx.Limits(keepalive_expiry=2.0))
         return self._http
 
     def timestamp(self) -> str:
