@@ -139,6 +139,24 @@ def test_the_message_id_is_optional_and_a_malformed_one_is_400(journal, fam, sec
 
 
 @pytest.mark.requirement("API-08")
+@pytest.mark.surface(journal_operation=["postConsent", "setLearnerPassword"], answer_error="hostile_input")
+def test_an_oversized_body_is_a_structured_4xx(journal, fam):
+    """A write with a 2 MB JSON body (sent directly, as the agent would forward it) is refused
+    with 400 or 413 and journal.yaml's Error: never a 5xx, never taken for an authorisation
+    problem (401/403), and nothing is changed (the consent is not revoked)."""
+    padding = "x" * (2 * 1024 * 1024)
+    calls = {
+        "postConsent": ("/api/v1/consents", {"consent_id": str(uuid.uuid4()), "action": "revoked",
+                                             "changed_at": "2026-05-25T09:00:00+03:00",
+                                             "learner_id": fam.learner_id, "consent_type": padding}),
+        "setLearnerPassword": (f"/api/v1/learners/{fam.learner_id}/password", {"password": "Aa1!" + padding}),
+    }
+    for operation, (path, body) in calls.items():
+        resp = journal.request("POST", path, fam.parent_oid, json=body)
+        assert_error(resp, (400, 413), None, f"{operation} with a 2 MB body")
+
+
+@pytest.mark.requirement("API-08")
 @pytest.mark.surface(journal_operation="getMarks", answer_error="hostile_input")
 def test_sql_like_learner_ids_are_refused_cleanly(portal, journal, fam):
     """Learner ids carrying SQL-like text are refused with 400 (malformed) or 404 (unknown), never a
