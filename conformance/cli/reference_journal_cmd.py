@@ -244,6 +244,6 @@ def _mutation_summary(result: dict[str, Any], out: Path, as_markdown: bool) -> N
     if as_markdown:
         click.echo(markdown(result), nl=False)
     s = result["summary"]
-    click.echo(f"score {s['score'] if s['score'] is not None else '-'} %: {s['total'] - s['survived'] - s['equivalent'] - s['error']} "
-               f"killed of {s['scored']} ({s['survived']} survived, {s['equivalent']} equivalent); "
-               f"details in {out / 'mutants.json'}")
+    click.echo(f"score {s['score'] if s['score'] is not None else '-'} %: {s['scored'] - s['survived']} "
+               f"killed of {s['scored']} scored ({s['survived']} survived; left out {s['equivalent']} equivalent, "
+               f"{s.get('unspecified', 0)} unspecified); details in {out / 'mutants.json'}")
