@@ -109,11 +109,20 @@ from conformance.session.run import run_pytest, summarise
 @click.option("--tests", "test_files", multiple=True, hidden=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Run only the tests of these files (one part of a -j run).")
+@click.option("--sut-image", default=None, metavar="IMAGE",
+              help="Run the journal of --sut FILE from this container image, on a private Docker network "
+                   "with the mocks started from --mocks-image (conformance.containers).")
+@click.option("--mocks-image", default="ezhd-mocks", show_default=True, metavar="IMAGE",
+              help="With --sut-image: the image of the mock stand (docker/Dockerfile, target mocks).")
+@click.option("--sut-env", "sut_env", multiple=True, metavar="NAME[=VALUE]",
+              help="With --sut-image: a variable for the journal container (without =VALUE: from this "
+                   "environment); repeatable.")
 @click.option("--no-progress", is_flag=True, help="Print pytest's dots instead of one line per requirement.")
 @click.option("--force", is_flag=True, help="Replace an earlier run in --report-dir.")
 def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | None, defects: tuple[str, ...],
             only: tuple[str, ...], report_dir: Path | None, seed: int | None, level: str, jobs: int | None,
-            test_files: tuple[Path, ...], no_progress: bool, force: bool) -> None:
+            test_files: tuple[Path, ...], sut_image: str | None, mocks_image: str, sut_env: tuple[str, ...],
+            no_progress: bool, force: bool) -> None:
     """Run the conformance suite against a journal; write results.json and JUnit XML.
 
     For a vendor journal: start the mocks (`ezhd mocks up --ready-file mocks.json`), configure
@@ -149,6 +158,7 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
     if parallel and test_files:
         raise UsageProblem("-j cannot be combined with --tests")
     seed = 1 if seed is None else seed
+    image_env = _image_options(sut_arg, sut_image, sut_env, mocks_file, parallel)
 
     catalogue = load_requirements()
     unknown = [rid for rid in only if rid not in catalogue]
@@ -197,6 +207,12 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
                "mocks_file": str(mocks_file.resolve()) if mocks_file is not None else None}
     with ExitStack() as stack:
         started = time.monotonic()
+        if sut_image is not None:
+            from conformance.containers import start_image_stand
+
+            attached, sut, mocks_file = start_image_stand(stack, report_dir, Path(sut_arg), sut_image,
+                                                          mocks_image, image_env)
+            options["mocks_file"] = str(mocks_file)
         dataset = make_dataset(report_dir, seed)
         urls = attached if attached is not None else start_mocks(stack, report_dir)
         token = ready_token(mocks_file) if mocks_file is not None else None
@@ -216,6 +232,31 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
 
 
 # --- what a run needs ----------------------------------------------------------------------------
+
+def _image_options(sut_arg: str, image: str | None, sut_env: tuple[str, ...], mocks_file: Path | None,
+                   parallel: bool) -> dict[str, str]:
+    """The journal container's extra variables (`--sut-env`), once the options are checked."""
+    import os
+
+    if image is None:
+        if sut_env:
+            raise UsageProblem("--sut-env needs --sut-image")
+        return {}
+    if sut_arg == "reference":
+        raise UsageProblem("--sut-image runs the journal of a sut.toml: give --sut FILE (the reference "
+                           "journal as an image is docker/Dockerfile's target reference-journal)")
+    if mocks_file is not None or parallel:
+        raise UsageProblem("--sut-image starts its own mocks on its own network: leave out --mocks and -j")
+    env: dict[str, str] = {}
+    for item in sut_env:
+        name, sep, value = item.partition("=")
+        if not name.isidentifier():
+            raise UsageProblem(f"--sut-env: {item!r} is not NAME or NAME=VALUE")
+        if not sep and name not in os.environ:
+            raise UsageProblem(f"--sut-env: {name} is not set in this environment; set it or give {name}=VALUE")
+        env[name] = value if sep else os.environ[name]
+    return env
+
 
 def _replayed(run_dir: Path) -> tuple[str, int, tuple[str, ...], tuple[str, ...], Path | None, int | None]:
     """(sut, seed, reference defects, only, mocks ready file, -j) recorded in RUN_DIR."""
