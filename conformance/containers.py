@@ -41,7 +41,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["JOURNAL_ENV", "REFERENCE_ENV", "MOCKS_PORT", "start_image_stand", "main"]
+__all__ = ["JOURNAL_ENV", "REFERENCE_ENV", "MOCKS_PORT", "private_network", "start_image_stand", "main"]
 
 MOCKS_PORT = 8090
 STATE = "/state"
@@ -237,9 +237,10 @@ def _image(client: Any, name: str, option: str) -> None:
                            f"({exc.explanation if isinstance(exc, APIError) else exc}){hint}") from None
 
 
-def _network(client: Any, name: str) -> tuple[Any, list[str]]:
+def private_network(client: Any, name: str, count: int) -> tuple[Any, list[str]]:
     """A private bridge network with a subnet the engine chose (so it overlaps nothing) but
-    declared, so that containers get addresses known before they start: (network, addresses)."""
+    declared, so that containers get addresses known before they start: (network, `count`
+    addresses for them)."""
     from docker.types import IPAMConfig, IPAMPool
 
     probe = client.networks.create(name, driver="bridge", labels={"ezhd": "sut-image"})
@@ -248,10 +249,9 @@ def _network(client: Any, name: str) -> tuple[Any, list[str]]:
         subnet = probe.attrs["IPAM"]["Config"][0]["Subnet"]
     finally:
         probe.remove()
-    net = ipaddress.ip_network(subnet)
-    hosts = net.hosts()
+    hosts = ipaddress.ip_network(subnet).hosts()
     gateway = str(next(hosts))
-    addresses = [str(next(hosts)) for _ in range(2)]
+    addresses = [str(next(hosts)) for _ in range(count)]
     network = client.networks.create(name, driver="bridge", labels={"ezhd": "sut-image"},
                                      ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway)]))
     return network, addresses
@@ -347,6 +347,7 @@ def start_image_stand(stack: ExitStack, report_dir: Path, sut_file: Path, image:
                 pass
             try:
                 container.remove(force=True, v=True)
+                print(f"container {role}: log in {logs / (role + '.log')}, removed", flush=True)
             except Exception:
                 pass
 
@@ -359,7 +360,7 @@ def start_image_stand(stack: ExitStack, report_dir: Path, sut_file: Path, image:
         signal.signal(signal.SIGTERM, on_term)
         stack.callback(signal.signal, signal.SIGTERM, previous)
     try:
-        network, (mocks_ip, journal_ip) = _network(client, f"ezhd-{run_id}")
+        network, (mocks_ip, journal_ip) = private_network(client, f"ezhd-{run_id}", 2)
     except Exception as exc:
         raise SetupProblem(f"cannot create a Docker network: {exc}") from None
     stack.callback(network.remove)
