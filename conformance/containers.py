@@ -295,7 +295,9 @@ def _redacted(text: str, secret_values: list[str]) -> str:
     return redact_text(text)
 
 
-def _wait(what: str, container: Any, url: str, headers: Mapping[str, str] | None = None) -> None:
+def _wait(what: str, container: Any, url: str, hide: list[str]) -> None:
+    """Until something answers at `url`; `SetupProblem` with the log's tail (`hide` redacted)
+    when the container exits or nothing answers in time."""
     import httpx
 
     from conformance.cli import SetupProblem
@@ -305,11 +307,11 @@ def _wait(what: str, container: Any, url: str, headers: Mapping[str, str] | None
         container.reload()
         if container.status in ("exited", "dead"):
             code = container.attrs["State"]["ExitCode"]
-            tail = container.logs(tail=5).decode("utf-8", "replace").strip().replace("\n", " | ")
+            tail = _redacted(container.logs(tail=5).decode("utf-8", "replace"), hide).strip().replace("\n", " | ")
             raise SetupProblem(f"{what} container exited with code {code}: {tail} — see its log in the report "
                                "directory")
         try:
-            httpx.get(url, headers=headers, timeout=2.0)
+            httpx.get(url, timeout=2.0)
             return
         except httpx.HTTPError:
             pass
@@ -324,6 +326,8 @@ def start_image_stand(stack: ExitStack, report_dir: Path, sut_file: Path, image:
     """`--sut-image`: the private network, the mocks and the journal container; everything is
     removed when `stack` closes. Returns (mock URLs, Sut at the container's address, the
     stand's ready file with its admin token)."""
+    import click
+
     from conformance.cli import SetupProblem
 
     client = _engine()
@@ -347,7 +351,7 @@ def start_image_stand(stack: ExitStack, report_dir: Path, sut_file: Path, image:
                 pass
             try:
                 container.remove(force=True, v=True)
-                print(f"container {role}: log in {logs / (role + '.log')}, removed", flush=True)
+                click.echo(f"container {role}: log in {logs / (role + '.log')}, removed")
             except Exception:
                 pass
 
@@ -356,7 +360,7 @@ def start_image_stand(stack: ExitStack, report_dir: Path, sut_file: Path, image:
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt   # so the stack unwinds and removes what was started
 
-    if threading_main():
+    if _in_main_thread():
         signal.signal(signal.SIGTERM, on_term)
         stack.callback(signal.signal, signal.SIGTERM, previous)
     try:
@@ -379,7 +383,7 @@ def start_image_stand(stack: ExitStack, report_dir: Path, sut_file: Path, image:
 
     mocks = run("mocks", mocks_image, mocks_ip, {"EZHD_MOCKS_ADMIN_TOKEN": token,
                                                  "EZHD_MOCKS_PUBLIC_HOST": mocks_ip}, "mocks")
-    _wait("the mocks", mocks, f"http://{mocks_ip}:{MOCKS_PORT}/_admin/health")
+    _wait("the mocks", mocks, f"http://{mocks_ip}:{MOCKS_PORT}/_admin/health", secret_values)
     deadline = time.monotonic() + READY_TIMEOUT
     while (found := mocks.exec_run(["cat", f"{STATE}/mocks.json"])).exit_code != 0:
         if time.monotonic() > deadline:
@@ -395,16 +399,17 @@ def start_image_stand(stack: ExitStack, report_dir: Path, sut_file: Path, image:
 
     sut, port, declared = sut_at(sut_file, journal_ip)
     secret_values += [os.environ[n] for n in declared if os.environ.get(n)]
-    environment = {**{n: os.environ[n] for n in declared if os.environ.get(n)},JOURNAL_ENV["esia"]: urls["esia"], JOURNAL_ENV["smev"]: urls["smev"],
+    environment = {**{n: os.environ[n] for n in declared if os.environ.get(n)},
+                   JOURNAL_ENV["esia"]: urls["esia"], JOURNAL_ENV["smev"]: urls["smev"],
                    JOURNAL_ENV["epgu"]: urls["epgu"], JOURNAL_ENV["journal"]: sut.base_url,
                    JOURNAL_ENV["client_id"]: sut.esia.client_id, JOURNAL_ENV["mnemonic"]: sut.agent.mnemonic,
                    JOURNAL_ENV["datamart"]: sut.agent.datamart, JOURNAL_ENV["port"]: str(port), **extra_env}
     journal = run("journal", image, journal_ip, environment, "journal")
-    _wait("the journal", journal, sut.base_url)
+    _wait("the journal", journal, sut.base_url, secret_values)
     return urls, sut, ready
 
 
-def threading_main() -> bool:
+def _in_main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()

@@ -49,7 +49,8 @@ def make_kit(directory: Path, url: str, client_id: str, mnemonic: str, datamart:
         "[driver]", f'url = "{url}/driver/v1"', 'token_env = "EZHD_TEST_CONTROL_TOKEN"', 'admin_login = "admin"',
         'admin_password_env = "EZHD_ADMIN_PASSWORD"',
         "[test_control]", f'url = "{url}/test-control/v1"', 'token_env = "EZHD_TEST_CONTROL_TOKEN"', ""]))
-    env = {"EZHD_TEST_CONTROL_TOKEN": secrets.token_urlsafe(18), "EZHD_ADMIN_PASSWORD": secrets.token_urlsafe(9) + "-Aa1",
+    env = {"EZHD_TEST_CONTROL_TOKEN": secrets.token_urlsafe(18),
+           "EZHD_ADMIN_PASSWORD": secrets.token_urlsafe(9) + "-Aa1",
            "EZHD_ESIA_KEY_PEM": key_pem, "EZHD_ESIA_CERT_PEM": cert_pem}
     return Kit(directory, sut, env)
 
