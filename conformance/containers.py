@@ -12,6 +12,10 @@ Inside the images (`python -m conformance.containers COMMAND`, settings from the
   or generated), because the mocks keep journal-wide settings (the portal's journal, the
   agent's datamart, ЕСИА's fault queue) that two journals certified at once would disturb.
 - `healthcheck`: exit 0 when every stand of the ready files answers `/_admin/health`.
+- `certify`: compose's suite service. Waits (up to `$EZHD_WAIT_SECONDS`, 300) for the stand's
+  ready file and for the journal of `/config/sut.toml` to answer — a journal may take a while to
+  start — then runs `ezhd certify --sut /config/sut.toml --mocks /state/mocks.json --report-dir
+  /reports/run --force` with `$EZHD_CERTIFY_OPTIONS`; a wait in vain is a setup error (exit 3).
 - `reference-journal`: the bundled reference journal configured from the environment as a
   vendor's journal image would be (`REFERENCE_ENV`), listening on 0.0.0.0.
 
@@ -151,6 +155,35 @@ def healthcheck(environ: Mapping[str, str]) -> int:
     return 0
 
 
+def run_certify(environ: Mapping[str, str]) -> int:
+    import shlex
+
+    from conformance.runfile import no_answer
+
+    sut = Path(environ.get("EZHD_SUT", "/config/sut.toml"))
+    ready = Path(environ.get("EZHD_MOCKS_READY", f"{STATE}/mocks.json"))
+    deadline = time.monotonic() + float(environ.get("EZHD_WAIT_SECONDS", 300))
+    while not (ready.is_file() and ready.stat().st_size):
+        if time.monotonic() > deadline:
+            print(f"SETUP ERROR: the mocks wrote no ready file {ready} — see the mocks' log", file=sys.stderr)
+            return 3
+        time.sleep(1)
+    try:
+        base_url = tomllib.loads(sut.read_text(encoding="utf-8"))["journal"]["base_url"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:   # certify names every problem of it below
+        print(f"note: cannot read journal.base_url of {sut} ({exc}); not waiting for the journal", flush=True)
+    else:
+        while (why := no_answer(base_url, timeout=2.0)) and time.monotonic() < deadline:
+            time.sleep(1)
+        if why:
+            print(f"SETUP ERROR: the journal at {base_url} does not answer: {why} — see the journal's log",
+                  file=sys.stderr)
+            return 3
+    os.execv(sys.executable, [sys.executable, "-m", "conformance.cli", "certify", "--sut", str(sut), "--mocks",
+                              str(ready), "--report-dir", environ.get("EZHD_REPORT_DIR", "/reports/run"), "--force",
+                              *shlex.split(environ.get("EZHD_CERTIFY_OPTIONS", ""))])
+
+
 def reference_config(environ: Mapping[str, str], home: Path) -> str:
     """The reference journal's TOML settings from the environment (`REFERENCE_ENV`)."""
     missing = [environ_name for key, environ_name in REFERENCE_ENV.items()
@@ -188,7 +221,8 @@ def run_reference_journal(environ: Mapping[str, str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"mocks": run_mocks, "healthcheck": healthcheck, "reference-journal": run_reference_journal}
+    commands = {"mocks": run_mocks, "healthcheck": healthcheck, "certify": run_certify,
+                "reference-journal": run_reference_journal}
     if len(argv) != 1 or argv[0] not in commands:
         print(f"usage: python -m conformance.containers {'|'.join(commands)}", file=sys.stderr)
         return 2

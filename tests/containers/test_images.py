@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -51,6 +52,38 @@ def test_a_missing_image_is_a_setup_error_and_nothing_is_left(tmp_path, images, 
     assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "--sut-image: image ezhd-no-such-journal:0 is not on the Docker engine" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_journal_container_that_exits_is_a_setup_error_with_its_log(tmp_path, images, leftovers):
+    """The journal image started without its ЕСИА key exits at once: exit 3 naming the cause
+    from its log, the log kept in the report directory, containers and network removed."""
+    kit = make_kit(tmp_path / "kit", "http://journal:8000", "IMAGEIS", "IMAGE01", "imagemart")
+    run = tmp_path / "run"
+    proc = ezhd("certify", "--sut", str(kit.sut), "--sut-image", images["reference-journal"], "--mocks-image",
+                images["mocks"], "--report-dir", str(run), env=kit.env)
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "the journal container exited with code 2" in proc.stderr and "ЕСИА key is missing" in proc.stderr
+    assert "ЕСИА key is missing" in (run / "containers" / "journal.log").read_text()
+
+
+def test_ctrl_c_removes_what_sut_image_started(tmp_path, engine, images, leftovers):
+    kit = make_kit(tmp_path / "kit", "http://journal:8000", "IMAGEIS", "IMAGE01", "imagemart")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance.cli", "certify", "--sut", str(kit.sut), "--sut-image",
+         images["reference-journal"], "--mocks-image", images["mocks"], "--sut-env", "EZHD_ESIA_KEY_PEM",
+         "--sut-env", "EZHD_ESIA_CERT_PEM", "--report-dir", str(tmp_path / "run")],
+        cwd=ROOT, env={**os.environ, **kit.env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while len(engine.containers.list(filters={"label": "ezhd=sut-image", "status": "running"})) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-2000:]
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0 and "container journal: log in" in out, out[-2000:]
 
 
 def test_the_stand_container_serves_two_certifications_at_once(tmp_path, engine, images):

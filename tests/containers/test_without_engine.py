@@ -91,3 +91,16 @@ def test_sut_image_without_an_engine_is_a_setup_error(tmp_path):
                 env={**kit.env, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}, timeout=120)
     assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr
     assert ("no Docker engine answers" in proc.stderr or "Docker SDK" in proc.stderr) and "Traceback" not in proc.stderr
+
+
+def test_the_suite_container_waits_in_vain_with_a_setup_error(tmp_path, capsys):
+    """compose's suite: no ready file, or a journal that never answers, is exit 3 naming which."""
+    from conformance.containers import run_certify
+
+    kit = make_kit(tmp_path / "kit", "http://127.0.0.1:9", "VENDORIS", "VENDOR01", "vendormart")
+    env = {"EZHD_SUT": str(kit.sut), "EZHD_MOCKS_READY": str(tmp_path / "mocks.json"), "EZHD_WAIT_SECONDS": "1"}
+    assert run_certify(env) == 3
+    assert "the mocks wrote no ready file" in capsys.readouterr().err
+    (tmp_path / "mocks.json").write_text("{}")
+    assert run_certify(env) == 3
+    assert "the journal at http://127.0.0.1:9 does not answer: connection refused" in capsys.readouterr().err
