@@ -51,6 +51,11 @@ NOT_TESTED, and the summary's base level is that of the whole catalogue. Mocks a
 journal started by certify are always stopped; mocks attached through `--mocks` are left
 running. `--level` accepts `base` only (the one level the standard defines here).
 
+`--sut-image IMAGE` (with `--sut FILE`) runs the vendor's journal from a container image on a
+private Docker network with the mocks from `--mocks-image` (`conformance.containers`): the
+sut.toml's URLs are moved to the container's address, the containers' logs go to
+DIR/containers/, and everything is removed afterwards; no engine or image is exit 3.
+
 `-j N` (N > 1, `--sut reference` only) splits the selected test modules into N parts balanced
 by expected cost (`AREA_COST`; a module's tests stay together) and runs each as a complete,
 independent certify run in a subprocess — its own mocks, its own reference journal, the same

@@ -200,5 +200,11 @@ def test_compose_gives_the_suites_exit_code(tmp_path, engine, images):
         verdicts, results = _verdicts(reports / "run")
         assert verdicts["AUTH-01"] == verdicts["EXP-01"] == "PASS"
         assert results["run"]["sut"]["journal"]["base_url"] == "http://journal:8000"
+        # compose answers with the suite's code, whatever it is: 2 for a usage error of certify
+        full_env["EZHD_CERTIFY_OPTIONS"] = "--only NOSUCH-99"
+        proc = subprocess.run([compose, *project, "up", "--exit-code-from", "suite"], capture_output=True, text=True,
+                              env=full_env, timeout=600)
+        assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-2000:]
+        assert "unknown requirement ID NOSUCH-99" in proc.stdout + proc.stderr
     finally:
         subprocess.run([compose, *project, "down", "-v"], capture_output=True, env=full_env, timeout=300)
