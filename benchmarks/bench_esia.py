@@ -11,6 +11,10 @@ token exchanges are timed: `POST /aas/oauth2/v3/te` with `--concurrency` clients
 refresh token each). The same server then answers the same number of `GET /_ping` (a
 trivial endpoint through the same middleware) at the same concurrency, side by side.
 
+The limit beside it, measured in the same run: `openssl speed rsa2048` signatures per second
+on one core and with one copy per core at once (an exchange costs two RSA-2048 signatures and
+one verification, so signatures/s ÷ 2 is what the machine could sign at most).
+
 Bounded: at most `--count` requests per phase and `--time-limit` seconds per phase. The
 code lifetime is raised to 15 min for the run (`PATCH /_admin/settings`) so prepared codes
 do not expire. The load generator (a minimal asyncio HTTP/1.1 keep-alive client; httpx's
@@ -137,6 +141,25 @@ async def run_phase(base: str, requests: list[bytes], concurrency: int, limit: f
             "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0.0}
 
 
+def openssl_signs(seconds: int, processes: int = 1) -> float | None:
+    """RSA-2048 signatures per second by `openssl speed`, summed over `processes` copies run at
+    once (OpenSSL 3.0's own `-multi` miscounts with `-seconds`, so it is not used)."""
+    cmd = ["openssl", "speed", "-seconds", str(seconds), "rsa2048"]
+    try:
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                 for _ in range(processes)]
+        outs = [p.communicate(timeout=seconds * 4 + 30)[0] for p in procs]
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    total = 0.0
+    for out in outs:
+        rates = [float(line.split()[-2]) for line in out.splitlines() if line.startswith("rsa 2048")]
+        if not rates:
+            return None
+        total += rates[0]
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=2000, help="requests per phase (default 2000)")
@@ -144,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per phase at most (default 60)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args(argv)
+    cpus = os.cpu_count() or 1
+    limit = {"openssl_sign_per_s_1core": openssl_signs(3), f"openssl_sign_per_s_{cpus}cores": openssl_signs(3, cpus)}
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "ready.json"
         proc = start_server(ready)
@@ -170,12 +195,16 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
     info = {"python": platform.python_version(), "cpus": os.cpu_count(), "concurrency": args.concurrency,
-            "prepare_seconds": round(prep, 1)}
+            "prepare_seconds": round(prep, 1), "load_average": os.getloadavg(), **limit}
     if args.json:
         print(json.dumps({"info": info, "results": results}, indent=2))
         return 0
     print(f"Python {info['python']}, {info['cpus']} CPUs, {args.concurrency} concurrent clients, "
           f"one uvicorn worker; {args.count} codes prepared in {info['prepare_seconds']} s\n")
+    for name, value in limit.items():
+        if value:
+            print(f"{name}: {value:.0f} (÷ 2 signatures per exchange: {value / 2:.0f} exchanges/s)")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
     print("| endpoint | requests | errors | req/s | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, r in results.items():

@@ -169,6 +169,12 @@ def rss_mib(pid: int) -> dict[str, float]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def big_chunked(stand: Stand, n: int, mib: int) -> list[str]:
     """`n` parallel chunked uploads of `mib` MiB each (over the 100 MB cap); their outcomes."""
     def one(k: int) -> str:
@@ -267,6 +273,7 @@ def main() -> None:
     big = big_chunked(stand, args.big, args.big_mib) if args.big else []
     rss_big = rss_mib(stand.proc.pid)
     load = Load(stand, args)
+    cpu_before = cpu_seconds(stand.proc.pid)
     slow: list[float] = []
     kills = 0
 
@@ -286,6 +293,8 @@ def main() -> None:
         return seconds
 
     seconds = asyncio.run(orchestrate())
+    # the stand's CPU per upload: what limits throughput on a busy machine, whatever its load
+    stand_cpu = cpu_seconds(stand.proc.pid) - cpu_before if not kills else None
     # wait for the showcase to finish what it accepted, then compare
     for _ in range(600):
         if stand.admin("epgu", "GET", "/health").json().get("pending", 0) == 0:   # (an old stand: no key)
@@ -317,6 +326,7 @@ def main() -> None:
         "p50_s": round(statistics.median(lat), 3) if lat else None,
         "p99_s": round(lat[int(0.99 * (len(lat) - 1))], 3) if lat else None,
         "uploads_per_s": round(len(load.acked) / seconds, 1), "seconds": round(seconds, 1),
+        "stand_cpu_ms_per_upload": round(1000 * stand_cpu / max(1, len(load.acked)), 1) if stand_cpu else None,
         "slow_clients_dropped_after_s": [round(min(slow), 1), round(max(slow), 1)] if slow else None,
         "big_chunked": {"bodies": args.big, "mib_each": args.big_mib, "answers": sorted(set(big)),
                         "stand_rss_mib_before": rss_before.get("VmRSS"), "stand_peak_rss_mib": rss_big.get("VmHWM")},

@@ -109,6 +109,19 @@ class UserSession:
     def create_account(self, login: str, password: str) -> Answer:
         raise NotImplementedError("create_account")
 
+    def add_record(self, table: str, **fields: Any) -> Answer:
+        """Add one record of an export table (specs/tables; values in the export text form; a
+        hashed column takes the clear value the journal must depersonalise). Administrator."""
+        raise NotImplementedError("add_record")
+
+    def change_record(self, table: str, key: dict[str, str], **fields: Any) -> Answer:
+        """Change fields of the record of `table` with primary key `key` (column -> text)."""
+        raise NotImplementedError("change_record")
+
+    def delete_record(self, table: str, key: dict[str, str]) -> Answer:
+        """Delete the record of `table` with primary key `key` (column -> text)."""
+        raise NotImplementedError("delete_record")
+
     def audit_events(self, start: str, end: str) -> Answer:
         """The security event log of a period (journal administrator / auditor)."""
         raise NotImplementedError("audit_events")
@@ -223,6 +236,15 @@ class _ReferenceSession(UserSession):
 
     def audit_events(self, start: str, end: str) -> Answer:
         return self._call("GET", "/audit/events", params={"from": start, "to": end})
+
+    def add_record(self, table: str, **fields: Any) -> Answer:
+        return self._call("POST", f"/records/{table}", json={"fields": fields})
+
+    def change_record(self, table: str, key: dict[str, str], **fields: Any) -> Answer:
+        return self._call("PATCH", f"/records/{table}", json={"key": key, "fields": fields})
+
+    def delete_record(self, table: str, key: dict[str, str]) -> Answer:
+        return self._call("DELETE", f"/records/{table}", json={"key": key})
 
     def sign_out(self) -> Answer:
         return self._call("DELETE", "/session")

@@ -6,8 +6,11 @@ subprocess. A mutant is *killed* when a selected requirement ends FAIL (or WARN 
 *killed_by_error* when the base level over the selection fails without a FAIL (a test ended
 ERROR: the suite broke rather than caught), *crashed* when the journal did not start (exit 3,
 no results), *timeout* when the run exceeded its time, and *survived* when the selection
-passes. A survivor recorded as equivalent in `conformance/mutation.yaml` is *equivalent* and
-left out of the score. Score = killed (all kinds, timeouts included) / (mutants - equivalent).
+passes. A survivor recorded in `conformance/mutation.yaml` as *equivalent* (behaves exactly
+like the original) or *unspecified* (changes only what no requirement or contract of specs/
+states, e.g. the wording or language of a human-readable message: a conformance suite must not
+check it, as a vendor's journal may differ there) is left out of the score, with its reason.
+Score = killed (all kinds, timeouts included) / (mutants - equivalent - unspecified).
 
 The mutator is a small AST mutator of our own, not mutmut or cosmic-ray. mutmut 3 copies the
 project into `mutants/`, mutates code inside functions only (`MIN_LENGTH = 8` is out of its
@@ -21,7 +24,9 @@ stable across runs and unrelated edits, and the mutated text spliced into the or
 source so everything else stays byte for byte. Operators (`OPERATORS`): comparison flip and
 boundary, condition negation, and/or swap, constant change, off-by-one, `return None`,
 removal of a call statement, emptying a string (docstrings, annotations, f-strings and
-`defect_on("ID")` switches are left alone).
+`defect_on("ID")` switches are left alone, and so are the negation and and/or swap of a
+condition that asks a switch: those would switch a seeded defect on, which the kill matrix
+already measures).
 
 How the mutant is made to run: the journal package is copied to a temporary directory, the
 module replaced by its mutant, and certify runs with `PYTHONPATH=<that dir>` and
@@ -162,17 +167,22 @@ class _Collector(ast.NodeVisitor):
     def visit_JoinedStr(self, node: ast.JoinedStr) -> None:  # positions inside f-strings are unreliable
         return
 
+    def negate(self, test: ast.expr) -> None:
+        """Negate a condition, unless it asks a defect switch: negating it would switch a seeded
+        defect on (the kill matrix's question, not the suite's over the journal's own logic)."""
+        if not _is_type_checking(test) and not _has_switch(test):
+            self.add("negate", test, f"(not ({self.segment(test)}))")
+
     def visit_If(self, node: ast.If) -> None:
-        if not _is_type_checking(node.test):
-            self.add("negate", node.test, f"(not ({self.segment(node.test)}))")
+        self.negate(node.test)
         self.generic_visit(node)
 
     def visit_While(self, node: ast.While) -> None:
-        self.add("negate", node.test, f"(not ({self.segment(node.test)}))")
+        self.negate(node.test)
         self.generic_visit(node)
 
     def visit_IfExp(self, node: ast.IfExp) -> None:
-        self.add("negate", node.test, f"(not ({self.segment(node.test)}))")
+        self.negate(node.test)
         self.generic_visit(node)
 
     def visit_Compare(self, node: ast.Compare) -> None:
@@ -185,8 +195,9 @@ class _Collector(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> None:
-        other = ast.Or() if isinstance(node.op, ast.And) else ast.And()
-        self.add("bool_swap", node, f"({ast.unparse(ast.BoolOp(other, node.values))})")
+        if not _has_switch(node):
+            other = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+            self.add("bool_swap", node, f"({ast.unparse(ast.BoolOp(other, node.values))})")
         self.generic_visit(node)
 
     def visit_Return(self, node: ast.Return) -> None:
@@ -224,6 +235,10 @@ def _is_switch(call: ast.Call) -> bool:
     func = call.func
     name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
     return name == "defect_on"
+
+
+def _has_switch(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and _is_switch(n) for n in ast.walk(node))
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -288,10 +303,22 @@ def apply(source: str, mutant: Mutant) -> str:
 
 # ---------------------------------------------------------------------------- configuration
 
+TRIAGE = ("equivalent", "unspecified")   # survivor kinds left out of the score, each with a reason
+
+
 @dataclass
 class Config:
     modules: dict[str, dict[str, Any]]
     equivalent: dict[str, str]
+    unspecified: dict[str, str] = field(default_factory=dict)
+
+    def triage(self, mutant_id: str) -> tuple[str, str] | None:
+        """(kind, reason) of a survivor recorded in mutation.yaml, or None."""
+        for kind in TRIAGE:
+            reason = getattr(self, kind).get(mutant_id)
+            if reason:
+                return kind, reason
+        return None
 
 
 def load_config(path: Path = CONFIG) -> Config:
@@ -301,16 +328,21 @@ def load_config(path: Path = CONFIG) -> Config:
         raise MutationProblem(f"{path}: cannot read: {exc}") from None
     modules = data.get("modules") or {}
     equivalent = data.get("equivalent") or {}
+    unspecified = data.get("unspecified") or {}
     problems = []
     for name, entry in modules.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("add"), list) or not entry.get("reason"):
             problems.append(f"modules.{name}: needs `add: [IDs]` and a `reason`")
-    for mid, reason in equivalent.items():
-        if not isinstance(reason, str) or not reason.strip():
-            problems.append(f"equivalent.{mid}: give the reason the mutant is equivalent")
+    for kind, entries in (("equivalent", equivalent), ("unspecified", unspecified)):
+        for mid, reason in entries.items():
+            if not isinstance(reason, str) or not reason.strip():
+                problems.append(f"{kind}.{mid}: give the reason the mutant is {kind}")
+    both = sorted(set(equivalent) & set(unspecified))
+    if both:
+        problems.append(f"listed both as equivalent and unspecified: {', '.join(both)}")
     if problems:
         raise MutationProblem(f"{path}: " + "; ".join(problems))
-    return Config(modules, equivalent)
+    return Config(modules, equivalent, unspecified)
 
 
 def switches_in(source: str) -> set[str]:
@@ -521,8 +553,8 @@ def run(plans: list[Plan], out: Path, config: Config, timeout: float, jobs: int 
 
     def one(item: tuple[Mutant, list[str]]) -> Outcome:
         o = run_one(item[0], item[1], out, timeout, seed)
-        if o.status == "survived" and o.id in config.equivalent:
-            o.status, o.note = "equivalent", config.equivalent[o.id]
+        if o.status == "survived" and (found := config.triage(o.id)):
+            o.status, o.note = found
         echo(f"{o.status:<16} {o.seconds:5.0f} s  {o.id}  L{o.line}: {o.mutated}")
         return o
 
@@ -530,7 +562,7 @@ def run(plans: list[Plan], out: Path, config: Config, timeout: float, jobs: int 
         outcomes = list(pool.map(one, todo))
     ran_modules = {p.module for p in plans if p.whole}
     produced = {m.id for p in plans for m in p.mutants}
-    stale = sorted(mid for mid in config.equivalent
+    stale = sorted(mid for mid in [*config.equivalent, *config.unspecified]
                    if mid not in produced and any(mid.startswith(Path(m).stem + ".") for m in ran_modules))
     result = {"seed": seed, "timeout": timeout,
               "modules": [{"module": p.module, "requirements": p.requirements, "mutants": p.total,
@@ -552,8 +584,8 @@ def rescore(out: Path, config: Config) -> dict[str, Any]:
         raise MutationProblem(f"--rescore: cannot read {path}: {exc}") from None
     outcomes = [Outcome(**o) for o in result["mutants"]]
     for o in outcomes:
-        if o.status in ("survived", "equivalent"):
-            o.status, o.note = ("equivalent", config.equivalent[o.id]) if o.id in config.equivalent else ("survived", "")
+        if o.status in ("survived", *TRIAGE):
+            o.status, o.note = config.triage(o.id) or ("survived", "")
     result["mutants"] = [asdict(o) for o in outcomes]
     result["summary"] = summary(outcomes)
     path.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -563,8 +595,8 @@ def rescore(out: Path, config: Config) -> dict[str, Any]:
 
 def summary(outcomes: list[Outcome]) -> dict[str, Any]:
     counts = {s: sum(o.status == s for o in outcomes)
-              for s in (*KILLED, "survived", "equivalent", "error")}
-    scored = len(outcomes) - counts["equivalent"] - counts["error"]
+              for s in (*KILLED, "survived", *TRIAGE, "error")}
+    scored = len(outcomes) - sum(counts[k] for k in TRIAGE) - counts["error"]
     killed = sum(counts[s] for s in KILLED)
     return {**counts, "total": len(outcomes), "scored": scored,
             "score": round(100 * killed / scored, 1) if scored else None}
@@ -581,10 +613,10 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| `{o['id']}` | {o['line']} | {o['operator']} | `{mutated}` "
                      f"| {', '.join(o['requirements'])} | {status} | {verdicts or o['note']} |")
     lines += ["", f"Score: {s['score'] if s['score'] is not None else '—'} % "
-                  f"({s['total'] - s['survived'] - s['equivalent'] - s['error']} killed of {s['scored']} "
-                  f"non-equivalent: {s['killed']} by a FAIL, {s['killed_by_error']} by an ERROR only, "
-                  f"{s['crashed']} crashed, {s['timeout']} timed out; {s['survived']} survived, "
-                  f"{s['equivalent']} equivalent, {s['error']} not run)."]
+                  f"({s['scored'] - s['survived']} killed of {s['scored']} scored: "
+                  f"{s['killed']} by a FAIL, {s['killed_by_error']} by an ERROR only, "
+                  f"{s['crashed']} crashed, {s['timeout']} timed out; {s['survived']} survived; left out: "
+                  f"{s['equivalent']} equivalent, {s.get('unspecified', 0)} unspecified, {s['error']} not run)."]
     if result.get("stale_equivalent"):
         lines.append(f"Stale entries in {CONFIG.name} (no such mutant any more): "
                      + ", ".join(result["stale_equivalent"]) + ".")

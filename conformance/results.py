@@ -379,14 +379,18 @@ def load_results(path: Path | str) -> dict[str, Any]:
 def dump_records(records: Iterable[TestRecord], path: Path | str) -> None:
     """Write the raw test records (before verdicts) as JSON: what `ezhd certify -j N` merges
     from its parts, so verdicts are computed once, by `build_results`, over every part."""
-    data = [{**record.__dict__, "outcome": record.outcome.value} for record in records]
+    base = Path(path).resolve().parent    # evidence relative to the file: a part's directory stays movable
+    data = [{**record.__dict__, "outcome": record.outcome.value,
+             "evidence": [_relative(p, base, inside_only=True) for p in record.evidence]} for record in records]
     Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
 def load_records(path: Path | str) -> list[TestRecord]:
-    """The records `dump_records` wrote."""
+    """The records `dump_records` wrote, evidence paths absolute again."""
+    base = Path(path).resolve().parent
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return [TestRecord(**{**entry, "outcome": Outcome(entry["outcome"])}) for entry in data]
+    return [TestRecord(**{**entry, "outcome": Outcome(entry["outcome"]),
+                          "evidence": [str(base / p) for p in entry.get("evidence", ())]}) for entry in data]
 
 
 @functools.lru_cache(maxsize=1)

@@ -17,6 +17,10 @@ The "journal" and "driver" entries come from the SUT declaration (`journal_entry
 `sbom_url` are sut.toml's `[journal]` keys, defaulting to the reference journal's paths under
 `base_url` (`conformance.sut.DEFAULT_PATHS`).
 
+Paths (`PATH_FIELDS`) are written relative to the run file's directory, so a run directory
+can be moved, archived or sent without naming the machine it ran on; `load_run` reads them
+back as absolute paths (a path outside the run directory is written with `..`).
+
 `unreachable(run)` says which of the journal and the mocks does not answer; the suite's
 session check (`conformance/conftest.py`) turns that into an ERROR of every test.
 """
@@ -37,6 +41,11 @@ RUN_ENV = "EZHD_RUN"
 TOKEN_ENV = "EZHD_TEST_CONTROL_TOKEN"
 FORMAT = "ezhd-run/1"
 SCHEMA_FILE = SCHEMAS_DIR / "run.schema.json"
+# Where a run file holds file paths ("*": every item of a list). sut/source is "reference" for
+# the bundled journal, which is no path.
+PATH_FIELDS = ("mocks_file", "dataset/directory", "dataset/journal_personas", "dataset/esia_personas",
+               "sut/source", "sut/esia/certificate", "sut/esia/private_key", "parts/*/dir")
+NOT_A_PATH = {"reference"}
 
 
 @dataclass(frozen=True)
@@ -162,8 +171,29 @@ def write_run(path: Path, run: Run | Mapping[str, Any]) -> Run:
     """Check `run` against the schema and write it; the `Run` written."""
     if not isinstance(run, Run):
         run = Run.from_json({**run, "format": FORMAT}, str(path))
-    path.write_text(json.dumps(run.as_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    base = Path(os.path.abspath(path)).parent
+    portable = _map_paths(run.as_json(), lambda p: Path(os.path.relpath(os.path.abspath(p), base)).as_posix())
+    path.write_text(json.dumps(portable, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return run
+
+
+def _map_paths(data: dict[str, Any], change: Any) -> dict[str, Any]:
+    """`data` with `change` applied to every path of `PATH_FIELDS` present in it (in place)."""
+    def walk(node: Any, steps: list[str]) -> None:
+        step, rest = steps[0], steps[1:]
+        keys = range(len(node)) if step == "*" and isinstance(node, list) else [step]
+        for key in keys:
+            if isinstance(node, dict) and key not in node or isinstance(node, list) and not isinstance(key, int):
+                continue
+            if rest:
+                if isinstance(node[key], (dict, list)):
+                    walk(node[key], rest)
+            elif isinstance(node[key], str) and node[key] not in NOT_A_PATH:
+                node[key] = change(node[key])
+
+    for pointer in PATH_FIELDS:
+        walk(data, pointer.split("/"))
+    return data
 
 
 def load_run(path: str | os.PathLike[str] | None = None) -> Run | None:
@@ -175,7 +205,8 @@ def load_run(path: str | os.PathLike[str] | None = None) -> Run | None:
     data = json.loads(Path(where).read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{where}: not an {FORMAT} run file")
-    return Run.from_json(data, str(where))
+    base = Path(os.path.abspath(where)).parent
+    return Run.from_json(_map_paths(data, lambda p: os.path.normpath(base / p)), str(where))
 
 
 def journal_entry(sut: Any) -> dict[str, Any]:

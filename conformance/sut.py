@@ -63,7 +63,9 @@ __all__ = [
 
 SCHEMA_FILE = SCHEMAS_DIR / "sut.schema.json"
 REDACTED = "[REDACTED]"
-DEFAULT_DATAMART = "myedu"
+_AGENT = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))["properties"]["agent"]["properties"]
+DEFAULT_DATAMART: str = _AGENT["datamart"]["default"]
+MAX_EXPORT_INTERVAL: int = _AGENT["export_interval_seconds"]["maximum"]     # EXP-04: one day
 
 # The bundled reference journal (reference_journal/): its ЕСИА client id and agent mnemonic
 # (reference_journal/config.py defaults), its ЕСИА routes (reference_journal/auth.py) and
@@ -72,6 +74,7 @@ DEFAULT_DATAMART = "myedu"
 # false and CONT-01 is NOT_APPLICABLE for it.
 REFERENCE_CLIENT_ID = "EZHD01"
 REFERENCE_MNEMONIC = "MNSV03"
+REFERENCE_EXPORT_INTERVAL = 900          # reference_journal/config.py Settings.export_interval
 REFERENCE_FEATURES: frozenset[str] = frozenset()
 _REFERENCE_CALLBACK = "/auth/esia/callback"
 _REFERENCE_SIGNED_OUT = "/auth/esia/signed-out"
@@ -115,6 +118,7 @@ class Agent:
     mnemonic: str
     channels: tuple[str, ...]
     datamart: str = DEFAULT_DATAMART
+    export_interval_seconds: int = MAX_EXPORT_INTERVAL   # EXP-04: the declared period, ≤ one day
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,8 @@ class Sut:
             "journal": self.urls(),
             "esia": esia,
             "agent": {"mnemonic": self.agent.mnemonic, "channels": list(self.agent.channels),
-                      "datamart": self.agent.datamart},
+                      "datamart": self.agent.datamart,
+                      "export_interval_seconds": self.agent.export_interval_seconds},
             "features": sorted(self.features),
         }
         if self.test_control is not None:
@@ -277,7 +282,7 @@ def reference_sut(journal_url: str, certificate: str | os.PathLike[str],
     the generated test certificate and key, and the test-control token (in memory, or the
     name of the variable holding it). The rest is fixed by the reference journal: ЕСИА client
     EZHD01, callback `/auth/esia/callback`, sign-out return `/auth/esia/signed-out`, agent
-    mnemonic MNSV03, both export channels, datamart myedu, test control at
+    mnemonic MNSV03, both export channels, datamart myedu, a scheduled export every 900 s, test control at
     `/test-control/v1`, the journal's URLs at their defaults (`DEFAULT_PATHS`), its driver
     `ReferenceDriver` (with `admin_login` and `admin_password_env` when given; the variable
     must then be set), and the optional features it implements (`REFERENCE_FEATURES`: none).
@@ -290,7 +295,7 @@ def reference_sut(journal_url: str, certificate: str | os.PathLike[str],
                  "redirect_uri": base + _REFERENCE_CALLBACK,
                  "logout_redirect_uri": base + _REFERENCE_SIGNED_OUT},
         "agent": {"mnemonic": REFERENCE_MNEMONIC, "channels": list(channels),
-                  "datamart": DEFAULT_DATAMART},
+                  "datamart": DEFAULT_DATAMART, "export_interval_seconds": REFERENCE_EXPORT_INTERVAL},
         "features": {name: name in REFERENCE_FEATURES for name in known_features()},
         "driver": {"class": REFERENCE_DRIVER},
     }
@@ -544,7 +549,8 @@ def _semantic(data: Any, base_dir: Path, environ: Mapping[str, str]
                 redirect_uri=esia["redirect_uri"], logout_redirect_uri=esia["logout_redirect_uri"],
                 private_key=key_path),
             "agent": Agent(mnemonic=agent["mnemonic"], channels=tuple(agent["channels"]),
-                           datamart=agent.get("datamart", DEFAULT_DATAMART)),
+                           datamart=agent.get("datamart", DEFAULT_DATAMART),
+                           export_interval_seconds=agent.get("export_interval_seconds", MAX_EXPORT_INTERVAL)),
             "features": frozenset(declared),
             "test_control": (TestControl(url=tc["url"].rstrip("/"), token=token or "",
                                          token_env=token_env if "token" not in tc else None)

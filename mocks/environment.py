@@ -53,12 +53,15 @@ class Environment:
         self.servers: dict[str, ServerThread] = {}
         self.urls: dict[str, str] = {}
 
-    def start(self, host: str = "127.0.0.1", port: int = 0, limits: Limits | None = None) -> dict[str, str]:
-        """Serve every app (consecutive ports from `port`, or OS-picked when 0; `limits` on slow
-        clients and connections, `mocks.common.limits`); wire them."""
+    def start(self, host: str = "127.0.0.1", port: int = 0, limits: Limits | None = None,
+              sockets: dict[str, Any] | None = None) -> dict[str, str]:
+        """Serve every app (consecutive ports from `port`, or OS-picked when 0; or on `sockets`
+        bound beforehand, by name, so that their URLs could be given out before; `limits` on
+        slow clients and connections, `mocks.common.limits`); wire them."""
         try:
             for i, name in enumerate(self.names):
-                server = ServerThread(self.apps[name], host=host, port=port + i if port else 0, limits=limits)
+                server = ServerThread(self.apps[name], host=host, port=port + i if port else 0, limits=limits,
+                                      sock=(sockets or {}).get(name))
                 server.start()
                 self.servers[name] = server
                 self.urls[name] = server.url

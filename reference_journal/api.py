@@ -92,6 +92,9 @@ def guard(request: Request) -> Call:
                         details={"reason": "caller_not_portal"})
         raise JournalError(403, "caller_not_portal", "запрос пришёл не от портала", "the caller is not the portal")
     message_id = request.headers.get("x-smev-message-id")
+    if message_id is None and j.defect_on("MESSAGE_ID_REQUIRED"):
+        raise _bad("missing_parameter", "X-Smev-Message-Id", "required", "нет заголовка X-Smev-Message-Id",
+                   "header X-Smev-Message-Id is missing")
     if message_id is not None:
         try:
             uuid.UUID(message_id)
@@ -290,11 +293,12 @@ async def post_consent(request: Request) -> Response:
     candidates: dict[str, str] = {}
     if "learner_id" in body and j.learner(body["learner_id"]):
         candidates["learner_id"] = body["learner_id"]
-    if "child_oid" in body:
+    by_id_only = j.defect_on("CONSENT_CHILD_BY_LEARNER_ID_ONLY")
+    if "child_oid" in body and not by_id_only:
         child = j.accounts.by_oid(body["child_oid"])
         if child and child.person_table == "learners" and child.person_id:
             candidates["child_oid"] = child.person_id
-    if "child_snils" in body:
+    if "child_snils" in body and not by_id_only:
         rows = j.db.query("SELECT id FROM learners WHERE snils = ?", (body["child_snils"],))
         if len(rows) == 1:
             candidates["child_snils"] = rows[0]["id"]
@@ -312,19 +316,21 @@ async def post_consent(request: Request) -> Response:
     digest = hashlib.sha256(json.dumps({**body, "_oid": call.oid}, sort_keys=True).encode()).hexdigest()
     seen = j.db.one("SELECT digest FROM consent_notifications WHERE consent_id = ?", (body["consent_id"],))
     if seen is not None:
-        if seen["digest"] != digest:
+        if seen["digest"] != digest and not j.defect_on("CONSENT_CONFLICT_APPLIED"):
             raise JournalError(409, "consent_conflict", "это согласие уже получено с другим содержанием",
                                "this consent_id was received before with different content")
-        return Response(status_code=204)
+        if seen["digest"] == digest:
+            return Response(status_code=204)
     granted = body["action"] == "granted"
     with j.db.transaction():
-        j.db.execute("INSERT INTO consent_notifications (consent_id, digest, learner_id, account_id, action, "
+        j.db.execute("INSERT OR REPLACE INTO consent_notifications (consent_id, digest, learner_id, account_id, action, "
                      "changed_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                      (body["consent_id"], digest, learner_id, account.id, body["action"],
                       ev.utc_text(changed_at), ev.utc_text(j.clock.now())))
         current = j.consent_changed_at(learner_id)
         ignored = not granted and j.defect_on("CONSENT_REVOCATION_IGNORED")
-        if not ignored and (current is None or changed_at >= current):
+        in_order = current is None or changed_at >= current or j.defect_on("CONSENT_APPLIED_BY_ARRIVAL")
+        if not ignored and in_order:
             j.set_consent(learner_id, granted, changed_at, "portal", body["consent_id"])
     if not j.defect_on("CONSENT_NOT_LOGGED"):
         j.events.record(ev.CONSENT, account.label, object=f"learner:{learner_id}", ip=call.ip,

@@ -100,6 +100,7 @@ PREFIX = "/auth/esia"
 SCOPE = "openid fullname birthdate gender snils kid_fullname kid_birthdate kid_snils usr_org"
 ALLOWED_ALGS = ("RS256",)
 LEEWAY = 60                  # seconds of clock skew tolerated on exp/nbf/iat
+SKEW_IN_HOURS = 2 * 3600     # the TOKEN_SKEW_IN_HOURS defect's allowance
 FLOW_TTL = 600               # seconds a sign-in attempt (its state) stays valid
 MAX_FLOWS = 10_000
 CERT_PATH = "/.well-known/esia-signing-certificate"
@@ -480,7 +481,9 @@ class EsiaAuth:
             injected = getattr(self.j, "http_transport", None)
             self._http = httpx.AsyncClient(base_url=self.esia_url,
                                            transport=_Shared(injected) if injected is not None else None,
-                                           timeout=httpx.Timeout(15.0), follow_redirects=False)
+                                           timeout=httpx.Timeout(15.0), follow_redirects=False,
+                                           # forget idle connections well before a server closes them
+                                           limits=httpx.Limits(keepalive_expiry=2.0))
         return self._http
 
     def timestamp(self) -> str:
@@ -600,7 +603,8 @@ class EsiaAuth:
             options["exp"] = {"essential": True}
             checked += ["exp", "nbf", "iat"]
         try:
-            JWTClaimsRegistry(leeway=LEEWAY, **options).validate({k: claims[k] for k in checked if k in claims})
+            leeway = SKEW_IN_HOURS if self.j.defect_on("TOKEN_SKEW_IN_HOURS") else LEEWAY
+            JWTClaimsRegistry(leeway=leeway, **options).validate({k: claims[k] for k in checked if k in claims})
         except JoseError as exc:
             raise Refusal("token_invalid", detail=f"{kind} token: {exc}"[:200]) from None
         return claims

@@ -86,6 +86,10 @@ class Settings:
     clock_offset: int = 0                    # seconds added to the system clock at start
     session_ttl: int = 8 * 3600              # seconds
     scrypt_n: int = 2 ** 14                  # password hashing cost (a power of two)
+    # cost for the accounts a test-control dataset creates: test accounts whose passwords sit
+    # in clear in the dataset zip, so a strong hash protects nothing there (issued, changed
+    # and the administrator's passwords always use scrypt_n)
+    dataset_scrypt_n: int = 2 ** 10
     max_dataset_bytes: int = 1024 ** 3       # test-control dataset upload limit (≥ 512 MB)
 
     def __post_init__(self) -> None:
@@ -96,8 +100,10 @@ class Settings:
                                 f"(see `ezhd reference-journal defects`)")
         if self.export_channel not in ("edu-upload", "showcase"):
             raise SettingsError(f"export_channel: must be edu-upload or showcase, not {self.export_channel!r}")
-        if self.scrypt_n < 2 or self.scrypt_n & (self.scrypt_n - 1):
-            raise SettingsError(f"scrypt_n: must be a power of two, not {self.scrypt_n}")
+        for name in ("scrypt_n", "dataset_scrypt_n"):
+            n = getattr(self, name)
+            if n < 2 or n & (n - 1):
+                raise SettingsError(f"{name}: must be a power of two, not {n}")
         if self.max_dataset_bytes < 512 * 1024 ** 2:
             raise SettingsError("max_dataset_bytes: test-control.yaml requires at least 512 MB")
         if self.session_ttl <= 0:
@@ -132,6 +138,8 @@ def _coerce(name: str, value: Any, base: Path | None) -> Any:
         if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(v, str) for v in value):
             raise SettingsError("defects: must be a list of defect ids")
         return frozenset(value)
+    if name == "db" and isinstance(value, str) and value != ":memory:" and base is not None:
+        return str(base / Path(value).expanduser())   # a file relative to the settings file, like the paths
     if name in _PATH_FIELDS:
         if value is None:
             return None

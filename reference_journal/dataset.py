@@ -5,8 +5,8 @@ Checks before anything changes: a zip, a manifest valid against `DatasetManifest
 listed file present with its SHA-256 and row count, personas valid against `Persona`. Then,
 in one transaction, all data is replaced: tables are parsed with `specs.csvio` (a malformed
 value → 400 naming file, line and column) and stored; each person of `personas.jsonl` gets
-one account (internal login and scrypt-hashed password when given, role from its kind and
-`roles`, the ЕСИА oid only when `prelinked`); `consent_granted` becomes a consent received
+one account (internal login and scrypt-hashed password when given, at the test accounts'
+cost `dataset_scrypt_n`; role from its kind and `roles`, the ЕСИА oid only when `prelinked`); `consent_granted` becomes a consent received
 before the run. A failure leaves the previous data as it was. Every loaded row is in the
 change log, so the first incremental export after a load sends everything.
 """
@@ -208,7 +208,7 @@ def load(journal: Any, source: IO[bytes], actor: str = "test-control") -> dict[s
 
 
 def _create_accounts(journal: Any, plans: list[dict[str, Any]]) -> None:
-    n = journal.settings.scrypt_n
+    n = journal.settings.dataset_scrypt_n   # test accounts: their passwords are in the zip in clear
     keep = journal.defect_on("PASSWORD_IN_LOGIN_ANSWER")
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         hashes = list(pool.map(lambda p: hash_password(p["password"], n) if p["password"] else None, plans))

@@ -110,6 +110,9 @@ defect("SKIP_AUD_CHECK", ["AUTH-04"], "audience not checked",
        system opens a session.""", AUTH)
 defect("IGNORE_TOKEN_EXPIRY", ["AUTH-04"], "exp/nbf not checked",
        """An expired (or not yet valid) token still opens a session.""", AUTH)
+defect("TOKEN_SKEW_IN_HOURS", ["AUTH-04"], "clock skew allowed in hours",
+       """`exp` and `nbf` are checked with a two-hour clock-skew allowance (seconds taken for
+       minutes), so a token that expired minutes ago still opens a session.""", AUTH)
 defect("SKIP_TOKEN_SIGNATURE", ["AUTH-04"], "token signature not verified",
        """The token payload is decoded without verifying the signature against ЕСИА's key,
        so a forged token opens a session.""", AUTH)
@@ -133,6 +136,16 @@ defect("CHILD_SIGN_IN_WITHOUT_CONSENT", ["AUTH-08"], "child signs in before pare
 defect("CONSENT_REVOCATION_IGNORED", ["AUTH-08"], "revoked consent stays granted",
        """`POST /api/v1/consents` with `action: revoked` is acknowledged (204) but the consent
        state is not changed, so the child can still sign in.""", JOURNAL, "reference_journal.api")
+defect("CONSENT_APPLIED_BY_ARRIVAL", ["AUTH-08"], "consent notifications applied in arrival order",
+       """The last consent notification to arrive wins, whatever its `changed_at`: a grant that
+       was overtaken by a revocation but delivered late lets the child in again.""",
+       JOURNAL, "reference_journal.api")
+defect("CONSENT_CHILD_BY_LEARNER_ID_ONLY", ["AUTH-08"], "consent names the child by learner_id only",
+       """A consent notification naming the child by `child_oid` or `child_snils` alone (as
+       journal.yaml allows) is answered 404 and not applied.""", JOURNAL, "reference_journal.api")
+defect("CONSENT_CONFLICT_APPLIED", ["AUTH-08"], "a reused consent_id with other content is applied",
+       """A notification that reuses a `consent_id` with different content is applied (last
+       write wins) instead of being refused as 409 `consent_conflict`.""", JOURNAL, "reference_journal.api")
 defect("REISSUE_CREATES_DUPLICATE", ["AUTH-09"], "re-issued account creates a duplicate",
        """When a child's ЕСИА account is replaced at 14 (new oid, same SNILS) the journal creates
        a second student account instead of re-linking the existing record.""", AUTH)
@@ -199,6 +212,14 @@ defect("JOIN_REQUEST_AUTO_APPROVED", ["ROLE-05"], "join request approved without
 defect("JOIN_APPROVED_BY_OTHER_SCHOOL", ["ROLE-05"], "any school's administrator may approve",
        """A join request to one school can be approved by the administrator of another
        school.""", JOURNAL, "reference_journal.web")
+defect("GRADE_JOIN_AUTO_APPROVED", ["ROLE-05"], "requests naming a grade level approved at once",
+       """The approval step is keyed on the class: a join request that names only a grade level
+       (no class) is approved as soon as it is filed, and the requester sees the school's data.""",
+       JOURNAL, "reference_journal.web")
+defect("JOIN_REQUESTS_SHOWN_TO_EVERY_SCHOOL", ["ROLE-05"], "every school's administrator sees every request",
+       """The list of waiting join requests is not filtered by the administrator's school: the
+       requesters' names, children and classes are shown to every school.""",
+       JOURNAL, "reference_journal.web")
 
 # --- EXP: export to the showcase (the export slot) -------------------------------------------
 
@@ -222,11 +243,17 @@ defect("INCREMENT_SKIPS_UPDATES", ["EXP-04"], "increments carry new rows only",
 defect("SCHEDULE_NEVER_RUNS", ["EXP-04"], "the journal's own export schedule never fires",
        """Exports started through test-control work, but the journal's own schedule never
        starts an incremental export: changes reach the showcase only when someone asks.""", EXPORT)
+defect("SCHEDULE_RUNS_ONCE", ["EXP-04"], "the export schedule fires only once",
+       """The journal's scheduled export runs once after start-up and is never re-armed: the first
+       period's changes reach the showcase, later ones only when someone asks.""", EXPORT)
 defect("FORGET_RETROSPECTIVE_YEARS", ["EXP-05"], "previous academic years not uploaded",
        """A full export sends the current academic year only.""", EXPORT)
 defect("NO_RETRY_ON_503", ["EXP-06"], "no retry after 5xx or a transport error",
        """A 503, 500 or a dropped connection fails the upload at once: it is never retried.""",
        EXPORT)
+defect("RETRY_ONLY_ON_503", ["EXP-06"], "only a 503 is retried",
+       """A 503 is retried with back-off, but a 500, 502, 504 or a dropped connection ends the
+       file as failed: the data waits for the next run.""", EXPORT)
 defect("NO_STATUS_POLLING", ["EXP-06"], "request id taken as success",
        """On the showcase channel the journal records an upload as done as soon as it gets a
        request id and never polls its status, so ФЛК errors go unnoticed.""", EXPORT,
@@ -246,6 +273,10 @@ defect("HASHED_FIELD_IN_CLEAR", ["EXP-08"], "personal value in a depersonalised 
 
 # --- API: the portal's on-demand requests (this package) -------------------------------------
 
+defect("HASH_NOT_NORMALISED", ["EXP-08"], "document hashed as typed",
+       """A document number entered in the journal is hashed as typed (spaces, dashes, case),
+       not as letters and digits in upper case: the digest differs from the one the standard
+       gives for the same document.""", EXPORT)
 defect("OPENAPI_INCOMPATIBLE", ["API-01"], "published OpenAPI renames parameters",
        """The OpenAPI description the journal publishes calls the period parameters
        `date_from`/`date_to`, unlike the standard's `from`/`to`.""", JOURNAL, "reference_journal.api")
@@ -273,6 +304,10 @@ defect("BAD_DATE_500", ["API-08"], "malformed date crashes",
        JOURNAL, "reference_journal.api")
 defect("UNKNOWN_LEARNER_EMPTY", ["API-08"], "unknown learner answered as empty",
        """An unknown learner id gives 200 with no items instead of 404 `learner_not_found`.""",
+       JOURNAL, "reference_journal.api")
+defect("MESSAGE_ID_REQUIRED", ["API-08"], "optional message id required",
+       """A call without `X-Smev-Message-Id` (optional in journal.yaml) is refused as 400
+       `missing_parameter`, so the portal's calls that carry none get no data.""",
        JOURNAL, "reference_journal.api")
 defect("ACCEPT_ANY_CALLER", ["API-09"], "on-demand API answers any caller",
        """`X-Smev-Sender` is not checked: any system (or none) that reaches the journal gets the

@@ -63,6 +63,9 @@ WEB: dict[str, Callable[[dict[str, Any], dict[str, Any]], WebCall]] = {
     "decide_join_request": lambda a, f: ("POST", f"/join-requests/{_q(a['request_id'])}/decision", None,
                                          {"decision": a["decision"], **f}),
     "create_account": lambda a, f: ("POST", "/accounts", None, {"login": a["login"], "password": a["password"]}),
+    "add_record": lambda a, f: ("POST", f"/records/{_q(a['table'])}", None, {"fields": f}),
+    "change_record": lambda a, f: ("PATCH", f"/records/{_q(a['table'])}", None, {"key": a["key"], "fields": f}),
+    "delete_record": lambda a, f: ("DELETE", f"/records/{_q(a['table'])}", None, {"key": a["key"]}),
     "audit_events": lambda a, f: ("GET", "/audit/events", {"from": a["start"], "to": a["end"]}, None),
     "sign_out": lambda a, f: ("DELETE", "/session", None, None),
 }

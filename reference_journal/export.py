@@ -58,7 +58,7 @@ event_learners never sent), `EXPORT_DATES_RU_FORMAT` and `HASHED_FIELD_IN_CLEAR`
 formatter), `EXPORT_CHILD_BEFORE_PARENT` (alphabetical order), `EXPORT_DELETED_MARK` (no delete
 files), `INCREMENT_SKIPS_UPDATES` (keys changed before the cursor dropped from increments),
 `FORGET_RETROSPECTIVE_YEARS` (rows of earlier academic years filtered out of every export),
-`NO_RETRY_ON_503`, `NO_STATUS_POLLING`, `RETRY_ON_400` (the verdict loop), `EVENTS_NOT_PUSHED`
+`NO_RETRY_ON_503`, `RETRY_ONLY_ON_503`, `NO_STATUS_POLLING`, `RETRY_ON_400` (the verdict loop), `HASH_NOT_NORMALISED` (the formatter), `SCHEDULE_RUNS_ONCE` (the schedule), `EVENTS_NOT_PUSHED`
 (no notifications).
 """
 from __future__ import annotations
@@ -267,6 +267,7 @@ class Exporter:
         self._task: asyncio.Task[Any] | None = None
         self._scheduler: asyncio.Task[Any] | None = None
         self._mark: dt.datetime | None = None       # journal time of the last (scheduled) run
+        self._scheduled_runs = 0                     # exports the schedule started
         self.max_file_bytes = MAX_FILE_BYTES
         with journal.db.lock:
             journal.db.conn.executescript(SCHEMA)
@@ -289,6 +290,8 @@ class Exporter:
             self.jobs.pop(next(iter(self.jobs)))
         if request["scope"] != "period":
             self._mark = self.j.clock.now()
+        if actor == "scheduler":
+            self._scheduled_runs += 1
         self._task = asyncio.get_running_loop().create_task(self._run(job, dict(request)))
         return job_id
 
@@ -314,10 +317,11 @@ class Exporter:
             db.execute("DELETE FROM export_notified")
             db.execute("DELETE FROM meta WHERE key LIKE ?", (CURSOR + "%",))
         self._mark = None
+        self._scheduled_runs = 0
 
     async def clock_advanced(self, seconds: int) -> None:
         """Run the scheduled incremental export if the moved clock made it due (and wait)."""
-        if self.j.defect_on("SCHEDULE_NEVER_RUNS"):
+        if self.j.defect_on("SCHEDULE_NEVER_RUNS") or self._schedule_spent():
             return
         if self.busy():
             await asyncio.wait({self._task})  # type: ignore[arg-type]
@@ -327,6 +331,10 @@ class Exporter:
         if (now - self._mark).total_seconds() >= self.j.settings.export_interval:
             await self.start({"scope": "changes"}, actor="scheduler")
             await asyncio.wait({self._task})  # type: ignore[arg-type]
+
+    def _schedule_spent(self) -> bool:
+        """The SCHEDULE_RUNS_ONCE defect: the timer is not re-armed after its first run."""
+        return self._scheduled_runs > 0 and self.j.defect_on("SCHEDULE_RUNS_ONCE")
 
     async def startup(self) -> None:
         self._scheduler = asyncio.get_running_loop().create_task(self._schedule())
@@ -348,7 +356,7 @@ class Exporter:
                 now = self.j.clock.now()
                 if self._mark is None or self._mark > now:
                     self._mark = now
-                elif self.j.defect_on("SCHEDULE_NEVER_RUNS"):
+                elif self.j.defect_on("SCHEDULE_NEVER_RUNS") or self._schedule_spent():
                     continue
                 elif (now - self._mark).total_seconds() >= self.j.settings.export_interval and not self.busy():
                     await self.start({"scope": "changes"}, actor="scheduler")
@@ -538,6 +546,7 @@ class Exporter:
         conv = self.tables.conventions
         ru = self.j.defect_on("EXPORT_DATES_RU_FORMAT")
         clear = self.j.defect_on("HASHED_FIELD_IN_CLEAR") and "snils" in table.column_names
+        unnormalised = self.j.defect_on("HASH_NOT_NORMALISED")
         true_text, false_text = conv.true_text, conv.false_text
         columns = table.columns
 
@@ -563,7 +572,7 @@ class Exporter:
                 else:
                     text = str(value)
                 if c.hashed and text:
-                    text = hashed_value(text)
+                    text = streebog512(text) if unnormalised and not HASH_RE.match(text) else hashed_value(text)
                     if clear and row.get("snils"):
                         text = str(row["snils"])
                 if ru and kind in ("date", "datetime"):
@@ -638,6 +647,8 @@ class Exporter:
                 return Delivery(False, [], held, verdict.error)
             if verdict.kind == "retry":
                 if self.j.defect_on("NO_RETRY_ON_503"):
+                    return Delivery(False, [], held, verdict.error)
+                if verdict.http_status != 503 and self.j.defect_on("RETRY_ONLY_ON_503"):
                     return Delivery(False, [], held, verdict.error)
                 if last:
                     if verdict.status_code is None and verdict.http_status in (None, *TRANSIENT_HTTP):

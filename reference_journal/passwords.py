@@ -1,9 +1,7 @@
 """Password hashing (scrypt, never plain text) and the password policy of ROLE-04.
 
 A hash is `scrypt$N$r$p$salt$digest` (salt and digest base64), so a cost change keeps old
-hashes verifiable. The policy: at least 8 characters, with upper- and lower-case Latin
-letters, digits and symbols; only printable ASCII (no spaces, no Cyrillic) is allowed, so the
-password can be typed on any keyboard layout the portal shows.
+hashes verifiable. The policy is specs/password_policy.yaml.
 """
 from __future__ import annotations
 
@@ -11,12 +9,11 @@ import base64
 import hashlib
 import hmac
 import secrets
-import string
 from dataclasses import dataclass
 
-MIN_LENGTH = 8
-SYMBOLS = frozenset(string.punctuation)
-ALLOWED = frozenset(string.ascii_letters + string.digits) | SYMBOLS
+from specs.password_policy import policy
+
+POLICY = policy()
 
 
 def hash_password(password: str, n: int = 2 ** 14, r: int = 8, p: int = 1) -> str:
@@ -53,37 +50,9 @@ class Violation:
 
 
 def policy_violations(password: str, length_only: bool = False) -> list[Violation]:
-    """Every rule of the policy the password breaks (empty = acceptable). `length_only` is
-    the WEAK_PASSWORD_ACCEPTED defect."""
-    found: list[Violation] = []
-    if len(password) < MIN_LENGTH:
-        found.append(Violation("min_length", f"нужно не меньше {MIN_LENGTH} символов",
-                               f"at least {MIN_LENGTH} characters are required"))
+    """Every rule of the policy (specs/password_policy.yaml) the password breaks (empty =
+    acceptable). `length_only` is the WEAK_PASSWORD_ACCEPTED defect."""
+    rules = POLICY.broken(password)
     if length_only:
-        return found
-    if not any(c in string.ascii_uppercase for c in password):
-        found.append(Violation("uppercase", "нужна хотя бы одна заглавная латинская буква",
-                               "at least one upper-case Latin letter is required"))
-    if not any(c in string.ascii_lowercase for c in password):
-        found.append(Violation("lowercase", "нужна хотя бы одна строчная латинская буква",
-                               "at least one lower-case Latin letter is required"))
-    if not any(c in string.digits for c in password):
-        found.append(Violation("digit", "нужна хотя бы одна цифра", "at least one digit is required"))
-    if not any(c in SYMBOLS for c in password):
-        found.append(Violation("symbol", "нужен хотя бы один символ (например, !, -, #)",
-                               "at least one symbol (e.g. !, -, #) is required"))
-    if any(c not in ALLOWED for c in password):
-        found.append(Violation("allowed_characters",
-                               "допустимы только латинские буквы, цифры и символы, без пробелов",
-                               "only Latin letters, digits and symbols are allowed, no spaces"))
-    return found
-
-
-def generate_password() -> str:
-    """A random password that satisfies the policy (for issued credentials)."""
-    rng = secrets.SystemRandom()
-    chars = [rng.choice(string.ascii_uppercase), rng.choice(string.ascii_lowercase),
-             rng.choice(string.digits), rng.choice("!#%+-=?@")]
-    chars += [rng.choice(string.ascii_letters + string.digits) for _ in range(8)]
-    rng.shuffle(chars)
-    return "".join(chars)
+        rules = [r for r in rules if r.min_length is not None]
+    return [Violation(r.id, r.ru, r.en) for r in rules]

@@ -39,7 +39,7 @@ from reference_journal.core import SELF, STAFF, Journal
 from reference_journal.diary import SECTIONS
 from reference_journal.errors import Detail, JournalError
 from reference_journal.passwords import policy_violations, verify_password
-from specs.values import check_value
+from specs.values import ValueRuleError, check_value, format_value
 
 COOKIE = "ezhd_session"
 LATE = 4  # attendance_status: опоздал (ОП)
@@ -692,7 +692,8 @@ async def file_join_request(request: Request) -> Response:
     req_id = cur.lastrowid
     j.events.record(ev.JOIN_REQUEST, account.label, object=f"join_request:{req_id}", ip=client_ip(request),
                     details={"organisation": org, "kind": kind})
-    if kind == "representative" and j.defect_on("JOIN_REQUEST_AUTO_APPROVED"):
+    if (kind == "representative" and j.defect_on("JOIN_REQUEST_AUTO_APPROVED")) or (
+            class_id is None and j.defect_on("GRADE_JOIN_AUTO_APPROVED")):
         _approve(j, req_id, None, None, "system", client_ip(request))  # type: ignore[arg-type]
     row = j.db.one("SELECT * FROM join_requests WHERE id = ?", (req_id,))
     return _json(_request_view(row), 201)  # type: ignore[arg-type]
@@ -702,7 +703,7 @@ async def list_join_requests(request: Request) -> Response:
     j = _journal(request)
     _, account = session_of(request)
     if account.role == "admin":
-        org = j.organisation_of(account)
+        org = None if j.defect_on("JOIN_REQUESTS_SHOWN_TO_EVERY_SCHOOL") else j.organisation_of(account)
         rows = j.db.query("SELECT * FROM join_requests WHERE status = 'pending' AND (? IS NULL OR organisation_id = ?) "
                           "ORDER BY id", (org, org))
     else:
@@ -805,6 +806,89 @@ async def create_account(request: Request) -> Response:
     return _json(account.public(), 201)
 
 
+# --- any school record (the administrator's record editor; driver add/change/delete_record) -----
+
+def _record_texts(j: Journal, table, data: Any, what: str, only: tuple[str, ...] | None = None) -> dict[str, str | None]:
+    """`data` (column -> export text) checked against specs/tables: known columns only, each
+    value valid for its column; a `hashed` column takes the clear document number (the export
+    hashes it)."""
+    if not isinstance(data, dict) or not data:
+        raise JournalError(400, "invalid_body", f"«{what}» — объект столбец → значение",
+                           f'"{what}" must be an object column -> value')
+    allowed = only if only is not None else table.column_names
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise JournalError(400, "invalid_body", f"неизвестные или неизменяемые столбцы: {', '.join(unknown)}",
+                           f"unknown or unchangeable columns: {', '.join(unknown)}",
+                           [Detail("столбец", "column", field=f, rule="column") for f in unknown])
+    texts = {}
+    for name, value in data.items():
+        text = None if value is None else str(value)
+        column = table.column(name)
+        problem = None if column.hashed else check_value(column, text, j.tables.conventions)
+        if problem is not None:
+            raise JournalError(400, "invalid_body", f"недопустимое значение «{name}» ({problem[1]})",
+                               f'field "{name}" is invalid ({problem[1]})',
+                               [Detail(problem[1], problem[1], field=name, rule=problem[0])])
+        texts[name] = text
+    return texts
+
+
+def _from_text(j: Journal, table, texts: dict[str, str | None]) -> dict[str, Any]:
+    try:
+        return j.db.from_text(table, texts)
+    except ValueRuleError as exc:
+        name = getattr(exc, "column", "?")
+        raise JournalError(400, "invalid_body", f"недопустимое значение «{name}»", f'field "{name}" is invalid',
+                           [Detail(exc.detail, exc.detail, field=name, rule=exc.rule)]) from None
+
+
+async def school_record(request: Request) -> Response:
+    """POST (add), PATCH (change) or DELETE one record of a table of specs/tables, by the
+    journal administrator: body `{"fields": {...}}` to add, `{"key": {...}, "fields": {...}}`
+    to change, `{"key": {...}}` to delete; values in the export text form."""
+    j = _journal(request)
+    _, account = session_of(request)
+    _journal_admin(j, account)
+    name = request.path_params["table"]
+    if name not in j.tables.names:
+        raise JournalError(404, "not_found", "нет такой таблицы", "no such table")
+    table = j.tables[name]
+    data = await _body(request)
+    stamp = j.clock.stamp()
+    if request.method == "POST":
+        row = _from_text(j, table, _record_texts(j, table, data.get("fields"), "fields"))
+        key = [row[k] for k in table.primary_key]
+        if j.db.get(name, *key) is not None:
+            raise JournalError(409, "exists", "такая запись уже есть", "the record exists")
+        j.db.upsert(name, row, stamp)
+        _data_change(j, request, account, name, json.dumps(key, ensure_ascii=False), "create")
+        return _json(j.db.to_json(table, row), 201)
+    texts = _record_texts(j, table, data.get("key"), "key", table.primary_key)
+    if set(texts) != set(table.primary_key):
+        raise JournalError(400, "invalid_body", f"ключ — столбцы {', '.join(table.primary_key)}",
+                           f"the key is the columns {', '.join(table.primary_key)}")
+    stored = _from_text(j, table, texts)
+    key = [stored[k] for k in table.primary_key]
+    row = j.db.get(name, *key)
+    if row is None:
+        raise JournalError(404, "not_found", "запись не найдена", "no such record")
+    object_id = json.dumps(key, ensure_ascii=False)
+    if request.method == "DELETE":
+        j.db.delete(name, key, stamp)
+        _data_change(j, request, account, name, object_id, "delete")
+        return Response(status_code=204)
+    changeable = tuple(c for c in table.column_names if c not in table.primary_key)
+    changes = _record_texts(j, table, data.get("fields"), "fields", changeable)
+    typed = j.db.to_typed(table, row)
+    current = {c.name: (None if typed[c.name] is None else format_value(c, typed[c.name], j.tables.conventions))
+               for c in table.columns}
+    row = _from_text(j, table, {**current, **changes})
+    j.db.upsert(name, row, stamp)
+    _data_change(j, request, account, name, object_id, "update", fields=sorted(changes))
+    return _json(j.db.to_json(table, row))
+
+
 def _moment(request: Request, name: str, end: bool) -> dt.datetime:
     j = _journal(request)
     text = request.query_params.get(name)
@@ -897,6 +981,7 @@ def routes() -> list[Route]:
         Route(f"{base}/join-requests", list_join_requests, methods=["GET"]),
         Route(f"{base}/join-requests/{{request_id}}/decision", decide_join_request, methods=["POST"]),
         Route(f"{base}/accounts", create_account, methods=["POST"]),
+        Route(f"{base}/records/{{table}}", school_record, methods=["POST", "PATCH", "DELETE"]),
         Route(f"{base}/audit/events", audit_events, methods=["GET"]),
     ]
     for section in SECTIONS:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import assert_one_line_error, run_cli
+from cli_helpers import assert_one_line_error, machine_paths_in, run_cli
 from conformance.results import load_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def certify(report_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--sut", "reference",
                            "--report-dir", str(report_dir), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 def verdicts(results: dict) -> dict[str, str]:
@@ -133,7 +133,7 @@ def test_a_replay_reproduces_the_fail_verdicts(tmp_path):
     first = certify(tmp_path / "run", "--only", "AUTH-04", "--reference-defect", "ACCEPT_ALG_NONE", "--seed", "7")
     assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
     proc = subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--replay", str(tmp_path / "run")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "--reference-defect ACCEPT_ALG_NONE" in proc.stdout and "--seed 7" in proc.stdout
     before = load_results(tmp_path / "run" / "results.json")
@@ -173,6 +173,8 @@ def test_parallel_parts_are_merged_into_one_run(tmp_path):
     assert (run_dir / "report.html").is_file() and ET.parse(run_dir / "junit.xml").getroot() is not None
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     assert run["jobs"] == 2 and run["only"] == ["AUTH-03", "AUTH-04", "API-09"] and len(run["parts"]) == 2
+    offenders, checked = machine_paths_in(run_dir)     # the parts' logs, records and run files too
+    assert not offenders and {"parts/0.log", "parts/0/records.json", "parts/1/run.json"} <= checked
     assert "AUTH-04      MUST      PASS" in proc.stdout
     # each part's progress lines are told apart by its number (which part a module goes to follows its cost)
     for rid in ("AUTH-03", "AUTH-04", "API-09"):

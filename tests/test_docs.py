@@ -40,12 +40,13 @@ def problems_of(command: str) -> list[str]:
     i = 0
     while isinstance(cmd, click.Group) and i < len(words) and not words[i].startswith("-"):
         names = words[i].split("|")
-        missing = [n for n in names if n not in cmd.commands and not n.isupper() and n not in ("...", "…")]
+        ctx = click.Context(cmd)   # subcommands of a lazy group are imported by get_command
+        missing = [n for n in names if cmd.get_command(ctx, n) is None and not n.isupper() and n not in ("...", "…")]
         if missing:
             return [f"{command!r}: no command {' '.join(missing)} under {cmd.name}"]
-        if len(names) > 1 or names[0] not in cmd.commands:
+        if len(names) > 1 or cmd.get_command(ctx, names[0]) is None:
             return []
-        cmd = cmd.commands[names[0]]
+        cmd = cmd.get_command(ctx, names[0])
         i += 1
     if isinstance(cmd, click.Group) and i == len(words):
         return []
@@ -89,3 +90,13 @@ def test_every_sut_toml_key_named_exists(name):
     bad = [f"[{t}] {k}" for t, k in keys if t not in SUT_TABLES or (k is not None and k not in SUT_TABLES[t]
                                                                      and t != "features")]
     assert not bad, f"{name} names sut.toml keys that do not exist: {bad}"
+
+
+def test_the_command_list_of_ezhd_help_says_what_each_command_says():
+    """`ezhd --help` lists the subcommands without importing them (issue 18); each line must
+    still be the command's own short help."""
+    import conformance.cli as cli_module
+
+    ctx = click.Context(cli)
+    for name, target in cli_module.COMMANDS.items():
+        assert cli_module.short_help(target, 60) == cli.get_command(ctx, name).get_short_help_str(60), name

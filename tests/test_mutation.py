@@ -36,6 +36,8 @@ SAMPLE = textwrap.dedent('''\
         flag = a is None or not items
         label = f"value {a}"
         journal.defect_on("SOME_DEFECT")
+        if items and journal.defect_on("OTHER_DEFECT"):
+            items = []
         while a > LIMIT:
             a = a - 1
         return flag if a == 0 else False
@@ -83,6 +85,8 @@ def test_docstrings_annotations_fstrings_and_defect_switches_are_left_alone():
     for m in mutants_of(SAMPLE, "reference_journal/sample.py", strict=True):
         assert "docstring" not in m.original
         assert "SOME_DEFECT" not in m.original, m      # the switch's id, and the call itself
+        # a condition asking a switch is neither negated nor and/or-swapped (it would switch the defect on)
+        assert not ("OTHER_DEFECT" in m.original and m.operator in ("negate", "bool_swap")), m
         assert "value {a}" not in m.original, m        # inside an f-string
         assert not m.original.startswith("def check"), m   # the "str" annotation, list[str]
         assert not m.original.startswith("from __future__")
@@ -161,19 +165,19 @@ def test_the_mutated_copy_is_what_python_imports_from_the_project_root(tmp_path)
     first on sys.path; the environment must make the copy win anyway."""
     source = (ROOT / "reference_journal/passwords.py").read_text(encoding="utf-8")
     mutant = next(m for m in mutants_of(source, "reference_journal/passwords.py")
-                  if m.original == "MIN_LENGTH = 8" and m.mutated == "MIN_LENGTH = (9)")
+                  if m.operator == "off_by_one" and "n: int = 2 ** (15)" in m.mutated)
     src = prepare_copy(mutant, tmp_path)
-    probe = "import reference_journal.passwords as p; print(p.__file__); print(p.MIN_LENGTH)"
+    probe = "import reference_journal.passwords as p; print(p.__file__); print(p.hash_password.__defaults__[0])"
     proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=mutation._env(src),
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     path, value = proc.stdout.split()
-    assert Path(path).is_relative_to(src) and value == "9"
+    assert Path(path).is_relative_to(src) and value == str(2 ** 15)
     # without PYTHONSAFEPATH the project root wins: the original journal would run
     env = {k: v for k, v in mutation._env(src).items() if k != "PYTHONSAFEPATH"}
     plain = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=60)
-    assert plain.stdout.split()[1] == "8"
+    assert plain.stdout.split()[1] == str(2 ** 14)
 
 
 def test_bad_usage_is_one_line_and_exit_2(capsys, tmp_path):
@@ -189,7 +193,7 @@ def test_bad_usage_is_one_line_and_exit_2(capsys, tmp_path):
 
 
 def test_list_shows_the_sample_and_its_requirements_without_running(capsys, tmp_path):
-    code, out, _ = run_cli(capsys, "reference-journal", "mutate", "--module", "passwords.py:55-80", "--limit", "3",
+    code, out, _ = run_cli(capsys, "reference-journal", "mutate", "--module", "passwords.py:40-60", "--limit", "3",
                            "--out", str(tmp_path / "out"), "--list")
     assert code == 0
     lines = out.strip().splitlines()
@@ -213,9 +217,9 @@ def test_a_breaking_mutant_is_killed_and_the_unmutated_copy_passes(request, tmp_
     config = load_config()
     module = "reference_journal/passwords.py"
     source = (ROOT / module).read_text(encoding="utf-8")
-    # the policy's length rule turned round: 7-character passwords pass, long ones are refused
-    breaking = next(m for m in mutants_of(source, module) if m.operator == "cmp_flip"
-                    and m.original == "if len(password) < MIN_LENGTH:")
+    # the policy cut to its length rule: passwords without a digit, a symbol or a letter case pass
+    breaking = next(m for m in mutants_of(source, module) if m.operator == "negate"
+                    and m.original == "if length_only:")
     plan = mutation.Plan(module, requirements_of(module, config), [breaking], 1)
     result = mutation.run([plan], tmp_path, config, timeout=600)
     assert result["baselines"][0]["status"] == "survived", result["baselines"]
@@ -247,14 +251,18 @@ def test_rescore_applies_the_triage_to_a_finished_run(tmp_path, capsys):
                 "exit_code": 0, "verdicts": {"ROLE-04": "PASS"}, "note": ""}
     run = {"mutants": [outcome("passwords.x.constant.00000001", "survived"),
                        outcome("passwords.x.constant.00000002", "killed"),
-                       outcome("passwords.x.constant.00000003", "survived")]}
+                       outcome("passwords.x.constant.00000003", "survived"),
+                       outcome("passwords.x.constant.00000004", "survived")]}
     (tmp_path / "mutants.json").write_text(json.dumps(run), encoding="utf-8")
-    config = mutation.Config({}, {"passwords.x.constant.00000001": "no code reads it"})
+    config = mutation.Config({}, {"passwords.x.constant.00000001": "no code reads it"},
+                             {"passwords.x.constant.00000004": "only the message's wording changes"})
     result = mutation.rescore(tmp_path, config)
-    assert [o["status"] for o in result["mutants"]] == ["equivalent", "killed", "survived"]
+    assert [o["status"] for o in result["mutants"]] == ["equivalent", "killed", "survived", "unspecified"]
     assert result["mutants"][0]["note"] == "no code reads it"
+    assert result["mutants"][3]["note"] == "only the message's wording changes"
     assert result["summary"]["scored"] == 2 and result["summary"]["score"] == 50.0
-    assert "Score: 50.0 % (1 killed of 2 non-equivalent" in (tmp_path / "mutants.md").read_text(encoding="utf-8")
+    table = (tmp_path / "mutants.md").read_text(encoding="utf-8")
+    assert "Score: 50.0 % (1 killed of 2 scored" in table and "1 equivalent, 1 unspecified" in table
     code, _, err = run_cli(capsys, "reference-journal", "mutate", "--rescore", "--out", str(tmp_path / "none"))
     assert code == 2
     assert_one_line_error(err, "--rescore: cannot read", "mutants.json")

@@ -258,3 +258,22 @@ def test_paths_in_results_are_relative_to_the_run_directory(tmp_path) -> None:
     assert results["run"]["sut"]["source"] == "sut.toml"
     assert results["run"]["sut"]["esia"]["certificate"] == "keys/c.pem"
     assert results["run"]["sut"]["journal"]["base_url"] == "http://127.0.0.1:1"
+
+
+def test_a_parts_raw_records_name_evidence_relative_to_their_directory(tmp_path):
+    """records.json of a `-j` part names no absolute path; read back from a moved part, its
+    evidence points into the new place."""
+    import shutil
+
+    from conformance.results import dump_records, load_records
+
+    part = tmp_path / "run" / "parts" / "0"
+    part.mkdir(parents=True)
+    record = TestRecord("conformance/auth/test_x.py::test_y", ["AUTH-03"], Outcome.FAILED, 0.5, "boom",
+                        evidence=[str(part / "transcripts" / "t.jsonl")])
+    dump_records([record], part / "records.json")
+    assert str(tmp_path) not in (part / "records.json").read_text()
+    shutil.move(str(tmp_path / "run"), tmp_path / "moved")
+    (back,) = load_records(tmp_path / "moved" / "parts" / "0" / "records.json")
+    assert back.evidence == [str(tmp_path / "moved" / "parts" / "0" / "transcripts" / "t.jsonl")]
+    assert (back.nodeid, back.outcome, back.message) == (record.nodeid, Outcome.FAILED, "boom")

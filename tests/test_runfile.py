@@ -62,3 +62,36 @@ def test_a_run_file_that_breaks_the_schema_is_refused_naming_where(tmp_path, cha
     (tmp_path / "run.json").write_text(json.dumps({"format": FORMAT, **bad}))
     with pytest.raises(ValueError):
         load_run(tmp_path / "run.json")
+
+
+def test_paths_are_written_relative_to_the_run_directory_and_read_back_absolute(tmp_path):
+    """A run directory can be moved: run.json names no absolute path, and the moved run's
+    paths point into its new place (a file outside it is reached with `..`)."""
+    import shutil
+
+    run_dir = tmp_path / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    inside = json.loads(json.dumps(RUN))
+    inside["dataset"].update(directory=str(run_dir / "dataset"), journal_personas=str(run_dir / "jp.json"),
+                             esia_personas=str(run_dir / "dataset" / "personas.jsonl"))
+    inside.update(mocks_file=str(tmp_path / "mocks.json"), jobs=2,
+                  parts=[{"dir": str(run_dir / "parts" / "0"), "tests": ["conformance/auth/test_state.py"], "exit": 0}])
+    inside["sut"] = {"source": str(tmp_path / "vendor" / "sut.toml"),
+                     "esia": {"certificate": str(run_dir / "keys" / "c.pem")}}
+    written = write_run(run_dir / "run.json", inside)
+    assert written["dataset"]["directory"] == str(run_dir / "dataset")    # the caller's view is unchanged
+    text = (run_dir / "run.json").read_text()
+    assert str(tmp_path) not in text
+    data = json.loads(text)
+    assert data["dataset"] == {**inside["dataset"], "directory": "dataset", "journal_personas": "jp.json",
+                               "esia_personas": "dataset/personas.jsonl"}
+    assert data["mocks_file"] == "../../mocks.json" and data["sut"]["source"] == "../../vendor/sut.toml"
+    assert data["parts"][0]["dir"] == "parts/0" and data["sut"]["esia"]["certificate"] == "keys/c.pem"
+    assert data["journal"] == RUN["journal"]                                # URLs untouched
+    moved = tmp_path / "elsewhere" / "r1"
+    shutil.move(str(run_dir), moved)
+    again = load_run(moved / "run.json")
+    assert again.dataset.directory == str(moved / "dataset") and again["parts"][0]["dir"] == str(moved / "parts" / "0")
+    assert again.mocks_file == str(tmp_path / "mocks.json")                # same depth: still found
+    reference = write_run(tmp_path / "ref.json", {**RUN, "sut": {"source": "reference"}})
+    assert reference.sut["source"] == "reference" and load_run(tmp_path / "ref.json").sut["source"] == "reference"

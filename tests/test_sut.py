@@ -372,3 +372,27 @@ def test_reference_sut_declares_the_reference_driver(creds, monkeypatch):
     sut = reference_sut("http://127.0.0.1:8000", cert, key, admin_login="admin", admin_password_env="REF_ADMIN_PW")
     assert sut.driver.class_ref == "conformance.driver:ReferenceDriver" and sut.driver.admin_login == "admin"
     assert sut.link_url == "http://127.0.0.1:8000/auth/esia/link"
+
+
+def test_the_reference_declaration_matches_the_reference_journals_own_settings():
+    """What reference_sut declares for the journal (EXP-04's export period) is what the journal
+    does when started with its defaults."""
+    from conformance.sut import REFERENCE_EXPORT_INTERVAL
+    from reference_journal.config import Settings
+
+    assert Settings.__dataclass_fields__["export_interval"].default == REFERENCE_EXPORT_INTERVAL
+
+
+def test_the_export_interval_is_declared_at_most_one_day(tmp_path):
+    """EXP-04 allows one day at most: a longer period is a setup error naming the field; absent,
+    one day is assumed."""
+    import jsonschema
+
+    from conformance.sut import MAX_EXPORT_INTERVAL, _schema
+
+    agent = {"mnemonic": "MNSV03", "channels": ["edu-upload"]}
+    schema = _schema()["properties"]["agent"]
+    jsonschema.validate({**agent, "export_interval_seconds": 3600}, schema)
+    with pytest.raises(jsonschema.ValidationError, match="86400"):
+        jsonschema.validate({**agent, "export_interval_seconds": 2 * 86400}, schema)
+    assert MAX_EXPORT_INTERVAL == 86400

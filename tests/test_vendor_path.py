@@ -76,7 +76,7 @@ def _assert_setup_error(proc, tmp_path: Path, *fragments: str) -> None:
     selected test ERROR with that cause, nothing FAIL."""
     assert proc.returncode == 3, proc.stdout[-4000:] + proc.stderr[-2000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("SETUP ERROR: ")]
-    assert lines, proc.stdout[-3000:]
+    assert lines, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert all(f in lines[-1] for f in fragments), lines[-1]
     assert " — " in lines[-1]                                         # cause — fix
     results = load_results(tmp_path / "run" / "results.json")
@@ -159,3 +159,29 @@ def test_sut_check_live_finds_a_missing_dataset_and_a_wrong_token(tmp_path, mock
     assert proc.returncode == 3 and "refuses the token" in proc.stderr, proc.stderr
     proc = v.ezhd("sut", "check", str(journal.sut_toml()), "--live", env=journal.env)
     assert proc.returncode == 2 and "--live needs --mocks" in proc.stderr
+
+
+def test_a_stand_with_an_admin_token_is_used_through_its_ready_file_and_refuses_a_wrong_token(tmp_path):
+    """A shared stand (`ezhd mocks up --admin-token`): certify attached through its ready file
+    sends the token on every admin call and passes; with the token gone from the ready file and a
+    wrong one in the environment it is a setup error naming the token, and the token is in no
+    file of the run."""
+    token = "stand-" + "7" * 24
+    (tmp_path / "mocks").mkdir()
+    proc_m, ready, urls = v.start_mocks(tmp_path / "mocks", "--admin-token", token)
+    j = v.start_journal(tmp_path / "journal", urls)
+    try:
+        assert httpx.get(f"{urls['epgu']}/_admin/health").status_code == 401
+        proc = certify(tmp_path, j.sut_toml(), ready, j.env, "EXP-01")
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        run_files = "".join(p.read_text(encoding="utf-8", errors="replace")
+                            for p in (tmp_path / "run").rglob("*") if p.is_file())
+        assert token not in run_files + proc.stdout
+        bare = tmp_path / "mocks-without-token.json"
+        bare.write_text(json.dumps({k: v_ for k, v_ in json.loads(ready.read_text()).items() if k != "admin_token"}))
+        wrong = certify(tmp_path / "again", j.sut_toml(), bare, {**j.env, "EZHD_MOCKS_ADMIN_TOKEN": "not-it"}, "EXP-01")
+    finally:
+        v.stop(j.proc)
+        v.stop(proc_m)
+    _assert_setup_error(wrong, tmp_path / "again", "refuses the suite's admin calls (HTTP 401)", "EZHD_MOCKS_ADMIN_TOKEN")
+    assert "not-it" not in wrong.stdout

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import conformance.cli  # noqa: F401  (loads the CLI first: conformance.session imports it)
 from conformance.session.launch import stop  # noqa: F401  (the tests stop what they start with it)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,10 +54,10 @@ def make_keys(directory: Path, client_id: str = CLIENT_ID) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def start_mocks(directory: Path) -> tuple[subprocess.Popen, Path, dict[str, str]]:
+def start_mocks(directory: Path, *extra: str) -> tuple[subprocess.Popen, Path, dict[str, str]]:
     ready = directory / "mocks.json"
-    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "mocks", "up", "--ready-file", str(ready)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "mocks", "up", "--ready-file", str(ready),
+                             *extra], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc, ready, wait_for(ready, proc, "ezhd mocks up")
 
 

@@ -297,16 +297,17 @@ class DirectJournal:
         self.http = evidence.client("sut")
 
     def get(self, path: str, oid: str | None, sender: str | None = PORTAL_MNEMONIC,
-            params: Any = None, message_id: bool = True) -> httpx.Response:
+            params: Any = None, message_id: bool | str = True) -> httpx.Response:
         return self.request("GET", path, oid, sender, params, message_id)
 
     def request(self, method: str, path: str, oid: str | None, sender: str | None = PORTAL_MNEMONIC,
-                params: Any = None, message_id: bool = True, json: Any = None) -> httpx.Response:
+                params: Any = None, message_id: bool | str = True, json: Any = None) -> httpx.Response:
+        """`message_id`: True sends a fresh UUID, False none, a string that value."""
         headers = {}
         if sender is not None:
             headers["X-Smev-Sender"] = sender
         if message_id:
-            headers["X-Smev-Message-Id"] = str(uuid.uuid4())
+            headers["X-Smev-Message-Id"] = message_id if isinstance(message_id, str) else str(uuid.uuid4())
         if oid is not None:
             headers["X-Esia-Oid"] = str(oid)
         try:

@@ -121,6 +121,42 @@ def test_missing_parameters_are_400(journal, fam):
 
 
 @pytest.mark.requirement("API-08")
+@pytest.mark.parametrize("section", _sections("malformed_parameter"))
+def test_the_message_id_is_optional_and_a_malformed_one_is_400(journal, fam, section):
+    """journal.yaml: `X-Smev-Message-Id` is optional and, when sent, a UUID. A call without it is
+    answered as with one; one that is not a UUID is 400 `invalid_parameter`, not a 5xx and not
+    data."""
+    path = f"/api/v1/learners/{fam.learner_id}/{section}"
+    with_id = journal.get(path, fam.parent_oid, params=MONTH)
+    assert with_id.status_code == 200, f"the control call failed: HTTP {with_id.status_code} {with_id.text[:200]}"
+    without = journal.get(path, fam.parent_oid, params=MONTH, message_id=False)
+    assert without.status_code == 200, (f"GET {section} without X-Smev-Message-Id (optional in journal.yaml): "
+                                        f"HTTP {without.status_code} {without.text[:200]}")
+    assert without.json() == with_id.json(), f"GET {section} answers differently without X-Smev-Message-Id"
+    for bad in ("not-a-uuid", "1234", "' OR '1'='1"):
+        assert_error(journal.get(path, fam.parent_oid, params=MONTH, message_id=bad), 400, "invalid_parameter",
+                     f"GET {section} with X-Smev-Message-Id {bad!r}")
+
+
+@pytest.mark.requirement("API-08")
+@pytest.mark.surface(journal_operation=["postConsent", "setLearnerPassword"], answer_error="hostile_input")
+def test_an_oversized_body_is_a_structured_4xx(journal, fam):
+    """A write with a 2 MB JSON body (sent directly, as the agent would forward it) is refused
+    with 400 or 413 and journal.yaml's Error: never a 5xx, never taken for an authorisation
+    problem (401/403), and nothing is changed (the consent is not revoked)."""
+    padding = "x" * (2 * 1024 * 1024)
+    calls = {
+        "postConsent": ("/api/v1/consents", {"consent_id": str(uuid.uuid4()), "action": "revoked",
+                                             "changed_at": "2026-05-25T09:00:00+03:00",
+                                             "learner_id": fam.learner_id, "consent_type": padding}),
+        "setLearnerPassword": (f"/api/v1/learners/{fam.learner_id}/password", {"password": "Aa1!" + padding}),
+    }
+    for operation, (path, body) in calls.items():
+        resp = journal.request("POST", path, fam.parent_oid, json=body)
+        assert_error(resp, (400, 413), None, f"{operation} with a 2 MB body")
+
+
+@pytest.mark.requirement("API-08")
 @pytest.mark.surface(journal_operation="getMarks", answer_error="hostile_input")
 def test_sql_like_learner_ids_are_refused_cleanly(portal, journal, fam):
     """Learner ids carrying SQL-like text are refused with 400 (malformed) or 404 (unknown), never a

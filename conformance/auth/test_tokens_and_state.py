@@ -31,6 +31,23 @@ def test_a_bad_token_yields_no_session(browser, people, kind, token):
     assert not landing.signed_in, f"a {kind} {token} token gave a journal session: {landing.describe()}"
 
 
+SKEW_MARGIN = 600      # seconds: far beyond any clock-skew allowance, well inside a token's hour
+
+
+@pytest.mark.requirement("AUTH-04")
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.surface(token_fault=k))
+                                  for k in ("expired", "not_yet_valid")])
+def test_a_token_ten_minutes_outside_its_validity_yields_no_session(browser, people, kind):
+    """`exp`/`nbf` missed by 10 minutes, not by a whole token lifetime: a journal whose clock-skew
+    allowance is counted in hours (or in milliseconds against seconds) is caught."""
+    parent = people.confirmed_parent()
+    browser.esia_fault(kind, token="id", seconds=SKEW_MARGIN)
+    landing = browser.sign_in(parent["oid"])
+    assert not landing.signed_in, (f"an id token {SKEW_MARGIN // 60} minutes "
+                                   f"{'past its exp' if kind == 'expired' else 'before its nbf'} gave a journal "
+                                   f"session: {landing.describe()}")
+
+
 @pytest.mark.requirement("AUTH-03")
 @pytest.mark.surface(session="esia")
 def test_a_forged_state_is_refused(browser, people):

@@ -40,33 +40,66 @@ def exit_with_problems(command: str, path: object, problems: list[str]) -> None:
     raise click.exceptions.Exit(EXIT_USAGE)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# name -> "module:attribute"; a subcommand's module is imported only when that subcommand
+# runs (or `--help` lists them all), so `ezhd certify` and the reference journal's
+# `ezhd reference-journal serve` do not pay for every other command's imports
+COMMANDS = {
+    "certify": "conformance.cli.certify_cmd:certify",
+    "dataset": "conformance.cli.dataset_cmd:dataset",
+    "flk": "conformance.cli.flk_cmd:flk",
+    "init": "conformance.cli.init_cmd:init",
+    "mocks": "conformance.cli.mocks_cmd:mocks",
+    "reference-journal": "conformance.cli.reference_journal_cmd:reference_journal",
+    "report": "conformance.cli.report_cmd:report",
+    "requirements": "conformance.cli.requirements_cmd:requirements",
+    "sut": "conformance.cli.sut_cmd:sut",
+}
+
+
+def short_help(target: str, limit: int = 45) -> str:
+    """click's short help of the command `module:function`, from the function's docstring in
+    the module's source (parsed, not imported)."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    module, _, attr = target.partition(":")
+    spec = importlib.util.find_spec(module)
+    source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name == attr:
+            return click.Command(attr, help=ast.get_docstring(node) or "").get_short_help_str(limit)
+    return ""
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands (`COMMANDS`) are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of `ezhd --help`, each line from the command's docstring read
+        without importing its module (what `get_short_help_str` would say)."""
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = [(name, self.commands[name].get_short_help_str(limit) if name in self.commands
+                 else short_help(COMMANDS[name], limit)) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            import importlib
+
+            module, _, attr = COMMANDS[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ezhd")
 def cli() -> None:
     """Conformance suite and mock federal environment for school e-journals (ЭЖД)."""
-
-
-def _register() -> None:
-    from conformance.cli import dataset_cmd, mocks_cmd, requirements_cmd
-    from conformance.cli import flk_cmd
-    from conformance.cli import reference_journal_cmd
-    from conformance.cli import sut_cmd
-    from conformance.cli import certify_cmd
-    from conformance.cli import report_cmd
-    from conformance.cli import init_cmd
-
-    cli.add_command(requirements_cmd.requirements)
-    cli.add_command(dataset_cmd.dataset)
-    cli.add_command(mocks_cmd.mocks)
-    cli.add_command(flk_cmd.flk)
-    cli.add_command(reference_journal_cmd.reference_journal)
-    cli.add_command(sut_cmd.sut)
-    cli.add_command(certify_cmd.certify)
-    cli.add_command(report_cmd.report)
-    cli.add_command(init_cmd.init)
-
-
-_register()
 
 
 def _one_line(text: str) -> str:

@@ -74,17 +74,13 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
 import click
 
 from conformance.cli import UsageProblem
-from conformance.session.launch import read_ready_file, ready_token, set_env, start_mocks, start_reference
-from mocks.common.guard import ADMIN_TOKEN_ENV
-from conformance.session.parallel import run_parts
-from conformance.session.prepare import make_dataset, prepare
-from conformance.session.run import run_pytest, summarise
 
 
 @click.command("certify")
@@ -133,7 +129,13 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
     For a vendor journal: start the mocks (`ezhd mocks up --ready-file mocks.json`), configure
     the journal with their URLs, then `ezhd certify --sut sut.toml --mocks mocks.json`.
     """
+    from conformance.session.launch import (read_ready_file, ready_token, reserve_sockets, set_env, spawn_reference,
+                                           start_mocks)
+    from conformance.session.parallel import run_parts
+    from conformance.session.prepare import make_dataset, prepare
+    from conformance.session.run import run_pytest, summarise
     from conformance.sut import SutError, load_sut
+    from mocks.common.guard import ADMIN_TOKEN_ENV
     from specs.requirements import load_requirements
 
     if replay_dir is not None:
@@ -210,21 +212,30 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
 
     options = {"seed": seed, "defects": defects, "only": only, "level": level,
                "mocks_file": str(mocks_file.resolve()) if mocks_file is not None else None}
-    with ExitStack() as stack:
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=1) as pool:
         started = time.monotonic()
+        # the dataset is generated while the mocks and the journal (a subprocess) start
+        dataset_made = pool.submit(make_dataset, report_dir, seed)
+        stack.callback(dataset_made.cancel)
         if sut_image is not None:
             from conformance.containers import start_image_stand
 
             attached, sut, mocks_file = start_image_stand(stack, report_dir, Path(sut_arg), sut_image,
                                                           mocks_image, image_env)
             options["mocks_file"] = str(mocks_file)
-        dataset = make_dataset(report_dir, seed)
-        urls = attached if attached is not None else start_mocks(stack, report_dir)
+        if attached is not None:
+            urls = attached
+            journal_ready = spawn_reference(stack, report_dir, urls, defects) if sut is None else None
+        else:   # the journal (a subprocess) starts with the mocks' URLs while the mocks are built
+            sockets, urls = reserve_sockets(stack)
+            journal_ready = spawn_reference(stack, report_dir, urls, defects) if sut is None else None
+            start_mocks(stack, report_dir, sockets)
         token = ready_token(mocks_file) if mocks_file is not None else None
         if token:   # a shared stand guards its admin API: the suite's admin clients send the token
             set_env(stack, ADMIN_TOKEN_ENV, token)
-        if sut is None:
-            sut = start_reference(stack, report_dir, urls, defects)
+        if journal_ready is not None:
+            sut = journal_ready()
+        dataset = dataset_made.result()
         run, setup_problems = prepare(stack, report_dir, sut, urls, dataset, options)
         click.echo(f"environment ready in {time.monotonic() - started:.1f} s: journal {sut.base_url}, "
                    + ", ".join(f"{k} {v}" for k, v in urls.items())

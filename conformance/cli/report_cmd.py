@@ -5,10 +5,14 @@
     ezhd report junit   RUN_DIR [--out FILE] [--waivers FILE] [--today DATE]
     ezhd report seal    RUN_DIR --key KEY [--cert FILE] [--key-password-env NAME] --out FILE.zip
                         [--lang ru|en] [--pdf] [--waivers FILE] [--today DATE]
-    ezhd report verify  PACKAGE
+    ezhd report verify  PACKAGE [--signer-cert FILE]
+    ezhd report keygen  KEY_FILE [--cert FILE] [--gost [256|512]] [--name TEXT] [--days N]
     ezhd report diff    OLD NEW [--format text|json]
 
-RUN_DIR is a run directory of `ezhd certify` or a results.json. Exit codes: 0 ok; 1 when
+RUN_DIR is a run directory of `ezhd certify` or a results.json. `seal --key` takes an Ed25519,
+RSA or ГОСТ Р 34.10-2012 key (PKCS#8 PEM, as `openssl genpkey` writes it; a ГОСТ key needs its
+certificate and gives a CMS signature OpenSSL's GOST engine verifies). `keygen` makes a
+self-signed test key and certificate for trying the seal. Exit codes: 0 ok; 1 when
 `verify` finds a problem or `diff` finds a requirement that broke; 2 for a usage problem
 (an invalid waivers.yaml lists every problem, one per line).
 """
@@ -153,7 +157,7 @@ def junit(run: Path, out: Path | None, waivers_path: Path | None, today: str | N
 @report.command("seal")
 @click.argument("run", type=_RUN)
 @click.option("--key", "key_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="PEM private key (Ed25519 or RSA), optionally followed by its certificate.")
+              help="PEM private key (Ed25519, RSA or ГОСТ Р 34.10-2012), optionally followed by its certificate.")
 @click.option("--cert", "cert_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="PEM certificate of the key, when it is not in the --key file.")
 @click.option("--key-password-env", metavar="NAME", default=None,
@@ -188,15 +192,23 @@ def seal_cmd(run: Path, key_path: Path, cert_path: Path | None, key_password_env
 
 @report.command("verify")
 @click.argument("package", type=click.Path(path_type=Path, dir_okay=False))
-def verify_cmd(package: Path) -> None:
+@click.option("--signer-cert", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The PEM certificate you expect the package to be signed with; any other signer is refused.")
+def verify_cmd(package: Path, signer_cert: Path | None) -> None:
     """Check the hashes and the signature of a certification package."""
     from conformance.report.seal import verify
 
     if not package.is_file():
         raise UsageProblem(f"{package} does not exist")
-    found = verify(package)
+    expected = None
+    if signer_cert is not None:
+        try:
+            expected = signer_cert.read_bytes()
+        except OSError as exc:
+            raise UsageProblem(f"--signer-cert: cannot read {signer_cert}: {exc.strerror or exc}") from None
+    found = verify(package, expected)
     if not found.ok:
-        click.echo(f"ezhd report verify: {package}: NOT intact, {len(found.problems)} problem(s)", err=True)
+        click.echo(f"ezhd report verify: {package}: NOT verified, {len(found.problems)} problem(s)", err=True)
         for problem in found.problems:
             click.echo(f"  {problem}", err=True)
         raise click.exceptions.Exit(EXIT_FAIL)
@@ -204,6 +216,48 @@ def verify_cmd(package: Path) -> None:
     click.echo(f"ok: {found.files} files match the signed manifest; signed by {found.signer}")
     click.echo(f"suite {manifest.get('suite', {}).get('version')}, run started {manifest.get('run', {}).get('started')}, "
                f"base level {manifest.get('run', {}).get('base_level')}")
+    raise click.exceptions.Exit(EXIT_OK)
+
+
+@report.command("keygen")
+@click.argument("key_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--cert", "cert_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Where to write the certificate (default: KEY_FILE with the suffix .crt).")
+@click.option("--gost", type=click.Choice(["256", "512"]), is_flag=False, flag_value="256", default=None,
+              help="A ГОСТ Р 34.10-2012 key (256 bit unless 512 is given) instead of Ed25519.")
+@click.option("--name", default="ezhd test seal", show_default=True, help="The certificate's common name.")
+@click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True, help="Validity of the certificate.")
+def keygen_cmd(key_file: Path, cert_file: Path | None, gost: str | None, name: str, days: int) -> None:
+    """Make a test signing key and its self-signed certificate for `ezhd report seal`.
+
+    For trying the seal: a real certification signs with a key your certification centre issued.
+    The key is written unencrypted with permissions 0600 and never printed."""
+    from cryptography import x509
+
+    from conformance.report.seal import make_test_signer
+
+    cert_file = cert_file or key_file.with_suffix(".crt")
+    for path, option in ((key_file, "KEY_FILE"), (cert_file, "--cert")):
+        if path.exists():
+            raise UsageProblem(f"{option}: {path} exists; keygen never overwrites a key or certificate")
+        if not path.parent.is_dir():
+            raise UsageProblem(f"{option}: directory {path.parent} does not exist")
+    if key_file.resolve() == cert_file.resolve():
+        raise UsageProblem("--cert: give a file other than KEY_FILE")
+    algorithm = f"gost2012-{gost}" if gost else "ed25519"
+    key_pem, cert_pem = make_test_signer(algorithm, name, days)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(key_pem)
+        cert_file.write_bytes(cert_pem)
+    except OSError as exc:
+        raise UsageProblem(f"cannot write {exc.filename}: {exc.strerror or exc}") from None
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    click.echo(f"test key ({algorithm}) written to {key_file} (mode 0600; keep it private)")
+    click.echo(f"self-signed certificate written to {cert_file}: {cert.subject.rfc4514_string()}, "
+               f"serial {cert.serial_number:X}")
+    click.echo(f"seal with: ezhd report seal RUN_DIR --key {key_file} --cert {cert_file} --out package.zip")
     raise click.exceptions.Exit(EXIT_OK)
 
 

@@ -19,13 +19,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import click
-from pytest import ExitCode
 
 import conformance
 from conformance.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageProblem
 from specs.requirements import BASE, MUST, SHOULD, Catalogue, Requirement, load_requirements
-from specs.surfaces import coverage as surface_coverage
-from specs.surfaces import load_surfaces
 
 FORMAT_OPTION = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -139,6 +136,9 @@ def _coverage_report(catalogue: Catalogue, tests: dict[str, list[str]], strict: 
             verified_by[rid].append(nodeid)
     untested = [r for r in catalogue if not verified_by[r.id]]
     blocking = [r.id for r in untested if r.level == BASE and (r.strength == MUST or strict)]
+    from specs.surfaces import coverage as surface_coverage
+    from specs.surfaces import load_surfaces
+
     surfaces = load_surfaces()
     surface_of = {
         r.id: surface_coverage(surfaces.of(r.id), [((marks or {}).get(n, {}), True) for n in verified_by[r.id]])
@@ -228,6 +228,8 @@ def collect(directory: Path) -> dict[str, list[str]]:
 def collect_tests(directory: Path) -> dict[str, Any]:
     """Collect the tests under `directory` in a pytest subprocess: {"tests": nodeid -> requirement
     IDs, "surfaces": nodeid -> {dimension: [values]}}."""
+    from pytest import ExitCode
+
     with tempfile.TemporaryDirectory(prefix="ezhd-coverage-") as tmp:
         out = Path(tmp) / "requirements.json"
         command = [

@@ -21,7 +21,6 @@ from pathlib import Path
 import click
 
 from conformance.cli import EXIT_ENVIRONMENT, EXIT_OK, UsageProblem, exit_with_problems
-from conformance.sut import SutError, load_sut
 
 
 @click.group("sut")
@@ -46,6 +45,8 @@ def check(file: Path, as_json: bool, live: bool, mocks_file: Path | None, seed: 
                            "READY.json` and configure the journal with their URLs first")
     if mocks_file is not None and not live:
         raise UsageProblem("--mocks is only used with --live")
+    from conformance.sut import SutError, load_sut
+
     try:
         declaration = load_sut(file)
     except SutError as exc:

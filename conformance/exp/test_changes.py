@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import pytest
 
 from conformance.exp import _support as sup
+from conformance.sut import MAX_EXPORT_INTERVAL
 from conformance.world import clock_restored
 
 
@@ -143,31 +144,55 @@ def test_a_corrected_mark_is_replaced_not_duplicated(scenario):
 
 # --- the journal's own schedule (EXP-04) ----------------------------------------------------------
 
-ONE_DAY = 86_400          # REQUIREMENTS.md EXP-04: changes reach the showcase within one day at most
 WAIT_S = 30.0             # real seconds the suite waits for the scheduled export after moving the clock
+
+
+def _declared_interval(run) -> int:
+    """The period the journal declares for its own export (sut.toml [agent]
+    export_interval_seconds; EXP-04's one day when it declares none)."""
+    agent = (run.get("sut") or {}).get("agent") or {}
+    return int(agent.get("export_interval_seconds") or MAX_EXPORT_INTERVAL)
+
+
+def _after_one_period(test_control, epgu, seconds: int, mark_id: str, arrived) -> list[dict[str, Any]]:
+    """Move the journal's clock on by `seconds` (test-control `advance`: "runs due scheduled work
+    as if the time had passed") and wait, bounded, until `arrived(rows)` holds for the mark."""
+    test_control.set_clock(action="advance", seconds=seconds)
+    deadline = time.monotonic() + WAIT_S
+    stored = sup.showcase_rows(epgu, "marks", "id", mark_id)
+    while not arrived(stored) and time.monotonic() < deadline:
+        time.sleep(0.25)
+        stored = sup.showcase_rows(epgu, "marks", "id", mark_id)
+    return stored
 
 
 @pytest.fixture(scope="module")
 def scheduled(full_export, run, people, _driver, test_control, epgu) -> Iterator[dict[str, Any]]:
-    """A teacher gives a mark; nobody asks for an export: the journal's clock is moved on by one
-    day (test-control `advance`: "runs due scheduled work as if the time had passed") and the
-    suite waits, bounded, for the mark to reach the showcase on the journal's own schedule."""
+    """A teacher gives a mark and nobody asks for an export: the journal's clock is moved on by
+    the period it declares, and the mark must reach the showcase on the journal's own schedule.
+    Then the teacher corrects it and the clock moves on by one more period: the correction must
+    follow (a schedule that runs once, or sends new records only, is caught)."""
     browser, session, school = sup.teacher_or_skip(run, people, _driver, "marks are given")
+    period = _declared_interval(run)
     mark_id = None
+    out: dict[str, Any] = {"period": period}
     try:
         base = sup.base_mark(run, school)
-        answer = session.add_mark(base["learner_id"], **{**sup.mark_fields(base), "comment": "EXP-04 schedule"})
+        old, new = ("4", "5") if base.get("value") != "4" else ("3", "5")
+        answer = session.add_mark(base["learner_id"], **{**sup.mark_fields(base), "value": old,
+                                                         "comment": "EXP-04 schedule"})
         assert answer.ok and isinstance(answer.data, dict) and answer.data.get("id"), (
             f"a teacher could not give a mark in the journal: {answer.describe()}")
-        mark_id = answer.data["id"]
+        mark_id = out["id"] = answer.data["id"]
         with clock_restored(test_control):
-            test_control.set_clock(action="advance", seconds=ONE_DAY)
-            deadline = time.monotonic() + WAIT_S
-            stored = sup.showcase_rows(epgu, "marks", "id", mark_id)
-            while not stored and time.monotonic() < deadline:
-                time.sleep(0.5)
-                stored = sup.showcase_rows(epgu, "marks", "id", mark_id)
-        yield {"id": mark_id, "stored": stored}
+            out["stored"] = _after_one_period(test_control, epgu, period, mark_id, bool)
+            if out["stored"]:
+                answer = session.change_mark(mark_id, value=new)
+                assert answer.ok, f"the teacher could not correct the mark {mark_id}: {answer.describe()}"
+                out["old"], out["new"] = old, new
+                out["corrected"] = _after_one_period(test_control, epgu, period, mark_id,
+                                                     lambda rows: [str(r["value"]) for r in rows] == [new])
+        yield out
     finally:
         try:
             if mark_id:
@@ -182,5 +207,18 @@ def scheduled(full_export, run, people, _driver, test_control, epgu) -> Iterator
 def test_a_new_mark_reaches_the_showcase_on_the_journals_own_schedule(scheduled):
     assert scheduled["stored"], (
         f"a teacher gave mark {scheduled['id']}; with no export asked through test-control, the journal's "
-        f"clock was moved on by one day (the longest period EXP-04 allows) and after {WAIT_S:.0f} s the mark "
-        f"was still not in the showcase: the journal's own export schedule did not send it")
+        f"clock was moved on by the export period it declares ({scheduled['period']} s, sut.toml [agent] "
+        f"export_interval_seconds; at most one day) and after {WAIT_S:.0f} s the mark was still not in the "
+        f"showcase: the journal's own export schedule did not send it")
+
+
+@pytest.mark.requirement("EXP-04")
+@pytest.mark.surface(table="marks", table_operation="correction", timing="own_schedule")
+def test_a_corrected_mark_follows_on_the_next_scheduled_export(scheduled):
+    if not scheduled["stored"]:
+        pytest.skip("the new mark never arrived on the journal's schedule (the test above fails for it)")
+    values = [str(r["value"]) for r in scheduled["corrected"]]
+    assert values == [scheduled["new"]], (
+        f"the teacher corrected mark {scheduled['id']} ({scheduled['old']} → {scheduled['new']}) after the "
+        f"journal's scheduled export had sent it; one more declared period ({scheduled['period']} s) later the "
+        f"showcase holds {values or 'no row'}: the schedule did not send the correction")

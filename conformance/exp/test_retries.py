@@ -61,8 +61,37 @@ def _no_duplicates(epgu) -> None:
     assert len(keys) == len(set(keys)), f"the showcase holds duplicated {TABLE} records after the retry"
 
 
+# EXP-06: "a transport failure or 5xx is retried with back-off without duplicating records"
+TRANSIENT = {
+    "http_500": {"kind": "status", "status": 500},
+    "http_502": {"kind": "status", "status": 502},
+    "http_504": {"kind": "status", "status": 504},
+    "connection_drop": {"kind": "drop"},
+}
+
+
 @pytest.mark.requirement("EXP-06")
-@pytest.mark.surface(table_operation="upload")
+@pytest.mark.parametrize("failure", [pytest.param(f, marks=pytest.mark.surface(
+    table_operation="upload", transient_failure=f)) for f in TRANSIENT])
+def test_every_transient_failure_is_retried_without_duplicates(run, test_control, smev, epgu, failure):
+    seen = _export(run, test_control, smev, epgu, count=1, **TRANSIENT[failure])
+    if len(seen["sends"]) < 1:
+        raise EnvironmentProblem(f"the journal sent no file of {TABLE} ({seen['channel']})")
+    first = seen["sends"][0].get("status")
+    if "status" in TRANSIENT[failure] and first != TRANSIENT[failure]["status"]:
+        raise EnvironmentProblem(f"the injected {failure} did not answer the journal's first send of {TABLE}: "
+                                 f"sends {[s.get('status') for s in seen['sends']]}")
+    arrived = [r for r in seen["requests"] if r["code"] == sup.OK]
+    assert len(seen["sends"]) > 1 and arrived, (
+        f"the upload of {TABLE} met a transient failure ({failure}) and the file never reached the showcase: "
+        f"{len(seen['sends'])} send(s), showcase requests {sup.describe_requests(seen['requests'])}")
+    assert seen["job"]["state"] == "done", (f"after a retried {failure} the export job ended "
+                                            f"{seen['job']['state']}: {seen['job'].get('error')!r}")
+    _no_duplicates(epgu)
+
+
+@pytest.mark.requirement("EXP-06")
+@pytest.mark.surface(table_operation="upload", transient_failure="http_503")
 def test_a_503_is_retried_and_the_file_arrives(run, test_control, smev, epgu):
     seen = _export(run, test_control, smev, epgu, kind="status", status=503, count=1)
     _fault_hit(seen, 503)
@@ -114,7 +143,7 @@ def _gaps(sends: list[dict[str, Any]]) -> list[float]:
     return [round(b - a, 3) for a, b in zip(stamps, stamps[1:])]
 
 
-RETRY_AFTER = 2      # seconds; longer than a first back-off step of 1 s, short enough for a run
+RETRY_AFTER = 2      # seconds; longer than a first back-off step (0.5 s for certify, 1 s by default), short enough for a run
 
 
 @pytest.mark.requirement("EXP-06")

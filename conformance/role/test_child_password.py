@@ -4,25 +4,54 @@
 The parent asks through the portal (`setLearnerPassword`, `X-Esia-Oid` = the parent). A strong
 password for a child under 14 must be set (the child then signs in with it); weak passwords —
 too short, or without an upper-case or lower-case Latin letter, a digit or a symbol — must be
-refused with 400 `password_policy` and leave the child's password as it was; a child of 14 or
+refused with 400 `password_policy` naming every broken rule (specs/password_policy.yaml) and leave the child's password as it was; a child of 14 or
 over manages their own password, so the parent is refused (403). Age is counted on the
 journal's date by the day: on the day before the 14th birthday the parent may still set it.
 Every child's issued password is put back at the end."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conformance.role._support import (STRONG_PASSWORD, age_on, clock_on, day_before_14,
                                        journal_today, linked_parents, pick_learner, thirteen_this_year)
 from conformance.verdicts import EnvironmentProblem
+from specs.password_policy import policy
 
-WEAK = {
-    "7 characters": "Ab1!xyz",
-    "no upper-case letter": "rol-check-2026!",
-    "no lower-case letter": "ROL-CHECK-2026!",
-    "no digit": "Rol-Check-Two!",
-    "no symbol": "RolCheck2026",
-}
+POLICY = policy()
+# Passwords each close to a strong one; `_breaking(rule)` picks one that breaks that rule only.
+CANDIDATES = ("Ab1!xyz", "rol-check-2026!", "ROL-CHECK-2026!", "Rol-Check-Two!", "RolCheck2026",
+              "Rol Check-2026!", "Rol-Чек-2026!x", "Rol-Check-2026!\u00e9")
+
+
+def _breaking(rule_id: str) -> str:
+    found = next((c for c in CANDIDATES if [r.id for r in POLICY.broken(c)] == [rule_id]), None)
+    if found is None:
+        raise EnvironmentProblem(f"the suite has no sample password that breaks only the rule {rule_id} of "
+                                 f"specs/password_policy.yaml: add one to CANDIDATES")
+    return found
+
+
+def _refusal_problem(resp, expected: set[str]) -> str | None:
+    """Why `resp` is not the refusal journal.yaml states: 400 `password_policy` with one
+    `details` entry per broken rule (`field` password, `rule`, a message)."""
+    if resp.status_code != 400:
+        return f"HTTP {resp.status_code} {resp.text[:120]}"
+    try:
+        body = resp.json()
+    except ValueError:
+        return f"HTTP 400 without a JSON body: {resp.text[:120]}"
+    if body.get("error") != "password_policy":
+        return f"error {body.get('error')!r}, not password_policy"
+    details = body.get("details") if isinstance(body.get("details"), list) else []
+    named = {d.get("rule") for d in details if isinstance(d, dict)}
+    if named != expected:
+        return f"details name the rules {sorted(map(str, named))}, the password breaks {sorted(expected)}"
+    bad = [d for d in details if d.get("field") != "password" or not str(d.get("message") or "").strip()]
+    if bad:
+        return f"details entries without field 'password' or a message: {bad[:2]}"
+    return None
 
 
 def _set(portal, parent_oid: str, learner_id: str, password: str):
@@ -68,18 +97,59 @@ def test_weak_passwords_are_refused(driver, portal, people, dataset, test_contro
                                      claim=False)  # refused changes leave the child as it was
     accepted, wrong_answer = [], []
     try:
-        for kind, weak in WEAK.items():
+        for rule in POLICY.rules:
+            weak = _breaking(rule.id)
             resp = _set(portal, parent_oid, child["record_id"], weak)
             if resp.status_code < 300:
-                accepted.append(kind)
-            elif resp.status_code != 400 or resp.json().get("error") != "password_policy":
-                wrong_answer.append(f"{kind}: HTTP {resp.status_code} {resp.text[:120]}")
+                accepted.append(f"{weak!r} ({rule.en})")
+            elif problem := _refusal_problem(resp, {rule.id}):
+                wrong_answer.append(f"{weak!r}: {problem}")
         assert not accepted, f"the journal accepted weak passwords for a child ({', '.join(accepted)})"
-        assert not wrong_answer, f"a weak password was not refused as 400 password_policy: {wrong_answer}"
+        assert not wrong_answer, (f"a weak password was not refused as journal.yaml states (400 password_policy naming "
+                                  f"each broken rule): {'; '.join(wrong_answer)}")
         assert _signs_in(driver, child, child["internal_password"]), \
             "the child's password changed although every new one was refused"
     finally:
         if accepted:
+            _put_back(portal, parent_oid, child)
+
+
+@pytest.mark.requirement("ROLE-04")
+@pytest.mark.surface(actor="parent")
+def test_the_journal_applies_the_policy_as_specs_state_it(driver, portal, people, dataset, test_control):
+    """Passwords drawn by Hypothesis (Latin letters, digits, symbols, spaces, Cyrillic and other
+    letters, lengths around the minimum): the journal takes exactly those the policy of
+    specs/password_policy.yaml takes, and refuses the others naming exactly the broken rules."""
+    today = journal_today(test_control)
+    child, parent_oid = pick_learner(people, dataset, thirteen_this_year(today),
+                                     lambda born: age_on(born, today) <= 12,
+                                     lambda born: age_on(born, today) < 14, parent=True, claim=False)
+    alphabet = st.sampled_from(sorted(set().union(*POLICY.classes.values())) + [" ", "ж", "Ё", "é", "\t"])
+    passwords = st.text(alphabet, min_size=POLICY.min_length - 2, max_size=POLICY.min_length + 6)
+    mismatches: list[str] = []
+    changed = False
+
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(password=passwords)
+    def check(password: str) -> None:
+        nonlocal changed
+        broken = {r.id for r in POLICY.broken(password)}
+        resp = _set(portal, parent_oid, child["record_id"], password)
+        if resp.status_code < 300:
+            changed = True
+            if broken:
+                mismatches.append(f"{password!r} accepted although it breaks {sorted(broken)}")
+        elif not broken:
+            mismatches.append(f"{password!r} (conforming) refused: HTTP {resp.status_code} {resp.text[:120]}")
+        elif problem := _refusal_problem(resp, broken):
+            mismatches.append(f"{password!r}: {problem}")
+
+    try:
+        check()
+        assert not mismatches, ("the journal's password policy differs from specs/password_policy.yaml: "
+                                + "; ".join(mismatches[:5]))
+    finally:
+        if changed:
             _put_back(portal, parent_oid, child)
 
 

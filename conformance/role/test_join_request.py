@@ -1,9 +1,10 @@
 """A request to join a school waits for that school's administrator (ROLE-05).
 
 A new journal account (created by the journal administrator, signed in with its own login)
-asks to join a school as the parent of one of its learners, naming the learner's class. Until
-the school's administrator approves, the account sees none of the school's data; the
-administrator of another school cannot approve it. School administrators are dataset staff with
+asks to join a school as the parent of one of its learners or as a new learner, naming a class
+or only a grade level. Until the school's administrator approves, and after a rejection, the
+account sees none of the school's data (no diary section of that learner or a classmate); the
+administrator of another school neither sees the request nor can approve it. School administrators are dataset staff with
 that role, signed in through ЕСИА. The requests are the tests' own; nothing of the dataset is
 changed except the new parent link an approval creates."""
 from __future__ import annotations
@@ -15,10 +16,11 @@ import pytest
 
 from conformance.browser import Browser
 from conformance.driver import UserSession
-from conformance.role._support import STRONG_PASSWORD, Dataset
+from conformance.dataset import records
+from conformance.role._support import SECTIONS, STRONG_PASSWORD, Dataset
 from conformance.verdicts import EnvironmentProblem
 
-GUARDIAN, FEMALE = 3, 2      # codes of learner_representatives.relation and learners.gender
+GUARDIAN, MALE, FEMALE = 3, 1, 2      # codes of learner_representatives.relation and learners.gender
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +71,33 @@ def _newcomer(driver) -> UserSession:
     return session
 
 
-def _request(session: UserSession, dataset: Dataset, child: str) -> str:
-    answer = session.file_join_request(
-        kind="representative", organisation_id=dataset.organisation(child), class_id=dataset.latest_class[child],
-        learner_id=child, relation=GUARDIAN, last_name="Новикова", first_name="Анна", gender=FEMALE)
-    assert answer.ok, f"the journal did not take a join request naming learner {child}: {answer.describe()}"
+# How a newcomer asks to join (ROLE-05: "student or parent, with class or grade level").
+KINDS = {
+    "representative_class": ("representative", "class"),
+    "representative_grade": ("representative", "grade"),
+    "learner_grade": ("learner", "grade"),
+}
+
+
+def _grade_of(run, class_id: str) -> int:
+    row = next((r for r in records(run, "classes") if r["id"] == class_id), None)
+    if row is None:
+        raise EnvironmentProblem(f"the dataset has no class {class_id}")
+    return int(row["grade_level"])
+
+
+def _request(session: UserSession, dataset: Dataset, child: str, kind: str = "representative_class",
+             run: Any = None) -> str:
+    """File a join request to `child`'s school: as their parent or as a new learner of their
+    class's grade, naming the class or only the grade level."""
+    who, by = KINDS[kind]
+    place = ({"class_id": dataset.latest_class[child]} if by == "class"
+             else {"grade_level": _grade_of(run, dataset.latest_class[child])})
+    person = ({"learner_id": child, "relation": GUARDIAN, "last_name": "Новикова", "first_name": "Анна",
+               "gender": FEMALE} if who == "representative"
+              else {"last_name": "Новиков", "first_name": "Илья", "gender": MALE, "birth_date": "2012-03-04"})
+    answer = session.file_join_request(kind=who, organisation_id=dataset.organisation(child), **place, **person)
+    assert answer.ok, f"the journal did not take a join request ({kind}) to the school of {child}: {answer.describe()}"
     request_id = answer.data.get("id") if isinstance(answer.data, dict) else None
     if request_id is None:
         raise EnvironmentProblem(f"the driver's join request answer names no id: {answer.describe()}")
@@ -87,30 +111,56 @@ def _child(dataset: Dataset, schools: dict[str, str]) -> str:
 
 
 def _sees_nothing(session: UserSession, dataset: Dataset, child: str, when: str) -> None:
+    """Nothing of the school: no diary section of the named learner nor of a classmate."""
     start, end = dataset.window
-    for section in ("marks", "lessons"):
-        answer = session.diary(child, section, start, end)
-        assert not answer.ok, (f"{when}, the requester already reads the {section} of {child}: {answer.describe()}")
-        items: Any = answer.data.get("items") if isinstance(answer.data, dict) else None
-        assert not items, f"{when}, the refusal carries records of {child}"
+    others = sorted(dataset.classmates(child))[:1]
+    for learner in [child, *others]:
+        for section in SECTIONS:
+            answer = session.diary(learner, section, start, end)
+            assert not answer.ok, (f"{when}, the requester already reads the {section} of {learner}: "
+                                   f"{answer.describe()}")
+            items: Any = answer.data.get("items") if isinstance(answer.data, dict) else None
+            assert not items, f"{when}, the refusal carries {section} records of {learner}"
+
+
+def _waiting(admin: UserSession) -> set[str]:
+    waiting = admin.join_requests()
+    assert waiting.ok, f"a school administrator cannot list join requests: {waiting.describe()}"
+    return {str(r.get("id")) for r in (waiting.data or {}).get("items", [])}
 
 
 @pytest.mark.requirement("ROLE-05")
-@pytest.mark.surface(actor="school_admin", driver_operation=["file_join_request", "decide_join_request"])
-def test_a_join_request_waits_for_the_schools_administrator(driver, dataset, schools, browsers):
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.surface(
+    actor="school_admin", driver_operation=["file_join_request", "decide_join_request"], join_request=k))
+    for k in KINDS])
+def test_a_join_request_waits_for_the_schools_administrator(run, driver, dataset, schools, browsers, kind):
+    child = _child(dataset, schools)
+    newcomer = _newcomer(driver)
+    request_id = _request(newcomer, dataset, child, kind, run)
+    _sees_nothing(newcomer, dataset, child, f"before any administrator decided ({kind})")
+    admin = _school_admin(browsers, driver, schools[dataset.organisation(child)])
+    assert request_id in _waiting(admin), \
+        f"the request {request_id} ({kind}) is not among those waiting for the school administrator"
+    # a request naming only the grade level is approved into a class the administrator chooses
+    placed = {"class_id": dataset.latest_class[child]} if KINDS[kind][1] == "grade" else {}
+    decided = admin.decide_join_request(request_id, "approve", **placed)
+    assert decided.ok, f"the school's own administrator could not approve the request ({kind}): {decided.describe()}"
+    assert request_id not in _waiting(admin), f"the approved request {request_id} still waits for a decision"
+    if KINDS[kind][0] == "representative":
+        after = newcomer.diary(child, "marks", *dataset.window)
+        assert after.ok, f"after approval the new parent still cannot read {child}'s marks: {after.describe()}"
+
+
+@pytest.mark.requirement("ROLE-05")
+@pytest.mark.surface(actor="school_admin", driver_operation="decide_join_request", join_request="representative_class")
+def test_a_rejected_requester_still_sees_nothing(driver, dataset, schools, browsers):
     child = _child(dataset, schools)
     newcomer = _newcomer(driver)
     request_id = _request(newcomer, dataset, child)
-    _sees_nothing(newcomer, dataset, child, "before any administrator decided")
     admin = _school_admin(browsers, driver, schools[dataset.organisation(child)])
-    waiting = admin.join_requests()
-    assert waiting.ok, f"the school administrator cannot list join requests: {waiting.describe()}"
-    assert request_id in {str(r.get("id")) for r in (waiting.data or {}).get("items", [])}, \
-        f"the request {request_id} is not among those waiting for the school administrator"
-    decided = admin.decide_join_request(request_id, "approve")
-    assert decided.ok, f"the school's own administrator could not approve the request: {decided.describe()}"
-    after = newcomer.diary(child, "marks", *dataset.window)
-    assert after.ok, f"after approval the new parent still cannot read {child}'s marks: {after.describe()}"
+    decided = admin.decide_join_request(request_id, "reject")
+    assert decided.ok, f"the school's own administrator could not reject the request: {decided.describe()}"
+    _sees_nothing(newcomer, dataset, child, "after the school's administrator rejected the request")
 
 
 @pytest.mark.requirement("ROLE-05")
@@ -123,6 +173,8 @@ def test_another_schools_administrator_cannot_approve(driver, dataset, schools, 
     request_id = _request(newcomer, dataset, child)
     try:
         other = _school_admin(browsers, driver, schools[other_org])
+        assert request_id not in _waiting(other), (f"the administrator of {other_org} is shown a request to join "
+                                                    f"{own_org}: the request and the requester's data leak")
         decided = other.decide_join_request(request_id, "approve")
         assert not decided.ok, (f"the administrator of {other_org} approved a request to join {own_org}: "
                                 f"{decided.describe()}")

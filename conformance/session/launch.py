@@ -2,31 +2,39 @@
 reference journal as a subprocess wired to them, and stop what was started.
 
 `read_ready_file` reads the ready file of `ezhd mocks up` (each mock must answer
-`/_admin/health`); `start_mocks` serves the three mocks on loopback (`mocks.environment`);
-`start_reference` writes the reference journal's settings (a test ЕСИА certificate and key in
-REPORT_DIR/keys, the mocks' URLs, the settings the chosen defects need) and runs
-`ezhd reference-journal serve`, returning its `Sut`.
+`/_admin/health`); `reserve_sockets` binds our own mocks' loopback ports first, so that
+`spawn_reference` can start the journal with their URLs while `start_mocks` builds and serves
+them (`mocks.environment`; no showcase stage delays). `spawn_reference` writes the reference
+journal's settings (a test ЕСИА certificate and key in REPORT_DIR/keys, the mocks' URLs, the
+export timing sized for tests, the settings the chosen defects need), runs `ezhd
+reference-journal serve` and returns the wait that gives its `Sut`.
 """
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
 from conformance.cli import SetupProblem, UsageProblem
 
-__all__ = ["CONFORMANCE_DIR", "MOCK_NAMES", "READY_TIMEOUT", "read_ready_file", "ready_token", "start_mocks",
-           "defect_settings", "start_reference", "set_env", "restore_env", "stop"]
+__all__ = ["CONFORMANCE_DIR", "MOCK_NAMES", "READY_TIMEOUT", "read_ready_file", "ready_token", "reserve_sockets",
+           "start_mocks", "defect_settings", "spawn_reference", "set_env", "restore_env", "stop"]
 
 CONFORMANCE_DIR = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
 MOCK_NAMES = ("esia", "smev", "epgu")
+# the reference journal's export timing sized for a test run (its defaults, 1 s each, are for
+# production): status polls every 0.1 s; back-off 0.5, 1, 2 s … — still far above the
+# scheduling noise the EXP-06 tests allow for when they compare pauses from the mocks' journals
+JOURNAL_TEST_SETTINGS = {"export_poll_interval": 0.1, "export_retry_base": 0.5}
 
 
 def ready_token(path: Path) -> str | None:
@@ -66,13 +74,30 @@ def read_ready_file(path: Path) -> dict[str, str]:
     return urls
 
 
-def start_mocks(stack: ExitStack, report_dir: Path) -> dict[str, str]:
-    from mocks.environment import Environment
+def reserve_sockets(stack: ExitStack, host: str = "127.0.0.1") -> tuple[dict[str, Any], dict[str, str]]:
+    """A listening loopback socket per mock (OS-picked ports) and the mocks' URLs: the journal
+    can be started with the URLs while the mocks are still being built; a connection made
+    before a mock serves waits in the socket's backlog."""
+    sockets: dict[str, Any] = {}
+    for name in MOCK_NAMES:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        stack.callback(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        sock.listen(2048)
+        sockets[name] = sock
+    return sockets, {n: f"http://{host}:{s.getsockname()[1]}" for n, s in sockets.items()}
 
-    env = Environment(state_dir=report_dir / "mocks")
+
+def start_mocks(stack: ExitStack, report_dir: Path, sockets: dict[str, Any] | None = None) -> dict[str, str]:
+    from mocks.environment import Environment
+    from mocks.epgu.showcase import STAGES
+
+    # no modelled processing time per showcase stage: a test waits for the journal, not the mock
+    env = Environment(state_dir=report_dir / "mocks", showcase_settings={"delays": dict.fromkeys(STAGES, 0.0)})
     stack.callback(env.stop)
     try:
-        return env.start()
+        return env.start(sockets=sockets)
     except OSError as exc:
         raise SetupProblem(f"cannot start the mocks: {exc}") from None
 
@@ -94,8 +119,10 @@ def defect_settings(defects: tuple[str, ...]) -> list[str]:
     return [f"{key} = {json.dumps(value)}" for key, value in wanted.items()]
 
 
-def start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], defects: tuple[str, ...]):
-    """Start the reference journal wired to `urls`; its `Sut` (environment variables set)."""
+def spawn_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str],
+                    defects: tuple[str, ...]) -> Callable[[], Any]:
+    """Start the reference journal wired to `urls`; returns the wait for it, which gives its
+    `Sut` (environment variables set) once it is ready."""
     from cryptography.hazmat.primitives import serialization
 
     from conformance.driver import ADMIN_PASSWORD_ENV
@@ -113,15 +140,16 @@ def start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], de
     cert_path.write_text(cert_pem, encoding="utf-8")
 
     config = report_dir / "reference-journal.toml"
-    config.write_text("\n".join([
-        f"db = {json.dumps(str(report_dir / 'journal.sqlite'))}",
+    config.write_text("\n".join([   # paths relative to the file (the run directory stays movable)
+        f"db = {json.dumps('journal.sqlite')}",
         f"esia_url = {json.dumps(urls['esia'])}",
         f"esia_client_id = {json.dumps(REFERENCE_CLIENT_ID)}",
-        f"esia_key = {json.dumps(str(key_path))}",
-        f"esia_cert = {json.dumps(str(cert_path))}",
+        f"esia_key = {json.dumps(key_path.relative_to(report_dir).as_posix())}",
+        f"esia_cert = {json.dumps(cert_path.relative_to(report_dir).as_posix())}",
         f"agent_url = {json.dumps(urls['smev'])}",
         f"showcase_url = {json.dumps(urls['epgu'])}",
         f"journal_mnemonic = {json.dumps(REFERENCE_MNEMONIC)}",
+        *(f"{key} = {json.dumps(value)}" for key, value in JOURNAL_TEST_SETTINGS.items()),
         *defect_settings(defects),
         "",
     ]), encoding="utf-8")
@@ -137,20 +165,24 @@ def start_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str], de
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=str(CONFORMANCE_DIR.parent))
     stack.callback(stop, proc)
     deadline = time.monotonic() + READY_TIMEOUT
-    while not ready.exists():
-        if proc.poll() is not None:
-            raise SetupProblem(f"the reference journal exited with {proc.returncode} "
-                               f"(see {report_dir / 'journal.log'})")
-        if time.monotonic() > deadline:
-            raise SetupProblem(f"the reference journal did not start within {READY_TIMEOUT:.0f} s")
-        time.sleep(0.05)
-    info = json.loads(ready.read_text(encoding="utf-8"))
-    set_env(stack, ADMIN_PASSWORD_ENV, info["admin_password"])
-    try:
-        return reference_sut(info["url"], cert_path, key_path, test_control_token=info["test_control_token"],
-                             admin_login=info["admin_login"], admin_password_env=ADMIN_PASSWORD_ENV)
-    except SutError as exc:
-        raise SetupProblem(str(exc)) from None
+
+    def wait() -> Any:
+        while not ready.exists():
+            if proc.poll() is not None:
+                raise SetupProblem(f"the reference journal exited with {proc.returncode} "
+                                   f"(see {report_dir / 'journal.log'})")
+            if time.monotonic() > deadline:
+                raise SetupProblem(f"the reference journal did not start within {READY_TIMEOUT:.0f} s")
+            time.sleep(0.02)
+        info = json.loads(ready.read_text(encoding="utf-8"))
+        set_env(stack, ADMIN_PASSWORD_ENV, info["admin_password"])
+        try:
+            return reference_sut(info["url"], cert_path, key_path, test_control_token=info["test_control_token"],
+                                 admin_login=info["admin_login"], admin_password_env=ADMIN_PASSWORD_ENV)
+        except SutError as exc:
+            raise SetupProblem(str(exc)) from None
+
+    return wait
 
 
 def set_env(stack: ExitStack, name: str, value: str) -> None:

@@ -113,7 +113,7 @@ def run_parts(report_dir: Path, jobs: int, seed: int, defects: tuple[str, ...], 
         assert proc.stdout is not None
         with open(logs[k], "w", encoding="utf-8") as log:
             for line in proc.stdout:
-                log.write(line)
+                log.write(line.replace(str(parts_dir / str(k)), f"{PARTS_DIR}/{k}"))   # the run dir stays movable
                 log.flush()
                 if progress and " | run: " in line:
                     with lock:
@@ -160,7 +160,7 @@ def run_parts(report_dir: Path, jobs: int, seed: int, defects: tuple[str, ...], 
     write_results(results, report_dir / "results.json")
     first = load_run(parts_dir / "0" / "run.json")
     write_run(report_dir / "run.json", {**(first.as_json() if first else {}), "only": list(only), "jobs": jobs, "parts": [
-        {"dir": str(parts_dir / str(k)), "tests": [str(f) for f in files], "exit": codes[k]}
+        {"dir": str(parts_dir / str(k)), "tests": [Path(f).relative_to(root).as_posix() for f in files], "exit": codes[k]}
         for k, files in enumerate(plan)]})
     write_reports(results, report_dir)
     return results, setup_problems

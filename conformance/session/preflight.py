@@ -67,11 +67,18 @@ def check_mocks(urls: dict[str, str], attached: bool, vendor: bool) -> list[Prob
                         "with the URLs written there, and run `ezhd certify --sut sut.toml --mocks mocks.json`")]
     problems = []
     for name, url in urls.items():
-        got = _get(f"{url}/_admin/health", headers=admin_headers(os.environ.get(ADMIN_TOKEN_ENV)))
+        token = os.environ.get(ADMIN_TOKEN_ENV)
+        got = _get(f"{url}/_admin/health", headers=admin_headers(token))
         if isinstance(got, str):
             problems.append(Problem(f"mock {name} at {url} does not answer: {got}",
                                     "is `ezhd mocks up` still running? start it again and configure the journal "
                                     "with the new URLs"))
+        elif got.status_code == 401:
+            problems.append(Problem(
+                f"mock {name} at {url} refuses the suite's admin calls (HTTP 401): the stand was started with "
+                f"--admin-token and the suite {'sends another token' if token else 'has none'}",
+                f"give the ready file `ezhd mocks up` wrote (it holds the token) to --mocks, or set "
+                f"${ADMIN_TOKEN_ENV} to the stand's token"))
     return problems
 
 

@@ -16,9 +16,8 @@ portal asks that mnemonic for diaries and accepts its notifications.
 """
 from __future__ import annotations
 
-import os
-
 import json
+import os
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable
@@ -30,7 +29,7 @@ from conformance.runfile import Run
 from conformance.session.launch import set_env
 from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
 
-__all__ = ["register_journal", "registration_calls", "make_dataset", "prepare"]
+__all__ = ["CACHE_ENV", "register_journal", "registration_calls", "make_dataset", "prepare"]
 
 # (mock, method, admin path, JSON body) — an admin call made with the mock's URL
 Call = tuple[str, str, str, dict[str, Any]]
@@ -61,17 +60,75 @@ def register_journal(admin: Callable[..., Any], urls: dict[str, str], sut: Any) 
         admin(urls[mock], method, path, json=body)
 
 
+CACHE_ENV = "EZHD_CACHE_DIR"   # where generated datasets are kept by seed; "off" keeps none
+_GENERATOR_SOURCES = ("fixtures", "specs")
+
+
+def _dataset_cache(seed: int) -> Path | None:
+    """The cache entry of `seed`'s dataset: keyed by the seed, a hash of every source the
+    generator reads (fixtures/ and specs/) and the version of Faker (its name lists), so a
+    changed generator, table spec or name list misses."""
+    import hashlib
+    from importlib.metadata import version
+
+    base = os.environ.get(CACHE_ENV)
+    if base == "off":
+        return None
+    root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ezhd"
+    digest = hashlib.sha256(f"faker {version('faker')}\0".encode())
+    top = Path(__file__).resolve().parents[2]
+    for package in _GENERATOR_SOURCES:
+        for path in sorted((top / package).rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".yaml", ".json") and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(top)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return root / "datasets" / f"seed-{seed}-{digest.hexdigest()[:16]}"
+
+
+_DATASET_FILES = ("dataset", "dataset.zip", "journal-personas.json")
+
+
 def make_dataset(report_dir: Path, seed: int) -> dict[str, Any]:
-    from fixtures.bundle import bundle_bytes, personas_of
-    from fixtures.dataset import Options, generate
+    """The seed's dataset in REPORT_DIR: copied from the cache when an earlier run with the same
+    generator made it (the generator is deterministic by seed), else generated and cached."""
+    import shutil
 
-    directory = generate(Options(seed=seed), report_dir / "dataset").out
-    bundle = bundle_bytes(directory)
-    (report_dir / "dataset.zip").write_bytes(bundle)
-    journal_personas = report_dir / "journal-personas.json"
-    journal_personas.write_text(json.dumps(personas_of(bundle), ensure_ascii=False), encoding="utf-8")
-    return {"directory": directory, "bundle": bundle, "journal_personas": journal_personas}
+    cached = _dataset_cache(seed)
+    if cached is not None and cached.is_dir():
+        for name in _DATASET_FILES:
+            (shutil.copytree if name == "dataset" else shutil.copyfile)(cached / name, report_dir / name)
+        directory = report_dir / "dataset"
+        bundle = (report_dir / "dataset.zip").read_bytes()
+    else:
+        from fixtures.bundle import bundle_bytes, personas_of
+        from fixtures.dataset import Options, generate
 
+        directory = generate(Options(seed=seed), report_dir / "dataset").out
+        bundle = bundle_bytes(directory)
+        (report_dir / "dataset.zip").write_bytes(bundle)
+        (report_dir / "journal-personas.json").write_text(json.dumps(personas_of(bundle), ensure_ascii=False),
+                                                          encoding="utf-8")
+        if cached is not None:
+            _store(report_dir, cached)
+    return {"directory": directory, "bundle": bundle, "journal_personas": report_dir / "journal-personas.json"}
+
+
+def _store(report_dir: Path, cached: Path) -> None:
+    """Put the run's dataset into the cache (a whole entry appears at once; a cache that cannot
+    be written only costs the next run the generation)."""
+    import shutil
+    import tempfile
+
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cached.parent, prefix=".partial-"))
+        for name in _DATASET_FILES:
+            (shutil.copytree if name == "dataset" else shutil.copyfile)(report_dir / name, tmp / name)
+        try:
+            tmp.rename(cached)
+        except OSError:   # another run cached it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError:
+        pass
 
 
 def prepare(stack: ExitStack, report_dir: Path, sut: Any, urls: dict[str, str], dataset: dict[str, Any],
@@ -98,12 +155,14 @@ def prepare(stack: ExitStack, report_dir: Path, sut: Any, urls: dict[str, str], 
                 raise SetupProblem(f"{base}/_admin{path}: {resp.status_code} {resp.text[:200]}")
             return resp
 
-        register_journal(admin, urls, sut)
-        personas = (directory / "personas.jsonl").read_bytes()
-        for mock in ("esia", "epgu"):   # ЕСИА signs them in; the portal addresses their notifications
-            admin(urls[mock], "POST", "/personas", content=personas, headers={"Content-Type": "application/x-ndjson"})
-
-        problems = pf.check_mocks(urls, attached, vendor) or pf.check_journal(sut)
+        problems = pf.check_mocks(urls, attached, vendor)   # first: the stand answers the suite's admin calls
+        if not problems:
+            register_journal(admin, urls, sut)
+            personas = (directory / "personas.jsonl").read_bytes()
+            for mock in ("esia", "epgu"):   # ЕСИА signs them in; the portal addresses their notifications
+                admin(urls[mock], "POST", "/personas", content=personas,
+                      headers={"Content-Type": "application/x-ndjson"})
+            problems = pf.check_journal(sut)
         if not problems:
             problems = pf.check_sign_in(sut, urls["esia"]) + pf.check_test_control(sut)
         loaded = False

@@ -24,7 +24,7 @@ from typing import Any
 class Limits:
     header_timeout: float = 10.0
     body_timeout: float = 120.0      # 100 MB, the largest upload, at about 1 MB/s
-    keep_alive: int = 5
+    keep_alive: int = 75             # nginx's default keepalive_timeout (specs/README.md: project reading)
     max_connections: int = 1000
 
     def __post_init__(self) -> None:

@@ -125,7 +125,7 @@ class ServerThread:
     (`mocks.common.limits.Limits`, defaults without) bounds slow clients and connections."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, limits: Any = None,
-                 **config: Any) -> None:
+                 sock: Any = None, **config: Any) -> None:
         import uvicorn
 
         from mocks.common.limits import Limits
@@ -134,6 +134,7 @@ class ServerThread:
         config.setdefault("log_level", "warning")
         config.setdefault("lifespan", "off")
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **config))
+        self.sock = sock          # a socket already bound (and listening): served instead of host/port
         self.thread: Any = None
         self.url = ""
 
@@ -141,7 +142,9 @@ class ServerThread:
         import threading
         import time as _time
 
-        self.thread = threading.Thread(target=self.server.run, name="mock-uvicorn", daemon=True)
+        sockets = [self.sock] if self.sock is not None else None
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": sockets}, name="mock-uvicorn",
+                                       daemon=True)
         self.thread.start()
         deadline = _time.monotonic() + 10
         while not self.server.started:

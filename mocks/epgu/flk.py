@@ -9,7 +9,9 @@ the same rules, lines, columns and masked values — without a Python loop over 
    first blank line, an invalid UTF-8 sequence, and the few lines where DuckDB's CSV reader
    would read differently from Python's `csv` (a space between a quote and a delimiter:
    DuckDB trims it, `csv` keeps it or refuses the line); those lines alone are parsed by
-   `csv` and their fields replace DuckDB's;
+   `csv` and their fields replace DuckDB's (a file up to 256 KiB is surveyed in Python
+   instead, and gets that pass only when a blank or odd line may be in it; an invalid UTF-8
+   sequence then shows among the lines pass 3's reader refuses);
 3. one pass of DuckDB's CSV reader computes, per record, the first rule each field breaks,
    the order pairs and the references (hash joins against stored keys), and packs them
    into one integer per record (`flk_sql`); with them it keeps a 64-bit hash of the primary
@@ -57,8 +59,14 @@ OPERATIONS = ("upload", "delete")
 
 _LINE_DELIM = "\x1f\x1e\x1d"      # a delimiter no line holds, to read each line whole
 _PATCH_LIMIT = 10_000             # more odd lines than this: the exact path
+_SURVEY_MAX = 1 << 18             # files up to this size are surveyed in Python, not by DuckDB
+# Byte sequences after which the raw lines need DuckDB's pass over them: a blank line, a space
+# at a line's start or end or next to a delimiter, the line reader's own delimiter.
+_SUSPECT_BYTES = (b"\n\n", b"\n\r\n", b"\n ", b" \n", b" \r\n", b'; "', b'" ;', b";  ", b"  ;",
+                  _LINE_DELIM.encode())
 # Reasons DuckDB's reader refuses a line that are csv's reasons too (anything else: exact path).
 _STRUCTURAL = "'TOO MANY COLUMNS', 'MISSING COLUMNS', 'UNQUOTED VALUE'"
+_FOUND_VALID_MIN_ROWS = 10_000    # smaller files test every rule of a found reference
 _PK_PARTITION_ROWS = 2_000_000    # hash groups per pass when looking for duplicate keys
 # A line of fields as Python's csv reads it (strict): quoted with "" inside, or unquoted and
 # not starting with a quote (quotes later in an unquoted field are plain characters).
@@ -221,6 +229,21 @@ class _Source:
             return "lf"
         return "crlf" if cr == crlf else "cr"
 
+    def survey(self) -> "_Survey":
+        """The newline convention; for a small file also its physical lines and whether any
+        line may need DuckDB's pass over raw lines (a blank line, a space at a line's start
+        or end or next to a delimiter, the line reader's delimiter). Python's byte search is
+        slower than that pass on a large file, which therefore always gets it."""
+        if self.size > _SURVEY_MAX:
+            return _Survey(self.newlines(), None, True)
+        data = self.path.read_bytes()
+        cr = data.count(b"\r")
+        kind = "lf" if cr == 0 else ("crlf" if cr == data.count(b"\r\n") else "cr")
+        suspect = (kind != "lf" or data.startswith(b" ") or data.endswith(b" ")   # CRLF: counted by DuckDB
+                   or any(p in data for p in _SUSPECT_BYTES))
+        lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        return _Survey(kind, lines, suspect)
+
     def first_bad_utf8(self) -> tuple[int, int, str] | None:
         """(byte offset, line, reason) of the first invalid UTF-8 sequence, or None."""
         base = lines = 0
@@ -263,6 +286,15 @@ def table_for_file(path: str | Path, tables: TableSet | None = None) -> str | No
 
 
 # -- the engine ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Survey:
+    """What one pass over the bytes found (`_Source.survey`)."""
+
+    newlines: str                   # "lf", "crlf" or "cr" (a bare CR somewhere)
+    lines: int | None               # physical lines, as DuckDB's line reader counts them
+    suspect: bool                   # a line may be blank or read differently by DuckDB
+
 
 @dataclass
 class _Stop:
@@ -360,13 +392,13 @@ class FlkEngine:
             self._programs[key] = prog
         return self._programs[key]
 
-    def stored_table(self, schema: str | None, name: str) -> bool:
+    def stored_tables(self, schema: str | None) -> set[str]:
+        """The tables (not temporary) of `schema`, in one query."""
         if not schema:
-            return False
-        row = self.con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ? AND NOT temporary",
-            [schema, name]).fetchall()[0]
-        return bool(row and row[0])
+            return set()
+        return {r[0] for r in self.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? AND NOT temporary",
+            [schema]).fetchall()}
 
 
 class _Run:
@@ -401,8 +433,13 @@ class _Run:
         return name
 
     def drop(self, *names: str | None) -> None:
-        for name in names:
-            if name:
+        wanted = [n for n in names if n]
+        if not wanted:
+            return
+        try:                            # one round trip for all of them
+            self.con.execute("; ".join(f"DROP TABLE IF EXISTS {q(n)}" for n in wanted))
+        except duckdb.Error:
+            for name in wanted:
                 with contextlib.suppress(duckdb.Error):
                     self.con.execute(f"DROP TABLE IF EXISTS {q(name)}")
 
@@ -424,17 +461,23 @@ class _Run:
         header = self.check_header()
         if header is not None:
             return self.result(0, [header], 1)
-        self.newlines = self.source.newlines()
+        survey = self.source.survey()
+        self.newlines = survey.newlines
         if self.newlines == "cr" or self.force == "exact":
             return self.exact()
         try:
-            read = self.scan_lines()
+            if survey.suspect or survey.lines is None:
+                read = self.scan_lines()
+            else:       # a small file with no blank or odd line: no pass over its lines
+                read = _Read(lines=survey.lines, longest=self.source.size)
         except _Encoding as enc:
             return self.result(0, [enc.error], 1)
         if read.exact:
             return self.exact()
         try:
             return self.fast(read)
+        except _Encoding as enc:
+            return self.result(0, [enc.error], 1)
         except _Exact:
             return self.exact()
         except _Renumber:
@@ -580,8 +623,11 @@ class _Run:
         # not lines, so only the exact path can name the lines.
         n_records = self.con.execute(f"SELECT count(*) FROM {q(scan)}").fetchall()[0][0]
         refused = self.con.execute(
-            f"SELECT line, any_value(csv_line), bool_and(error_type IN ({_STRUCTURAL})) "
-            f"FROM {q(rejects)} GROUP BY line ORDER BY line").fetchall()
+            f"SELECT line, any_value(csv_line), bool_and(error_type IN ({_STRUCTURAL})), "
+            f"bool_or(error_type = 'INVALID ENCODING') FROM {q(rejects)} GROUP BY line ORDER BY line").fetchall()
+        bad_utf8 = [int(r[0]) for r in refused if r[3]]
+        if bad_utf8:                    # as the reference: an encoding error is the only finding
+            raise _Encoding(self.encoding_error(bad_utf8[0]))
         if 1 + n_records + read.blank + len(refused) != read.lines:
             raise _Exact()
         stop = read.stop
@@ -607,8 +653,11 @@ class _Run:
     def found_implies_valid(self, fks: list[tuple[str, str]], rows: int) -> list[str]:
         """References whose found value needs no other check: every key they may match passes
         the column's own rules (so never a self-reference: the file's own keys are not checked
-        yet). Worth asking only when the file is not smaller than the keys."""
-        out = []
+        yet). Worth asking only when the file is not smaller than the keys, and large: on a
+        small file the two queries per reference cost more than the rules they spare."""
+        out: list[str] = []
+        if rows < _FOUND_VALID_MIN_ROWS:
+            return out
         for column, keys in fks:
             col = self.table.column(column)
             if col.max_length is not None or col.pattern or col.checksum or col.hashed or col.type != "string":
@@ -636,10 +685,11 @@ class _Run:
         checked: list[tuple[str, str]] = []
         self_refs: list[str] = []
         given = self.given or {}
+        stored = self.engine.stored_tables(self.stored_schema) if self.table.foreign_keys else set()
         for column in self.table.foreign_keys:
             target, target_col = column.references  # type: ignore[misc]
             sources = []
-            if self.engine.stored_table(self.stored_schema, target):
+            if target in stored:
                 sources.append(f"SELECT {q(target_col)} AS k FROM {q(self.stored_schema)}.{q(target)} "  # type: ignore[arg-type]
                                f"WHERE {q(target_col)} IS NOT NULL")
             if target in given:

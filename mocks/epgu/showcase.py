@@ -403,13 +403,14 @@ class Showcase:
                                      details=[{"field": "table", "message": "known: " + ", ".join(self.tables.names)}])
 
     def submit(self, datamart: str, table: str, operation: str, data: bytes, source: str,
-               file_name: str | None = None) -> str:
+               file_name: str | None = None, *, utf8_checked: bool = False) -> str:
         """Accept one CSV file for the lifecycle; returns the request id (a UUID string).
 
         Raises `ShowcaseAuthError` for an unknown source and `ShowcaseInputError` for a bad
         target, an empty body, a body over `max_body` or a body that is not UTF-8 — those
         never get a request id. Everything else (BOM, delimiter, header, values) is ФЛК:
-        the request ends in 7 with the report at `errors()`."""
+        the request ends in 7 with the report at `errors()`. `utf8_checked`: the caller (the
+        agent) has already decoded the body, so it is not decoded again."""
         self.authenticate(source, datamart)
         self.check_target(datamart, table, operation)
         if not data:
@@ -418,7 +419,8 @@ class Showcase:
             raise ShowcaseInputError(f"the body is larger than {self.settings.max_body} bytes",
                                      error="too_large", status=413)
         try:
-            check_utf8(data)
+            if not utf8_checked:
+                check_utf8(data)
         except UnicodeDecodeError as exc:
             raise ShowcaseInputError(f"the body is not UTF-8 (byte {exc.start}: {exc.reason})",
                                      error="bad_encoding") from None

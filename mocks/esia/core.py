@@ -887,10 +887,11 @@ class EsiaCore:
         if fault is not None:
             now = int(self.now())
             ttl = self.settings.access_ttl
+            margin = int(fault.seconds) or ttl     # how far outside its validity (default one lifetime)
             if fault.kind == "expired":
-                claims.update(iat=now - 2 * ttl, nbf=now - 2 * ttl, exp=now - ttl)
+                claims.update(iat=now - margin - ttl, nbf=now - margin - ttl, exp=now - margin)
             elif fault.kind == "not_yet_valid":
-                claims.update(iat=now, nbf=now + ttl, exp=now + 2 * ttl)
+                claims.update(iat=now, nbf=now + margin, exp=now + margin + ttl)
             elif fault.kind == "foreign_audience":
                 claims["aud" if kind == "id" else "client_id"] = fault.value or "FOREIGN_IS"
             elif fault.kind == "foreign_issuer":

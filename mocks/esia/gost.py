@@ -6,7 +6,11 @@
   significant byte first — over Стрибог of `data` (PROTOCOLS.md §8.1: what the real ЕСИА expects;
   CryptoPro's output is the same bytes reversed and is therefore refused).
 - `GostSigningKey.generate(...)`: a key pair and its self-signed certificate (mock ЕСИА's token
-  signing key); `sign(data)` gives OpenSSL's byte order.
+  signing key); `sign(data)` gives OpenSSL's byte order; `cms_detached(data)` a CMS SignedData as
+  `openssl cms -sign -binary` writes it.
+- `GostSigningKey.private_pem()` / `GostSigningKey.load(key_pem, cert_der)`: the private key as
+  PKCS#8 the way OpenSSL's ГОСТ engine writes and reads it (the scalar least significant byte
+  first in the OCTET STRING), so keys move between OpenSSL and this module.
 
 Mapping onto gostcrypto (checked against OpenSSL + `libengine-gost-openssl` in the tests):
 gostcrypto reads the digest as a big-endian number, so the Стрибог digest is reversed first; it
@@ -47,6 +51,8 @@ CURVE_OF = {
     "1.2.643.7.1.2.1.2.3": "id-tc26-gost-3410-2012-512-paramSetC",
 }
 CRYPTOPRO_A = "1.2.643.2.2.35.1"
+# the parameter set of a new key by size: what `openssl genpkey -pkeyopt paramset:A` chooses
+DEFAULT_PARAM_SET = {256: CRYPTOPRO_A, 512: "1.2.643.7.1.2.1.2.1"}
 
 
 class GostError(ValueError):
@@ -65,6 +71,12 @@ class _KeyAlgorithm(core.Sequence):
 class _PublicKeyInfo(core.Sequence):
     # asn1crypto's own PublicKeyInfo does not know the ГОСТ algorithms.
     _fields = [("algorithm", _KeyAlgorithm), ("public_key", core.OctetBitString)]
+
+
+class _PrivateKeyInfo(core.Sequence):
+    # PKCS#8 as the ГОСТ engine writes it; privateKey holds the scalar, little-endian.
+    _fields = [("version", core.Integer), ("private_key_algorithm", _KeyAlgorithm),
+               ("private_key", core.OctetString)]
 
 
 def digest(data: bytes, bits: int) -> bytes:
@@ -152,15 +164,76 @@ class GostSigningKey:
         size = self.bits // 8
         return r_s[size:] + r_s[:size]
 
+    def cms_detached(self, data: bytes) -> bytes:
+        """A CMS SignedData, detached, DER, signed over signed attributes (contentType,
+        messageDigest), the certificate included — what `openssl cms -sign -binary -md
+        md_gost12_256` writes."""
+        from asn1crypto import cms
+
+        cert = x509.Certificate.load(self.cert_der)
+        digest_alg = {"algorithm": DIGEST_OID[self.bits]}
+        attrs = cms.CMSAttributes([cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+                                   cms.CMSAttribute({"type": "message_digest",
+                                                     "values": [digest(data, self.bits)]})])
+        signer = cms.SignerInfo({
+            "version": "v1",
+            "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
+                {"issuer": cert.issuer, "serial_number": cert.serial_number})}),
+            "digest_algorithm": digest_alg, "signed_attrs": attrs,
+            "signature_algorithm": {"algorithm": KEY_OID[self.bits]},
+            "signature": self.sign(attrs.dump()),
+        })
+        signed = cms.SignedData({"version": "v1", "digest_algorithms": [digest_alg],
+                                 "encap_content_info": {"content_type": "data"},
+                                 "certificates": [cert], "signer_infos": [signer]})
+        return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+
+    def private_pem(self) -> bytes:
+        """The private key as PKCS#8 PEM, unencrypted (as `openssl genpkey` writes it)."""
+        params = {"public_key_param_set": self.param_set, "digest_param_set": DIGEST_OID[self.bits]}
+        info = _PrivateKeyInfo({"version": 0, "private_key": self.private[::-1],
+                                "private_key_algorithm": {"algorithm": KEY_OID[self.bits], "parameters": params}})
+        return pem.armor("PRIVATE KEY", info.dump())
+
+    @classmethod
+    def load(cls, key_der: bytes, cert_der: bytes) -> "GostSigningKey":
+        """The key of a PKCS#8 DER (OpenSSL's ГОСТ engine format) with its certificate; GostError
+        when either is not ГОСТ Р 34.10-2012 or the certificate is of another key."""
+        try:
+            info = _PrivateKeyInfo.load(key_der)
+            oid = info["private_key_algorithm"]["algorithm"].dotted
+            params = info["private_key_algorithm"]["parameters"]
+            raw = info["private_key"].native
+        except Exception as exc:
+            raise GostError(f"not a PKCS#8 private key: {exc}") from None
+        if oid not in KEY_OIDS:
+            raise GostError(f"not a ГОСТ Р 34.10-2012 key (algorithm {oid})")
+        bits = KEY_OIDS[oid]
+        if params.native is None or params["public_key_param_set"].dotted not in CURVE_OF:
+            raise GostError("ГОСТ key without a supported parameter set")
+        param_set = params["public_key_param_set"].dotted
+        if len(raw) != bits // 8:   # older engines: a nested OCTET STRING (little-endian) or INTEGER
+            try:
+                inner = core.load(raw)
+            except Exception as exc:
+                raise GostError(f"cannot read the ГОСТ private key: {exc}") from None
+            raw = (inner.native.to_bytes(bits // 8, "big")[::-1] if isinstance(inner, core.Integer)
+                   else inner.native)
+        private = bytes(raw)[::-1]
+        public = GostPublicKey.from_certificate(cert_der)
+        if public is None:
+            raise GostError("the certificate's key is not ГОСТ Р 34.10-2012")
+        if public != _public_of(bits, param_set, private):
+            raise GostError("the certificate does not belong to the private key")
+        return cls(bits, param_set, private, public, cert_der, pem.armor("CERTIFICATE", cert_der).decode())
+
     @classmethod
     def generate(cls, common_name: str, organisation: str, now: float, *, bits: int = 256,
                  param_set: str = CRYPTOPRO_A, days: int = 3650) -> "GostSigningKey":
         curve = gostsignature.CURVES_R_1323565_1_024_2019[CURVE_OF[param_set]]
         q = curve["q"]
-        size = bits // 8
-        private = (secrets.randbelow(q - 1) + 1).to_bytes(size, "big")
-        xy = bytes(_engine(bits, CURVE_OF[param_set]).public_key_generate(bytearray(private)))
-        public = GostPublicKey(bits, param_set, xy[:size], xy[size:])
+        private = (secrets.randbelow(q - 1) + 1).to_bytes(bits // 8, "big")
+        public = _public_of(bits, param_set, private)
         name = x509.Name.build({"common_name": common_name, "organization_name": organisation})
         start = dt.datetime.fromtimestamp(now, dt.timezone.utc).replace(microsecond=0) - dt.timedelta(days=1)
         tbs = x509.TbsCertificate({
@@ -183,3 +256,9 @@ class GostSigningKey:
         me.cert_pem = pem.armor("CERTIFICATE", me.cert_der).decode()
         return me
 
+
+
+def _public_of(bits: int, param_set: str, private: bytes) -> GostPublicKey:
+    size = bits // 8
+    xy = bytes(_engine(bits, CURVE_OF[param_set]).public_key_generate(bytearray(private)))
+    return GostPublicKey(bits, param_set, xy[:size], xy[size:])

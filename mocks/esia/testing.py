@@ -64,37 +64,15 @@ def make_gost_client_credentials(client_id: str = "EZHD01", bits: int = 256
                                  ) -> tuple[GostSigningKey, str]:
     """(ГОСТ key, certificate PEM) of a self-signed ГОСТ Р 34.10-2012 test certificate."""
     import time
-    param_set = "1.2.643.2.2.35.1" if bits == 256 else "1.2.643.7.1.2.1.2.1"
+    from mocks.esia.gost import DEFAULT_PARAM_SET
     key = GostSigningKey.generate(client_id, "ezhd-conformance test IS", time.time(), bits=bits,
-                                  param_set=param_set, days=365)
+                                  param_set=DEFAULT_PARAM_SET[bits], days=365)
     return key, key.cert_pem
 
 
 def gost_cms_detached(key: GostSigningKey, data: bytes) -> bytes:
-    """A CMS SignedData, detached, DER, signed with a ГОСТ key over signed attributes
-    (contentType, messageDigest), the signer's certificate included — what
-    `openssl cms -sign -binary -md md_gost12_256` writes."""
-    from asn1crypto import cms
-    from asn1crypto import x509 as ax509
-
-    from mocks.esia import gost
-    cert = ax509.Certificate.load(key.cert_der)
-    digest_alg = {"algorithm": gost.DIGEST_OID[key.bits]}
-    attrs = cms.CMSAttributes([cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
-                               cms.CMSAttribute({"type": "message_digest",
-                                                 "values": [gost.digest(data, key.bits)]})])
-    signer = cms.SignerInfo({
-        "version": "v1",
-        "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
-            {"issuer": cert.issuer, "serial_number": cert.serial_number})}),
-        "digest_algorithm": digest_alg, "signed_attrs": attrs,
-        "signature_algorithm": {"algorithm": gost.KEY_OID[key.bits]},
-        "signature": key.sign(attrs.dump()),
-    })
-    signed = cms.SignedData({"version": "v1", "digest_algorithms": [digest_alg],
-                             "encap_content_info": {"content_type": "data"},
-                             "certificates": [cert], "signer_infos": [signer]})
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+    """A detached ГОСТ CMS signature of `data` (`GostSigningKey.cms_detached`)."""
+    return key.cms_detached(data)
 
 
 class ClientSigner:

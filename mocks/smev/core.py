@@ -426,7 +426,7 @@ class AgentCore:
             self.showcase.register_source(mnemonic, [self.settings.datamart])
         try:
             return self.showcase.submit(self.settings.datamart, f.table, operation, f.data,
-                                        mnemonic, f.file_name)
+                                        mnemonic, f.file_name, utf8_checked=True)  # checked in upload()
         except ShowcaseError as exc:
             known = ("empty_body", "bad_encoding", "unknown_table", "too_large")
             code = exc.error if exc.error in known else "invalid_request"

@@ -39,7 +39,8 @@ class PortalTransport(httpx.BaseTransport):
 
 
 def settings_for(db: str, **changes: Any) -> Settings:
-    base: dict[str, Any] = {"test_control_token": TOKEN, "admin_password": ADMIN_PASSWORD, "scrypt_n": 2 ** 10}
+    base: dict[str, Any] = {"test_control_token": TOKEN, "admin_password": ADMIN_PASSWORD, "scrypt_n": 2 ** 10,
+                           "dataset_scrypt_n": 2 ** 4}
     return Settings(db=db, **{**base, **changes})
 
 

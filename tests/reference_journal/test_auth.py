@@ -501,9 +501,9 @@ def _signs_in(b: Bench, oid: Any) -> bool:
     return b.signed_in(b.esia_sign_in(oid))
 
 
-def _with_fault(kind: str) -> Callable[[Bench], bool]:
+def _with_fault(kind: str, **extra: Any) -> Callable[[Bench], bool]:
     def probe(b: Bench) -> bool:
-        b.fault(kind, token="id")
+        b.fault(kind, token="id", **extra)
         return _signs_in(b, parent_confirmed(b.esia, b.world, prelinked=True)["oid"])
     return probe
 
@@ -637,6 +637,7 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
     "ACCEPT_ALG_NONE": _with_fault("alg_none"),
     "SKIP_AUD_CHECK": _with_fault("foreign_audience"),
     "IGNORE_TOKEN_EXPIRY": _with_fault("expired"),
+    "TOKEN_SKEW_IN_HOURS": _with_fault("expired", seconds=600),
     "SKIP_TOKEN_SIGNATURE": _with_fault("wrong_signature"),
     "LINK_BY_NAME_ONLY": probe_link_by_name_only,
     "LINK_WITHOUT_SNILS": probe_link_without_snils,
@@ -660,7 +661,7 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
 
 def test_every_auth_defect_has_a_probe():
     assert set(PROBES) == {d.id for d in CATALOGUE.values() if d.implemented_in == AUTH}
-    assert len(PROBES) == 26
+    assert len(PROBES) == 27
 
 
 @pytest.mark.parametrize("defect_id", sorted(PROBES))

@@ -36,7 +36,7 @@ def test_toml_with_tables_and_overrides(tmp_path):
     path = tmp_path / "rj.toml"
     path.write_text(TOML, encoding="utf-8")
     s = load_settings(path, {"defects": ["BAD_DATE_500"], "db": None})
-    assert s.db == "journal.sqlite" and s.public_url == "https://journal.example"
+    assert s.db == str(tmp_path / "journal.sqlite") and s.public_url == "https://journal.example"  # beside the file
     assert s.esia_client_id == "EZHD77" and s.journal_mnemonic == "EZHD77" and s.test_control_token == "secret-token"
     assert s.esia_key == tmp_path / "keys" / "journal.key.pem" and s.esia_cert is None
     assert s.defects == {"ACCEPT_ANY_CALLER", "BAD_DATE_500"} and s.clock_offset == -3600

@@ -79,6 +79,35 @@ def probe_consent_revocation(client, world: World) -> bool:
     return j.consent_granted(child)
 
 
+def _consent_note(client, parent, action: str, at: str, **child: str):
+    body = {"consent_id": child.pop("consent_id", None) or str(uuid.uuid4()), "action": action, "changed_at": at,
+            **child}
+    return client.portal("/consents", parent["esia"]["oid"], method="POST", json=body)
+
+
+def probe_consent_by_arrival(client, world: World) -> bool:
+    parent, child = world.parent(child_under_14=True)
+    client.journal.set_consent(child, True, dt.datetime.fromisoformat("2026-05-25T08:00:00+03:00"), "test")
+    assert _consent_note(client, parent, "revoked", "2026-05-25T09:00:00+03:00", learner_id=child).status_code == 204
+    _consent_note(client, parent, "granted", "2026-05-25T08:30:00+03:00", learner_id=child)   # late, older
+    return client.journal.consent_granted(child)
+
+
+def probe_consent_by_learner_id_only(client, world: World) -> bool:
+    parent, child = world.parent(child_under_14=True)
+    snils = next(r["snils"] for r in world.rows["learners"] if r["id"] == child)
+    return _consent_note(client, parent, "granted", "2026-05-25T09:00:00+03:00", child_snils=snils).status_code != 204
+
+
+def probe_consent_conflict_applied(client, world: World) -> bool:
+    parent, child = world.parent(child_under_14=True)
+    client.journal.set_consent(child, True, dt.datetime.fromisoformat("2026-05-25T08:00:00+03:00"), "test")
+    cid = str(uuid.uuid4())
+    _consent_note(client, parent, "granted", "2026-05-25T09:00:00+03:00", learner_id=child, consent_id=cid)
+    again = _consent_note(client, parent, "revoked", "2026-05-25T09:30:00+03:00", learner_id=child, consent_id=cid)
+    return again.status_code != 409 or not client.journal.consent_granted(child)
+
+
 def probe_sign_out(client, world: World) -> bool:
     student = world.learner(under_14=False)
     token = client.sign_in(student["internal_login"], student["internal_password"])
@@ -177,6 +206,21 @@ def probe_join_other_school(client, world: World) -> bool:
                       json={"decision": "approve"}).status_code == 200
 
 
+def probe_grade_join_auto_approved(client, world: World) -> bool:
+    token, child, _ = _newcomer_request(client, world)     # names a grade level, no class
+    return client.web("GET", f"/learners/{child}/marks", token, params=YEAR_PARAMS).status_code == 200
+
+
+def probe_requests_shown_to_every_school(client, world: World) -> bool:
+    _, child, request_id = _newcomer_request(client, world)
+    org = next(r["organisation_id"] for r in world.rows["learners"] if r["id"] == child)
+    other_staff = {r["id"] for r in world.rows["staff"] if r["organisation_id"] != org}
+    head = next(p for p in world.personas if "school_admin" in p["roles"] and p["record_id"] in other_staff)
+    admin = client.sign_in(head["internal_login"], head["internal_password"])
+    listed = client.web("GET", "/join-requests", admin).json()["items"]
+    return request_id in {r["id"] for r in listed}
+
+
 def probe_openapi(client, world: World) -> bool:
     doc = client.get("/api/v1/openapi.json").json()
     return {doc["components"]["parameters"][n]["name"] for n in ("From", "To")} != {"from", "to"}
@@ -261,6 +305,11 @@ def probe_bad_date_500(client, world: World) -> bool:
 def probe_unknown_learner(client, world: World) -> bool:
     parent, _ = world.parent(child_under_14=True)
     return client.portal("/learners/EZHD-0009.LRN999/marks", parent["esia"]["oid"], params=YEAR_PARAMS).status_code == 200
+
+
+def probe_message_id_required(client, world: World) -> bool:
+    parent, child = world.parent(child_under_14=True)
+    return client.portal(f"/learners/{child}/marks", parent["esia"]["oid"], params=YEAR_PARAMS).status_code != 200
 
 
 def probe_any_caller(client, world: World) -> bool:
@@ -397,6 +446,9 @@ def probe_nonfree_component(client, world: World) -> bool:
 
 PROBES: dict[str, Callable[[Any, World], bool]] = {
     "CONSENT_REVOCATION_IGNORED": probe_consent_revocation,
+    "CONSENT_APPLIED_BY_ARRIVAL": probe_consent_by_arrival,
+    "CONSENT_CHILD_BY_LEARNER_ID_ONLY": probe_consent_by_learner_id_only,
+    "CONSENT_CONFLICT_APPLIED": probe_consent_conflict_applied,
     "SIGN_OUT_KEEPS_SESSION": probe_sign_out,
     "PARENT_READS_ANY_CHILD": probe_parent_any_child,
     "CLASSMATES_VISIBLE": probe_classmates,
@@ -408,6 +460,8 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "PASSWORD_FOR_TEEN": probe_password_for_teen,
     "JOIN_REQUEST_AUTO_APPROVED": probe_join_auto_approved,
     "JOIN_APPROVED_BY_OTHER_SCHOOL": probe_join_other_school,
+    "GRADE_JOIN_AUTO_APPROVED": probe_grade_join_auto_approved,
+    "JOIN_REQUESTS_SHOWN_TO_EVERY_SCHOOL": probe_requests_shown_to_every_school,
     "OPENAPI_INCOMPATIBLE": probe_openapi,
     "MARKS_PERIOD_END_EXCLUSIVE": probe_marks_end_exclusive,
     "ATTENDANCE_OMITS_LATENESS": probe_attendance_lateness,
@@ -418,6 +472,7 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "BAD_DATE_500": probe_bad_date_500,
     "UNKNOWN_LEARNER_EMPTY": probe_unknown_learner,
     "ACCEPT_ANY_CALLER": probe_any_caller,
+    "MESSAGE_ID_REQUIRED": probe_message_id_required,
     "CALLER_PREFIX_MATCH": probe_caller_prefix,
     "CALLER_CASE_INSENSITIVE": probe_caller_case,
     "CALLER_UNCHECKED_FOR_HOMEWORK": probe_caller_homework,

@@ -541,12 +541,41 @@ def probe_schedule_never_runs(make, world) -> bool:
     return next(r for r in bench.rows("marks") if r["id"] == mark["id"])["value"] != "5"
 
 
+def probe_schedule_runs_once(make, world) -> bool:
+    """The first period's change is sent on schedule, the second period's is not."""
+    client, bench = make(exported_state=True, export_interval=900)
+    mark = next(m for m in stored_rows(client, "marks") if m["value"] == "4")
+    token = teacher_token(client, world, mark["learner_id"])
+    for value in ("5", "3"):
+        assert client.web("PATCH", f"/marks/{mark['id']}", token, json={"value": value}).status_code == 200
+        assert client.tc("POST", "/clock", json={"action": "advance", "seconds": 900}).status_code == 200
+    return next(r for r in bench.rows("marks") if r["id"] == mark["id"])["value"] != "3"
+
+
+def probe_retry_only_on_503(make) -> bool:
+    """A 502 from the agent ends the file instead of a retry."""
+    client, bench = make()
+    bench.agent.add_fault("upload", "status", count=1, status=502)
+    ups = uploads_of(export(client, scope="full", tables=["organisations"]), "organisations")
+    return len(ups) == 1
+
+
 def probe_upload_failure_not_logged(make) -> bool:
     """A file the showcase failed to process leaves no failure record."""
     client, bench = make()
     plant_bad_ogrn(client)
     export(client, scope="full", tables=["organisations"])
     return not any(e["event"] == "upload" and e["outcome"] == "failure" for e in client.event_log())
+
+
+def probe_hash_not_normalised(make) -> bool:
+    """A document entered as typed is not exported as the standard's digest of it."""
+    client, bench = make()
+    row = stored_rows(client, "learners")[0]
+    client.journal.db.upsert("learners", {**row, "document_hash": "II-аб 123456"}, STAMP)
+    export(client, scope="full", tables=["organisations", "learners"])
+    return [r["document_hash"] for r in bench.rows("learners") if r["id"] == row["id"]] != [
+        document_hash("II-АБ", "123456")]
 
 
 PROBES: dict[str, Callable[..., bool]] = {
@@ -566,12 +595,15 @@ PROBES: dict[str, Callable[..., bool]] = {
     "DELETES_FOR_MARKS_ONLY": probe_deletes_for_marks_only,
     "SCHEDULE_NEVER_RUNS": probe_schedule_never_runs,
     "UPLOAD_FAILURE_NOT_LOGGED": probe_upload_failure_not_logged,
+    "HASH_NOT_NORMALISED": probe_hash_not_normalised,
+    "SCHEDULE_RUNS_ONCE": probe_schedule_runs_once,
+    "RETRY_ONLY_ON_503": probe_retry_only_on_503,
 }
 
 
 def test_every_export_defect_has_a_probe_and_a_switch():
     ids = {d.id for d in CATALOGUE.values() if d.implemented_in == EXPORT}
-    assert set(PROBES) == ids and len(ids) == 16
+    assert set(PROBES) == ids and len(ids) == 19
     source = Path(export_module.__file__).read_text(encoding="utf-8")
     assert set(re.findall(r'defect_on\("([A-Z0-9_]+)"\)', source)) == ids
 

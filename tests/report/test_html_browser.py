@@ -247,22 +247,8 @@ def test_a_certifier_finds_what_was_certified_against_which_text(browser, real_r
 def test_no_file_of_a_real_run_names_an_absolute_path_of_the_machine(real_run) -> None:
     """The run directory can be moved, archived or sent: no file in it names where it was
     written, where the suite is installed, or the user's home."""
-    machine_paths = {str(real_run.resolve()), str(real_run), str(Path(__file__).resolve().parents[2]),
-                     str(Path.home())}
-    machine_paths.discard("/")
-    # KNOWN, not this report's files: run.json (read back by --replay) and the reference
-    # journal's own config name files by absolute path; written by `ezhd certify` (follow-up)
-    known = {"run.json", "reference-journal.toml"}
-    offenders = {}
-    for path in sorted(p for p in real_run.rglob("*") if p.is_file()):
-        if path.name in known or path.suffix in (".sqlite", ".duckdb", ".zip", ".png"):
-            continue
-        data = path.read_bytes()
-        if path.suffix == ".pdf":
-            pypdf = pytest.importorskip("pypdf")
-            data = "".join(page.extract_text() for page in pypdf.PdfReader(str(path)).pages).encode()
-        found = [where for where in machine_paths if where.encode() in data]
-        if found:
-            offenders[str(path.relative_to(real_run))] = found
+    from cli_helpers import machine_paths_in
+
+    offenders, checked = machine_paths_in(real_run)
     assert not offenders
-    assert (real_run / "results.json").is_file() and (real_run / "report.html").is_file()
+    assert {"results.json", "report.html", "run.json", "reference-journal.toml", "journal.sqlite", "dataset.zip"} <= checked

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -14,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from cli_helpers import assert_one_line_error, run_cli
-from conformance.report.seal import MANIFEST, SIGNATURE, SIGNER, verify
+from conformance.report.seal import CMS_SIGNATURE, MANIFEST, SIGNATURE, SIGNER, verify
 from report_helpers import FAILING, SECRETS, make_run
 
 EXPECTED = {"results.json", "report.html", "junit.xml", "sut.json", "suite.json", SIGNER, MANIFEST, SIGNATURE,
@@ -91,8 +95,10 @@ def test_untouched_package_verifies(sealed, capsys) -> None:
     assert out.startswith("ok: ") and "CN=Certification Lab" in out
 
 
-def test_every_changed_byte_is_caught_and_named(sealed, tmp_path, capsys) -> None:
-    package, _ = sealed
+@pytest.mark.parametrize("packaged", ["sealed", "gost_sealed"])
+def test_every_changed_byte_is_caught_and_named(packaged, request, tmp_path, capsys) -> None:
+    """Ed25519 and ГОСТ (CMS) packages alike: a flipped byte in any member is named."""
+    package = request.getfixturevalue(packaged)[0]
     with zipfile.ZipFile(package) as archive:
         names = archive.namelist()
     for name in names:
@@ -101,7 +107,7 @@ def test_every_changed_byte_is_caught_and_named(sealed, tmp_path, capsys) -> Non
         assert found.problems and all(name in p for p in found.problems), (name, found.problems)
         code, _, err = run_cli(capsys, "report", "verify", str(tampered))
         assert code == 1 and name in err, (name, err)
-        assert "NOT intact" in err and "Traceback" not in err
+        assert "NOT verified" in err and "Traceback" not in err
 
 
 def test_a_byte_flipped_inside_the_zip_names_the_member(sealed, tmp_path) -> None:
@@ -221,3 +227,122 @@ def test_the_pdf_report_is_signed_with_the_package(tmp_path, capsys) -> None:
     broken = rewrite(out, tmp_path / "broken.zip", "report.pdf", flip_middle_byte)
     code, _, err = run_cli(capsys, "report", "verify", str(broken))
     assert code == 1 and "report.pdf" in err
+
+
+# --- ГОСТ Р 34.10-2012: a CMS detached signature a Russian certifier can check with OpenSSL ---------
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mocks"))   # tests/mocks/gost_helpers.py
+from gost_helpers import GostOpenSSL  # noqa: E402
+
+
+def keygen(capsys, key: Path, *options: str) -> tuple[Path, str]:
+    """`ezhd report keygen`: the certificate's path and what was printed."""
+    code, out, err = run_cli(capsys, "report", "keygen", str(key), *options)
+    assert code == 0, err
+    return key.with_suffix(".crt"), out
+
+
+@pytest.fixture(scope="module")
+def gost_sealed(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A package of a failing run sealed with a ГОСТ 256 test key from `ezhd report keygen --gost`."""
+    from conformance.cli import main
+
+    tmp = tmp_path_factory.mktemp("gost-seal")
+    run = make_run(tmp / "run", FAILING)
+    key = tmp / "lab.key"
+    assert main(["report", "keygen", str(key), "--gost", "--name", "Испытательная лаборатория"]) == 0
+    out = tmp / "package.zip"
+    assert _seal(run, key, out, "--cert", str(key.with_suffix(".crt"))) == 0
+    return out, key, key.with_suffix(".crt")
+
+
+def test_a_gost_sealed_package_verifies_and_names_its_certificate(gost_sealed, capsys) -> None:
+    package, key, cert = gost_sealed
+    assert key.stat().st_mode & 0o077 == 0               # the test key is private to its owner
+    with zipfile.ZipFile(package) as archive:
+        names = set(archive.namelist())
+        manifest = json.loads(archive.read(MANIFEST))
+        assert archive.read(SIGNER) == cert.read_bytes()
+    assert CMS_SIGNATURE in names and SIGNATURE not in names
+    assert manifest["signature"] == {"file": CMS_SIGNATURE, "signer": SIGNER, "algorithm": "gost2012-256"}
+    serial = x509.load_pem_x509_certificate(cert.read_bytes()).serial_number
+    code, out, err = run_cli(capsys, "report", "verify", str(package), "--signer-cert", str(cert))
+    assert code == 0, err
+    assert "CN=Испытательная лаборатория" in out and f"serial {serial:X}" in out
+    assert "ГОСТ Р 34.10-2012 256 bit" in out
+    assert key.read_text().split("\n")[1] not in out + err  # the key is never printed
+
+
+def test_a_wrong_certificate_is_refused_when_sealing_and_verifying(gost_sealed, tmp_path, capsys) -> None:
+    package, key, cert = gost_sealed
+    other_cert, _ = keygen(capsys, tmp_path / "other.key", "--gost")
+    run = package.parent / "run"
+    code, _, err = run_cli(capsys, "report", "seal", str(run), "--key", str(key), "--cert", str(other_cert),
+                           "--out", str(tmp_path / "x.zip"))
+    assert code == 2 and not (tmp_path / "x.zip").exists()
+    assert_one_line_error(err, "does not belong")
+    code, _, err = run_cli(capsys, "report", "seal", str(run), "--key", str(key), "--out", str(tmp_path / "x.zip"))
+    assert code == 2
+    assert_one_line_error(err, "ГОСТ key without its certificate", "--cert")
+    # a package that verifies by itself is still refused when it is not signed by the expected certificate
+    code, _, err = run_cli(capsys, "report", "verify", str(package), "--signer-cert", str(other_cert))
+    assert code == 1 and "not by the expected certificate" in err and "signer.pem" in err, err
+    # a certificate of another key swapped into the package: its hash and the CMS both object
+    swapped = rewrite(package, tmp_path / "swapped.zip", SIGNER, lambda _: other_cert.read_bytes())
+    problems = verify(swapped).problems
+    assert any(p.startswith(f"{SIGNER}:") for p in problems) and any(p.startswith(f"{CMS_SIGNATURE}:")
+                                                                     for p in problems), problems
+
+
+@pytest.fixture(scope="module")
+def ossl(tmp_path_factory) -> GostOpenSSL:
+    o = GostOpenSSL(tmp_path_factory.mktemp("openssl-gost"))
+    why = o.available()
+    if why:
+        pytest.skip(why)
+    return o
+
+
+@pytest.mark.parametrize("bits", ["256", "512"])
+def test_openssl_with_the_gost_engine_verifies_our_seal(ossl, tmp_path, capsys, bits) -> None:
+    """What a certifier without the suite does: unzip, `openssl cms -verify` the manifest with the
+    engine, compare the files' SHA-256 with it; and a key made by OpenSSL seals as well."""
+    run = make_run(tmp_path / "run", FAILING)
+    cert, _ = keygen(capsys, tmp_path / "k.key", "--gost", bits)
+    assert _seal(run, tmp_path / "k.key", tmp_path / "p.zip", "--cert", str(cert)) == 0
+    unpacked = tmp_path / "p"
+    with zipfile.ZipFile(tmp_path / "p.zip") as archive:
+        archive.extractall(unpacked)
+
+    def openssl_verifies(content: Path) -> subprocess.CompletedProcess:
+        return ossl.run("cms", "-verify", "-engine", "gost", "-binary", "-inform", "DER",
+                        "-in", str(unpacked / CMS_SIGNATURE), "-content", str(content),
+                        "-CAfile", str(unpacked / SIGNER), "-out", os.devnull)
+
+    checked = openssl_verifies(unpacked / MANIFEST)
+    assert checked.returncode == 0 and b"Verification successful" in checked.stderr, checked.stderr
+    manifest = json.loads((unpacked / MANIFEST).read_bytes())
+    for name, entry in manifest["files"].items():
+        assert hashlib.sha256((unpacked / name).read_bytes()).hexdigest() == entry["sha256"], name
+    altered = tmp_path / "altered.json"
+    altered.write_bytes(flip_middle_byte((unpacked / MANIFEST).read_bytes()))
+    assert openssl_verifies(altered).returncode != 0
+    # a key and certificate made by OpenSSL itself seal a package ezhd verifies
+    key_file, cert_pem = ossl.make_certificate(int(bits), cn="OpenSSL Lab")
+    (tmp_path / "o.crt").write_text(cert_pem)
+    assert _seal(run, key_file, tmp_path / "o.zip", "--cert", str(tmp_path / "o.crt")) == 0
+    found = verify(tmp_path / "o.zip")
+    assert found.ok and "CN=OpenSSL Lab" in found.signer and f"{bits} bit" in found.signer
+    # a password-protected ГОСТ key: refused in one line saying why, not a traceback
+    encrypted = tmp_path / "enc.key"
+    ossl.check("pkcs8", "-topk8", "-in", str(key_file), "-out", str(encrypted), "-passout", "pass:pw",
+               "-v2", "aes-256-cbc")
+    os.environ["EZHD_TEST_GOST_PASSWORD"] = "pw"
+    try:
+        code, _, err = run_cli(capsys, "report", "seal", str(run), "--key", str(encrypted), "--cert",
+                               str(tmp_path / "o.crt"), "--key-password-env", "EZHD_TEST_GOST_PASSWORD",
+                               "--out", str(tmp_path / "e.zip"))
+    finally:
+        del os.environ["EZHD_TEST_GOST_PASSWORD"]
+    assert code == 2
+    assert_one_line_error(err, "password-protected ГОСТ key")
