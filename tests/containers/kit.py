@@ -46,6 +46,7 @@ def make_kit(directory: Path, url: str, client_id: str, mnemonic: str, datamart:
         'private_key = "keys/journal.key.pem"',
         f'redirect_uri = "{url}/auth/esia/callback"', f'logout_redirect_uri = "{url}/auth/esia/signed-out"',
         "[agent]", f'mnemonic = "{mnemonic}"', 'channels = ["edu-upload"]', f'datamart = "{datamart}"',
+        "export_interval_seconds = 900",   # the reference journal's export period (its config's default)
         "[driver]", f'url = "{url}/driver/v1"', 'token_env = "EZHD_TEST_CONTROL_TOKEN"', 'admin_login = "admin"',
         'admin_password_env = "EZHD_ADMIN_PASSWORD"',
         "[test_control]", f'url = "{url}/test-control/v1"', 'token_env = "EZHD_TEST_CONTROL_TOKEN"', ""]))
