@@ -51,6 +51,11 @@ NOT_TESTED, and the summary's base level is that of the whole catalogue. Mocks a
 journal started by certify are always stopped; mocks attached through `--mocks` are left
 running. `--level` accepts `base` only (the one level the standard defines here).
 
+`--sut-image IMAGE` (with `--sut FILE`) runs the vendor's journal from a container image on a
+private Docker network with the mocks from `--mocks-image` (`conformance.containers`): the
+sut.toml's URLs are moved to the container's address, the containers' logs go to
+DIR/containers/, and everything is removed afterwards; no engine or image is exit 3.
+
 `-j N` (N > 1, `--sut reference` only) splits the selected test modules into N parts balanced
 by expected cost (`AREA_COST`; a module's tests stay together) and runs each as a complete,
 independent certify run in a subprocess — its own mocks, its own reference journal, the same
@@ -105,11 +110,20 @@ from conformance.cli import UsageProblem
 @click.option("--tests", "test_files", multiple=True, hidden=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Run only the tests of these files (one part of a -j run).")
+@click.option("--sut-image", default=None, metavar="IMAGE",
+              help="Run the journal of --sut FILE from this container image, on a private Docker network "
+                   "with the mocks started from --mocks-image (conformance.containers).")
+@click.option("--mocks-image", default="ezhd-mocks", show_default=True, metavar="IMAGE",
+              help="With --sut-image: the image of the mock stand (docker/Dockerfile, target mocks).")
+@click.option("--sut-env", "sut_env", multiple=True, metavar="NAME[=VALUE]",
+              help="With --sut-image: a variable for the journal container (without =VALUE: from this "
+                   "environment); repeatable.")
 @click.option("--no-progress", is_flag=True, help="Print pytest's dots instead of one line per requirement.")
 @click.option("--force", is_flag=True, help="Replace an earlier run in --report-dir.")
 def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | None, defects: tuple[str, ...],
             only: tuple[str, ...], report_dir: Path | None, seed: int | None, level: str, jobs: int | None,
-            test_files: tuple[Path, ...], no_progress: bool, force: bool) -> None:
+            test_files: tuple[Path, ...], sut_image: str | None, mocks_image: str, sut_env: tuple[str, ...],
+            no_progress: bool, force: bool) -> None:
     """Run the conformance suite against a journal; write results.json and JUnit XML.
 
     For a vendor journal: start the mocks (`ezhd mocks up --ready-file mocks.json`), configure
@@ -151,6 +165,7 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
     if parallel and test_files:
         raise UsageProblem("-j cannot be combined with --tests")
     seed = 1 if seed is None else seed
+    image_env = _image_options(sut_arg, sut_image, sut_env, mocks_file, parallel)
 
     catalogue = load_requirements()
     unknown = [rid for rid in only if rid not in catalogue]
@@ -202,6 +217,12 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
         # the dataset is generated while the mocks and the journal (a subprocess) start
         dataset_made = pool.submit(make_dataset, report_dir, seed)
         stack.callback(dataset_made.cancel)
+        if sut_image is not None:
+            from conformance.containers import start_image_stand
+
+            attached, sut, mocks_file = start_image_stand(stack, report_dir, Path(sut_arg), sut_image,
+                                                          mocks_image, image_env)
+            options["mocks_file"] = str(mocks_file)
         if attached is not None:
             urls = attached
             journal_ready = spawn_reference(stack, report_dir, urls, defects) if sut is None else None
@@ -227,6 +248,31 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
 
 
 # --- what a run needs ----------------------------------------------------------------------------
+
+def _image_options(sut_arg: str, image: str | None, sut_env: tuple[str, ...], mocks_file: Path | None,
+                   parallel: bool) -> dict[str, str]:
+    """The journal container's extra variables (`--sut-env`), once the options are checked."""
+    import os
+
+    if image is None:
+        if sut_env:
+            raise UsageProblem("--sut-env needs --sut-image")
+        return {}
+    if sut_arg == "reference":
+        raise UsageProblem("--sut-image runs the journal of a sut.toml: give --sut FILE (the reference "
+                           "journal as an image is docker/Dockerfile's target reference-journal)")
+    if mocks_file is not None or parallel:
+        raise UsageProblem("--sut-image starts its own mocks on its own network: leave out --mocks and -j")
+    env: dict[str, str] = {}
+    for item in sut_env:
+        name, sep, value = item.partition("=")
+        if not name.isidentifier():
+            raise UsageProblem(f"--sut-env: {item!r} is not NAME or NAME=VALUE")
+        if not sep and name not in os.environ:
+            raise UsageProblem(f"--sut-env: {name} is not set in this environment; set it or give {name}=VALUE")
+        env[name] = value if sep else os.environ[name]
+    return env
+
 
 def _replayed(run_dir: Path) -> tuple[str, int, tuple[str, ...], tuple[str, ...], Path | None, int | None]:
     """(sut, seed, reference defects, only, mocks ready file, -j) recorded in RUN_DIR."""

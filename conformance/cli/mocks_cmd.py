@@ -12,6 +12,9 @@ wants `Authorization: Bearer <token>` (401 otherwise) and the ready file carries
 `admin_token` (the file is then readable by its owner only); a `--host` beyond loopback is
 refused without one, since the admin API resets and rewrites the stand. `--header-timeout`,
 `--body-timeout` and `--max-connections` bound slow clients (`mocks.common.limits`).
+`--public-host NAME` (`$EZHD_MOCKS_PUBLIC_HOST`) is the host the printed and ready-file URLs
+name instead of the interface listened on: in a container the stand listens on 0.0.0.0 and
+journals reach it by its service name (`docker/`, `conformance.containers`).
 """
 from __future__ import annotations
 
@@ -84,6 +87,8 @@ def mocks() -> None:
               help="Write {name: url} JSON here once every mock answers.")
 @click.option("--admin-token", envvar=ADMIN_TOKEN_ENV, show_envvar=True, default=None,
               help="Require this bearer token on every /_admin route (needed with a --host beyond loopback).")
+@click.option("--public-host", envvar="EZHD_MOCKS_PUBLIC_HOST", show_envvar=True, default=None,
+              help="Host named in the printed and ready-file URLs (default: --host), e.g. a container's service name.")
 @click.option("--header-timeout", type=click.FloatRange(min=0.1), default=Limits.header_timeout, show_default=True,
               help="Seconds a client has to send a request's headers.")
 @click.option("--body-timeout", type=click.FloatRange(min=0.1), default=Limits.body_timeout, show_default=True,
@@ -91,7 +96,7 @@ def mocks() -> None:
 @click.option("--max-connections", type=click.IntRange(min=1), default=Limits.max_connections, show_default=True,
               help="Connections served at once; beyond them the answer is 503.")
 def up(names: tuple[str, ...], host: str, port: int, state_dir: Path | None,
-       ready_file: Path | None, admin_token: str | None,
+       ready_file: Path | None, admin_token: str | None, public_host: str | None,
        header_timeout: float, body_timeout: float, max_connections: int) -> None:
     """Start NAMES (esia, smev, epgu; default: all) until Ctrl-C or SIGTERM."""
     from mocks.environment import NAMES, Environment
@@ -123,11 +128,14 @@ def up(names: tuple[str, ...], host: str, port: int, state_dir: Path | None,
                                                                  max_connections=max_connections))
         except (OSError, RuntimeError, SystemExit) as exc:
             raise click.ClickException(f"cannot start the mocks on {host}:{port}: {exc}") from None
-        for name, url in urls.items():
+        for url in urls.values():
             _wait_healthy(url, admin_token)
+        public = urls if not public_host else {
+            name: f"http://{public_host}:{url.rsplit(':', 1)[1]}" for name, url in urls.items()}
+        for name, url in public.items():
             click.echo(f"{name} {url}")
         if ready_file is not None:
-            _write_ready(ready_file, urls, admin_token)
+            _write_ready(ready_file, public, admin_token)
         while not stop.is_set():
             if not env.alive():
                 raise click.ClickException("a mock stopped unexpectedly")
