@@ -187,6 +187,9 @@ def scheduled(full_export, run, people, _driver, test_control, epgu) -> Iterator
         with clock_restored(test_control):
             out["stored"] = _after_one_period(test_control, epgu, period, mark_id, bool)
             if out["stored"]:
+                # a period of up to a day may outlast the teacher's session: sign in anew
+                browser.close()
+                browser, session, _ = sup.teacher_or_skip(run, people, _driver, "marks are corrected")
                 answer = session.change_mark(mark_id, value=new)
                 assert answer.ok, f"the teacher could not correct the mark {mark_id}: {answer.describe()}"
                 out["old"], out["new"] = old, new
