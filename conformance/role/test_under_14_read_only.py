@@ -93,7 +93,34 @@ def _row(dataset_rows, learner_id: str) -> dict | None:
     return next((r for r in dataset_rows if r.get("learner_id") == learner_id), None)
 
 
-def _write(op: str, session, learner: dict, today: dt.date, run) -> tuple[object, dict | None]:
+def _achievement_of(run, driver, learner_id: str, planted: list) -> dict:
+    """An achievement of the learner for the delete to aim at: when the dataset gives them
+    none, the journal administrator enters one (driver `add_record`, a copy of another learner's
+    under a new id); it is removed again at the end (`planted`)."""
+    from conformance.dataset import records, tables
+    from specs.values import check_value
+
+    template = next(iter(records(run, "achievements")), None)
+    if template is None:
+        raise EnvironmentProblem("the dataset holds no achievement at all, so no deletion can be tried")
+    table = tables()["achievements"]
+    fresh = {**template, "id": f"{template['id']}Z{uuid.uuid4().hex[:6].upper()}", "learner_id": learner_id}
+    if check_value(table.column("id"), fresh["id"], tables().conventions) is not None:
+        raise EnvironmentProblem(f"the dataset gives {learner_id} no achievement to try to delete")
+    try:
+        answer = driver.administrator().add_record("achievements", **{k: v for k, v in fresh.items() if v is not None})
+    except NotImplementedError:
+        raise EnvironmentProblem(f"the dataset gives {learner_id} no achievement to try to delete, and the driver "
+                                 f"cannot add one (add_record)") from None
+    if not answer.ok:
+        raise EnvironmentProblem(f"the administrator could not enter an achievement for {learner_id}: "
+                                 f"{answer.describe()}")
+    planted.append(fresh)
+    return fresh
+
+
+def _write(op: str, session, learner: dict, today: dt.date, run, driver=None,
+           planted: list | None = None) -> tuple[object, dict | None]:
     """Try write `op` as the learner; (answer, the dataset record the write targets, if any)."""
     from conformance.dataset import records
     from conformance.exp._support import mark_fields
@@ -102,9 +129,7 @@ def _write(op: str, session, learner: dict, today: dt.date, run) -> tuple[object
     if op == "add_achievement":
         return session.add_achievement(lid, **achievement(today - dt.timedelta(days=3), f"ROLE-02 {uuid.uuid4().hex[:8]}")), None
     if op == "delete_achievement":
-        own = _row(records(run, "achievements"), lid)
-        if own is None:
-            raise EnvironmentProblem(f"the dataset gives {lid} no achievement to try to delete")
+        own = _row(records(run, "achievements"), lid) or _achievement_of(run, driver, lid, planted)
         return session.delete_achievement(own["id"]), own
     if op == "add_mark":
         mark = _row(records(run, "marks"), lid)
@@ -173,7 +198,8 @@ def test_every_write_of_a_learner_under_14_is_refused(run, driver, people, datas
                                      f"so its writes cannot be tried (AUTH-08 judges that): {landing.describe()}")
         session = driver.session(browser)
     learner = {**learner, "organisation_id": dataset.organisation(learner["record_id"])}
-    answer, target = _write(op, session, learner, today, run)
+    planted: list[dict] = []
+    answer, target = _write(op, session, learner, today, run, driver, planted)
     created = answer.data.get("id") if answer.ok and isinstance(answer.data, dict) else None
     try:
         assert not answer.ok, (f"the journal let a learner under 14 ({learner['record_id']}, signed in "
@@ -187,6 +213,8 @@ def test_every_write_of_a_learner_under_14_is_refused(run, driver, people, datas
             assert target["id"] in item_ids(seen.data), \
                 f"the refused deletion removed the achievement {target['id']} all the same"
     finally:
+        for record in planted:
+            driver.administrator().delete_record("achievements", {"id": record["id"]})
         if created and op == "add_achievement":
             session.delete_achievement(str(created))
         elif created and op == "add_mark":
