@@ -196,28 +196,23 @@ def probe_join_auto_approved(client, world: World) -> bool:
     return client.web("GET", f"/learners/{child}/marks", token, params=YEAR_PARAMS).status_code == 200
 
 
-def probe_join_other_school(client, world: World) -> bool:
-    _, child, request_id = _newcomer_request(client, world)
+def _other_school_admin(client, world: World, child: str) -> str:
+    """A session token of the administrator of a school other than `child`'s."""
     org = next(r["organisation_id"] for r in world.rows["learners"] if r["id"] == child)
     other_staff = {r["id"] for r in world.rows["staff"] if r["organisation_id"] != org}
     head = next(p for p in world.personas if "school_admin" in p["roles"] and p["record_id"] in other_staff)
-    admin = client.sign_in(head["internal_login"], head["internal_password"])
-    return client.web("POST", f"/join-requests/{request_id}/decision", admin,
+    return client.sign_in(head["internal_login"], head["internal_password"])
+
+
+def probe_join_other_school(client, world: World) -> bool:
+    _, child, request_id = _newcomer_request(client, world)
+    return client.web("POST", f"/join-requests/{request_id}/decision", _other_school_admin(client, world, child),
                       json={"decision": "approve"}).status_code == 200
-
-
-def probe_grade_join_auto_approved(client, world: World) -> bool:
-    token, child, _ = _newcomer_request(client, world)     # names a grade level, no class
-    return client.web("GET", f"/learners/{child}/marks", token, params=YEAR_PARAMS).status_code == 200
 
 
 def probe_requests_shown_to_every_school(client, world: World) -> bool:
     _, child, request_id = _newcomer_request(client, world)
-    org = next(r["organisation_id"] for r in world.rows["learners"] if r["id"] == child)
-    other_staff = {r["id"] for r in world.rows["staff"] if r["organisation_id"] != org}
-    head = next(p for p in world.personas if "school_admin" in p["roles"] and p["record_id"] in other_staff)
-    admin = client.sign_in(head["internal_login"], head["internal_password"])
-    listed = client.web("GET", "/join-requests", admin).json()["items"]
+    listed = client.web("GET", "/join-requests", _other_school_admin(client, world, child)).json()["items"]
     return request_id in {r["id"] for r in listed}
 
 
@@ -460,7 +455,7 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "PASSWORD_FOR_TEEN": probe_password_for_teen,
     "JOIN_REQUEST_AUTO_APPROVED": probe_join_auto_approved,
     "JOIN_APPROVED_BY_OTHER_SCHOOL": probe_join_other_school,
-    "GRADE_JOIN_AUTO_APPROVED": probe_grade_join_auto_approved,
+    "GRADE_JOIN_AUTO_APPROVED": probe_join_auto_approved,     # its request names a grade level, no class
     "JOIN_REQUESTS_SHOWN_TO_EVERY_SCHOOL": probe_requests_shown_to_every_school,
     "OPENAPI_INCOMPATIBLE": probe_openapi,
     "MARKS_PERIOD_END_EXCLUSIVE": probe_marks_end_exclusive,
