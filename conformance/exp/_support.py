@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from conformance.dataset import records, tables
 from specs import showcase_statuses as status
 from specs import OPENAPI_DIR
 from specs.tables import Table
+from specs.values import check_value
 
 EDU_UPLOAD, SHOWCASE = "edu-upload", "showcase"
 OK, FAILED, FLK = (status.code(k) for k in ("SUCCESSFULLY_PROCESSED", "FAILED_PROCESSING", "FLC_ERROR"))
@@ -90,6 +92,28 @@ def settled_since(epgu: MockAdmin, seq: int, table: str | None = None, timeout: 
         if all(r.get("final", r["code"] in status.final_codes()) for r in found) or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
+
+
+def export_changes(test_control: Any, epgu: MockAdmin, tables: list[str] | None = None) -> dict[str, Any]:
+    """An incremental export (test-control, scope `changes`), asserted done, and waited for until
+    the showcase has settled every request it made; the job."""
+    before = last_request_seq(epgu)
+    job = test_control.export(scope="changes", **({"tables": tables} if tables else {}))
+    assert job["state"] == "done", f"the incremental export failed: {job.get('error')!r}"
+    settled_since(epgu, before)
+    return job
+
+
+def fresh_copy(table: Table, record: Record) -> Record | None:
+    """A copy of `record` under a new key the journal does not hold (single-column keys whose
+    lengthened value is still valid under specs/tables; None otherwise)."""
+    if len(table.primary_key) != 1:
+        return None
+    (name,) = table.primary_key
+    new = f"{record[name]}Z{uuid.uuid4().hex[:6].upper()}"
+    if check_value(table.column(name), new, tables().conventions) is not None:
+        return None
+    return {**record, name: new}
 
 
 def last_request_seq(epgu: MockAdmin) -> int:

@@ -20,15 +20,7 @@ from conformance.world import clock_restored
 
 
 def _export_marks(test_control, epgu) -> dict[str, Any]:
-    return _export(test_control, epgu, "marks")
-
-
-def _export(test_control, epgu, table: str) -> dict[str, Any]:
-    before = sup.last_request_seq(epgu)
-    job = test_control.export(scope="changes", tables=[table])
-    assert job["state"] == "done", f"the incremental export failed: {job.get('error')!r}"
-    sup.settled_since(epgu, before)
-    return job
+    return sup.export_changes(test_control, epgu, ["marks"])
 
 
 def _stored(epgu, mark_id: str) -> list[dict[str, Any]]:
@@ -113,11 +105,11 @@ def achievement(full_export, run, people, _driver, test_control, epgu) -> Iterat
         assert answer.ok and isinstance(answer.data, dict) and answer.data.get("id"), (
             f"a teacher could not add an achievement in the journal: {answer.describe()}")
         added = answer.data["id"]
-        _export(test_control, epgu, "achievements")
+        sup.export_changes(test_control, epgu, ["achievements"])
         first = sup.showcase_rows(epgu, "achievements", "id", added)
         answer = session.delete_achievement(added)
         assert answer.ok, f"the teacher could not delete the achievement {added}: {answer.describe()}"
-        _export(test_control, epgu, "achievements")
+        sup.export_changes(test_control, epgu, ["achievements"])
         yield {"id": added, "first": first, "second": sup.showcase_rows(epgu, "achievements", "id", added)}
     finally:
         browser.close()

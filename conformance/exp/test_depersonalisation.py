@@ -49,10 +49,7 @@ def entered(full_export, run, _driver, test_control, epgu) -> Iterator[dict[str,
                 raise EnvironmentProblem(f"the administrator could not enter a document for {name} {key}: "
                                          f"{answer.describe()}")
             done[name] = {"key": key, "column": column, "old": record[column], "series": series, "number": number}
-        before = sup.last_request_seq(epgu)
-        job = test_control.export(scope="changes")
-        assert job["state"] == "done", f"the incremental export failed: {job.get('error')!r}"
-        sup.settled_since(epgu, before)
+        sup.export_changes(test_control, epgu)
         for name, entry in done.items():
             table = sup.tables()[name]
             (pk,) = table.primary_key

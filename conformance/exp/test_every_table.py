@@ -14,7 +14,6 @@ back) and exported again, so later tests see the dataset unchanged."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any, Iterator
 
 import pytest
@@ -83,17 +82,6 @@ def _correction(table: Table, record: sup.Record) -> tuple[str, str] | None:
     return None
 
 
-def _fresh(table: Table, record: sup.Record) -> sup.Record | None:
-    """A copy of `record` under a new key the journal does not hold (single-column keys only)."""
-    if len(table.primary_key) != 1:
-        return None
-    (name,) = table.primary_key
-    new = f"{record[name]}Z{uuid.uuid4().hex[:6].upper()}"
-    if check_value(table.column(name), new, sup.tables().conventions) is not None:
-        return None
-    return {**record, name: new}
-
-
 def _key(table: Table, record: sup.Record) -> dict[str, str]:
     return {k: record[k] or "" for k in table.primary_key}
 
@@ -101,13 +89,6 @@ def _key(table: Table, record: sup.Record) -> dict[str, str]:
 def _stored(epgu, table: Table, key: dict[str, str]) -> list[dict[str, Any]]:
     where = " WHERE " + " AND ".join(f'CAST("{k}" AS VARCHAR) = ?' for k in key)
     return sup.showcase_select(epgu, table.name, table.column_names, where, list(key.values()))
-
-
-def _export(test_control, epgu) -> None:
-    before = sup.last_request_seq(epgu)
-    job = test_control.export(scope="changes")
-    assert job["state"] == "done", f"the incremental export failed: {job.get('error')!r}"
-    sup.settled_since(epgu, before)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +105,7 @@ def edits(full_export, run, _driver, test_control, epgu) -> Iterator[dict[str, d
         for table in sup.tables():
             records = sup.dataset(run, table.name)
             leaf = _leaf(run, table, referenced) if records else None
-            fresh = _fresh(table, records[0]) if records and leaf is None else None
+            fresh = sup.fresh_copy(table, records[0]) if records and leaf is None else None
             if fresh is not None:
                 answer = admin.add_record(table.name, **{k: v for k, v in fresh.items() if v is not None})
                 if not answer.ok:
@@ -135,7 +116,7 @@ def edits(full_export, run, _driver, test_control, epgu) -> Iterator[dict[str, d
             if leaf is not None:
                 leaves[table.name] = leaf
         if added:
-            _export(test_control, epgu)
+            sup.export_changes(test_control, epgu)
             for name, key in added:
                 if not _stored(epgu, sup.tables()[name], key):
                     raise EnvironmentProblem(f"a {name} record added for the delete check ({key}) never reached "
@@ -162,7 +143,7 @@ def edits(full_export, run, _driver, test_control, epgu) -> Iterator[dict[str, d
                 entry["deleted"] = {"key": _key(table, leaf), "record": leaf,
                                     "own": (table.name, _key(table, leaf)) in added}
             done[table.name] = entry
-        _export(test_control, epgu)
+        sup.export_changes(test_control, epgu)
         for name, entry in done.items():
             table = sup.tables()[name]
             for what in ("corrected", "deleted"):
@@ -177,7 +158,7 @@ def edits(full_export, run, _driver, test_control, epgu) -> Iterator[dict[str, d
                 c = entry["corrected"]
                 admin.change_record(name, c["key"], **{c["column"]: c["old"]})
         if done or added:
-            _export(test_control, epgu)
+            sup.export_changes(test_control, epgu)
 
 
 def _of(edits, name: str, what: str) -> dict[str, Any]:

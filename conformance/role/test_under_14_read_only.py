@@ -98,14 +98,13 @@ def _achievement_of(run, driver, learner_id: str, planted: list) -> dict:
     none, the journal administrator enters one (driver `add_record`, a copy of another learner's
     under a new id); it is removed again at the end (`planted`)."""
     from conformance.dataset import records, tables
-    from specs.values import check_value
+    from conformance.exp._support import fresh_copy
 
     template = next(iter(records(run, "achievements")), None)
     if template is None:
         raise EnvironmentProblem("the dataset holds no achievement at all, so no deletion can be tried")
-    table = tables()["achievements"]
-    fresh = {**template, "id": f"{template['id']}Z{uuid.uuid4().hex[:6].upper()}", "learner_id": learner_id}
-    if check_value(table.column("id"), fresh["id"], tables().conventions) is not None:
+    fresh = fresh_copy(tables()["achievements"], {**template, "learner_id": learner_id})
+    if fresh is None:
         raise EnvironmentProblem(f"the dataset gives {learner_id} no achievement to try to delete")
     try:
         answer = driver.administrator().add_record("achievements", **{k: v for k, v in fresh.items() if v is not None})
