@@ -63,7 +63,8 @@ __all__ = [
 
 SCHEMA_FILE = SCHEMAS_DIR / "sut.schema.json"
 REDACTED = "[REDACTED]"
-_AGENT = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))["properties"]["agent"]["properties"]
+_SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+_AGENT = _SCHEMA["properties"]["agent"]["properties"]
 DEFAULT_DATAMART: str = _AGENT["datamart"]["default"]
 MAX_EXPORT_INTERVAL: int = _AGENT["export_interval_seconds"]["maximum"]     # EXP-04: one day
 
@@ -317,9 +318,8 @@ def reference_sut(journal_url: str, certificate: str | os.PathLike[str],
 
 # --- schema --------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=1)
 def _schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return _SCHEMA
 
 
 @functools.lru_cache(maxsize=1)
