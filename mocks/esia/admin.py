@@ -22,7 +22,8 @@ certificate, `/.well-known/esia-signing-certificate[?alg=…]`).
 Kinds: `status` (answer `status`, default 500; 503 = ESIA-007008, else ESIA-007007), `delay`
 (`seconds`, then the normal answer), and for `te` the token faults `expired`,
 `not_yet_valid`, `wrong_signature`, `alg_none`, `foreign_audience`, `foreign_issuer`
-(spoiling `token` = `id` | `access` | `both`; consumed only by a token actually issued).
+(spoiling `token` = `id` | `access` | `both`; consumed only by a token actually issued;
+`expired` and `not_yet_valid` miss the validity by `seconds`, default one token lifetime).
 Errors: 400/404 `{error, message}`.
 """
 from __future__ import annotations

@@ -104,6 +104,16 @@ def test_token_faults_with_valid_signature(esia, http, kind, check):
     assert ok["aud"] == "EZHD01" and ok["exp"] > time.time()
 
 
+@pytest.mark.parametrize("kind,claim,sign", [("expired", "exp", -1), ("not_yet_valid", "nbf", 1)])
+def test_a_token_fault_misses_its_validity_by_the_seconds_asked(esia, http, kind, claim, sign):
+    """`seconds` says how far outside its validity the token is (AUTH-04's clock-skew check);
+    without it, by a whole token lifetime."""
+    close = jwt.decode(_spoiled(http, esia, kind, seconds=600)["id_token"], keyset(http), registry=_REGISTRY).claims
+    assert abs(close[claim] - (time.time() + sign * 600)) < 30
+    far = jwt.decode(_spoiled(http, esia, kind)["id_token"], keyset(http), registry=_REGISTRY).claims
+    assert abs(far[claim] - (time.time() + sign * esia.core.settings.access_ttl)) < 30
+
+
 def test_wrong_signature_and_alg_none_faults(esia, http):
     tok = _spoiled(http, esia, "wrong_signature")
     with pytest.raises(JoseError):
