@@ -501,7 +501,9 @@ class EsiaAuth:
 
     def authorization_url(self, state: str) -> str:
         p = {"client_id": self.client_id, "client_certificate_hash": self.cert_hash or "", "scope": SCOPE,
-             "response_type": "code", "state": state, "access_type": "online", "timestamp": self.timestamp(),
+             "response_type": "code", "state": state,
+             "access_type": "offline" if self.j.defect_on("LOG_ESIA_REFRESH_TOKEN") else "online",
+             "timestamp": self.timestamp(),
              "redirect_uri": self.redirect_uri}
         if self.j.defect_on("CLIENT_SECRET_V1_ORDER"):
             text = p["scope"] + p["timestamp"] + p["client_id"] + p["state"]
@@ -989,8 +991,12 @@ class EsiaAuth:
     # -- log ----------------------------------------------------------------------------------
 
     def _token_dump(self, tokens: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        """The LOG_ESIA_TOKEN defect: the token response, in clear."""
-        if not tokens or not self.j.defect_on("LOG_ESIA_TOKEN"):
+        """The LOG_ESIA_TOKEN and LOG_ESIA_REFRESH_TOKEN defects: the token response, in clear."""
+        if not tokens:
+            return None
+        if self.j.defect_on("LOG_ESIA_REFRESH_TOKEN") and tokens.get("refresh_token"):
+            return {"esia_refresh": tokens["refresh_token"]}
+        if not self.j.defect_on("LOG_ESIA_TOKEN"):
             return None
         return {"esia_response": {k: tokens.get(k) for k in ("access_token", "id_token", "expires_in")}}
 

@@ -382,6 +382,10 @@ defect("LOG_ATTEMPTED_PASSWORD", ["LOG-03"], "attempted password logged",
 defect("LOG_ESIA_TOKEN", ["LOG-03"], "ЕСИА tokens logged",
        """The ЕСИА callback writes the token response (access and id tokens) to the event
        log.""", AUTH)
+defect("LOG_ESIA_REFRESH_TOKEN", ["LOG-03"], "ЕСИА refresh token logged",
+       """The journal asks ЕСИА for offline access (`access_type=offline`, to refresh the
+       person's data later) and its sign-in record keeps the refresh token "to revoke it at
+       sign-out": an opaque value, not a JWT.""", AUTH)
 
 # --- FREE: free software only ---------------------------------------------------------------
 

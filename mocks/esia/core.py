@@ -275,6 +275,8 @@ class EsiaCore:
         self.faults = FaultQueue(ENDPOINTS, TOKEN_FAULTS + HTTP_FAULTS)
         self.journal = RequestJournal(self.settings.journal_size, SECRET_KEYS)
         self.logouts: list[dict[str, Any]] = []
+        self.issued: collections.deque[dict[str, Any]] = collections.deque(maxlen=self.settings.journal_size)
+        self._issued_seq = 0
 
     def reset(self, keys: bool = False) -> None:
         with self._lock:
@@ -877,7 +879,25 @@ class EsiaCore:
                     grant, expires=self.now() + self.settings.refresh_ttl, code_challenge=None)
             out["refresh_token"] = token
         out.update(expires_in=ttl, state=state, token_type="Bearer")
+        self._remember_issued(client.client_id, grant.oid, out)
         return out
+
+    def _remember_issued(self, client_id: str, oid: int, tokens: dict[str, Any]) -> None:
+        """Keep what was handed to a client, for the suite's LOG-03 search of the journal's log
+        (`GET /_admin/issued`): a bounded ring like the request journal."""
+        with self._lock:
+            for kind in ("access_token", "id_token", "refresh_token"):
+                if tokens.get(kind):
+                    self._issued_seq += 1
+                    self.issued.append({"seq": self._issued_seq, "at": round(self.now(), 3),
+                                        "client_id": client_id, "oid": oid, "kind": kind,
+                                        "token": tokens[kind]})
+
+    def read_issued(self, since: int = 0, client_id: str | None = None) -> list[dict[str, Any]]:
+        """Tokens issued after `since` (a `seq`), optionally to one client only."""
+        with self._lock:
+            return [dict(e) for e in self.issued
+                    if e["seq"] > since and (client_id is None or e["client_id"] == client_id)]
 
     def _sign(self, claims: dict[str, Any], kind: str, fault: Fault | None, alg: str = RS256) -> str:
         claims = dict(claims)

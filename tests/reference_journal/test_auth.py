@@ -604,6 +604,14 @@ def probe_log_token(b: Bench) -> bool:
     return bool(re.search(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.", json.dumps(b.event_log())))
 
 
+def probe_log_refresh_token(b: Bench) -> bool:
+    seq = max((e["seq"] for e in b.admin("GET", "/issued").json()), default=0)
+    assert _signs_in(b, parent_confirmed(b.esia, b.world, prelinked=True)["oid"])
+    refresh = [e["token"] for e in b.admin("GET", "/issued", params={"since": seq}).json()
+               if e["kind"] == "refresh_token"]
+    return any(t in json.dumps(b.event_log()) for t in refresh)
+
+
 def probe_esia_sign_in_not_logged(b: Bench) -> bool:
     assert _signs_in(b, parent_confirmed(b.esia, b.world, prelinked=True)["oid"])
     return not any(e["event"] == "sign_in" and e["outcome"] == "success"
@@ -652,6 +660,7 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
     "ADULT_SIMPLIFIED_ACCEPTED": probe_adult_simplified,
     "CHILD_LEVEL_NOT_CHECKED": probe_child_level,
     "LOG_ESIA_TOKEN": probe_log_token,
+    "LOG_ESIA_REFRESH_TOKEN": probe_log_refresh_token,
     "ESIA_SIGN_IN_NOT_LOGGED": probe_esia_sign_in_not_logged,
     "AUTO_LINK_NOT_LOGGED": probe_auto_link_not_logged,
     "LINK_STATE_NOT_CHECKED": probe_link_state_not_checked,
@@ -661,7 +670,7 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
 
 def test_every_auth_defect_has_a_probe():
     assert set(PROBES) == {d.id for d in CATALOGUE.values() if d.implemented_in == AUTH}
-    assert len(PROBES) == 27
+    assert len(PROBES) == 28
 
 
 @pytest.mark.parametrize("defect_id", sorted(PROBES))
