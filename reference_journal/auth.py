@@ -822,9 +822,10 @@ class EsiaAuth:
                                 details={"oid": str(oid), "method": "auto"})
         elif action == "reissue":
             old = account.esia_oid  # type: ignore[union-attr]  (UNLINK logs it)
-            j.accounts.unlink_esia(account.id, actor, ip)  # type: ignore[union-attr]
+            if not j.defect_on("REISSUE_UNLINK_NOT_LOGGED"):
+                j.accounts.unlink_esia(account.id, actor, ip)  # type: ignore[union-attr]
             account = j.accounts.link_esia(account.id, str(oid), "reissue", actor, ip)  # type: ignore[union-attr]
-            action = f"reissue (replaces {old})"
+            action = "reissue" if j.defect_on("REISSUE_UNLINK_NOT_LOGGED") else f"reissue (replaces {old})"
         elif action == "duplicate":
             account = self._duplicate_learner(row, oid, actor, ip)  # type: ignore[arg-type]
         kids = await self._kids_seen(account, oid, tokens) if account.person_table == "representatives" else None

@@ -373,6 +373,10 @@ defect("LINK_STATE_NOT_CHECKED", ["AUTH-03"], "manual link keyed by browser, not
 defect("LOG_ESIA_CALLBACK", ["LOG-03"], "ЕСИА callback logged",
        """The sign-in record keeps the query of ЕСИА's callback for troubleshooting: the
        authorization code and the state, in clear.""", AUTH, "reference_journal.auth")
+defect("REISSUE_UNLINK_NOT_LOGGED", ["LOG-01"], "re-link at 14 logs the new link only",
+       """When a learner's ЕСИА account re-issued at 14 signs in, the learner's account is moved
+       to the new oid in one update: the new link is logged, the end of the old oid's link is
+       not (no unlink record, and the sign-in record does not say which oid was replaced).""", AUTH)
 defect("LOG_PERIOD_IGNORED", ["LOG-02"], "auditor sees the last events only",
        """The auditor's endpoint ignores `from`/`to` and returns the 20 latest events.""",
        JOURNAL, "reference_journal.web")

@@ -570,6 +570,13 @@ def probe_reissue_duplicate(b: Bench) -> bool:
     return b.journal.accounts.by_oid(str(new["oid"])).id != original
 
 
+def probe_reissue_unlink_not_logged(b: Bench) -> bool:
+    new = pick(b.esia, b.world, "learner", "reissued")
+    assert _signs_in(b, new["oid"])
+    return not any(e["event"] == "unlink" and (e["details"] or {}).get("oid") == str(new["reissued_from"])
+                   for e in b.event_log())
+
+
 def probe_keeps_esia_session(b: Bench) -> bool:
     assert _signs_in(b, parent_confirmed(b.esia, b.world, prelinked=True)["oid"])
     resp = b.delete("/web/api/v1/session")
@@ -654,6 +661,7 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
     "MANUAL_LINK_CONFIRMED_ONLY": probe_manual_link_confirmed_only,
     "CHILD_SIGN_IN_WITHOUT_CONSENT": probe_child_without_consent,
     "REISSUE_CREATES_DUPLICATE": probe_reissue_duplicate,
+    "REISSUE_UNLINK_NOT_LOGGED": probe_reissue_unlink_not_logged,
     "SIGN_OUT_KEEPS_ESIA_SESSION": probe_keeps_esia_session,
     "TEACHER_UNCONFIRMED_ACCEPTED": probe_teacher_unconfirmed,
     "ORGANISATION_NOT_CHECKED": probe_organisation,
@@ -670,7 +678,7 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
 
 def test_every_auth_defect_has_a_probe():
     assert set(PROBES) == {d.id for d in CATALOGUE.values() if d.implemented_in == AUTH}
-    assert len(PROBES) == 28
+    assert len(PROBES) == 29
 
 
 @pytest.mark.parametrize("defect_id", sorted(PROBES))
