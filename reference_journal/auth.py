@@ -806,7 +806,8 @@ class EsiaAuth:
             else:
                 raise Refusal("record_linked_elsewhere", detail=f"{account.label} is linked to another oid")
         await self._eligible(table, row, account, sbj, oid, tokens)
-        if action in ("auto", "create") and j.defect_on("NO_AUTO_LINK"):
+        if action in ("auto", "create") and (j.defect_on("NO_AUTO_LINK") or (
+                j.defect_on("AUTO_LINK_PARENTS_ONLY") and table != "representatives")):
             raise Refusal("not_linked", detail="automatic linking is off")
         actor = f"esia:{oid}"
         if action == "auto":

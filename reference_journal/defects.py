@@ -125,6 +125,9 @@ defect("LINK_WITHOUT_SNILS", ["AUTH-05"], "missing SNILS does not refuse the lin
 defect("MISMATCH_MESSAGE_GENERIC", ["AUTH-05"], "refusal does not say what differs",
        """A data mismatch is refused with a generic «Ваш дневник не найден» that does not name
        the field that differs (SNILS, name or birth date).""", AUTH)
+defect("AUTO_LINK_PARENTS_ONLY", ["AUTH-06"], "automatic linking for parents only",
+       """The first ЕСИА sign-in links a matched parent's account; a matched teacher or learner
+       is refused as not linked and told to link the account from the personal settings.""", AUTH)
 defect("NO_AUTO_LINK", ["AUTH-06"], "no automatic linking",
        """The first ЕСИА sign-in of a matched person does not link the oid; the user must find
        and use manual linking in the settings.""", AUTH)

@@ -551,6 +551,11 @@ def probe_no_auto_link(b: Bench) -> bool:
     return not _signs_in(b, parent["oid"]) and b.journal.accounts.by_oid(str(parent["oid"])) is None
 
 
+def probe_auto_link_parents_only(b: Bench) -> bool:
+    teacher = pick(b.esia, b.world, "staff", prelinked=False, account_type="confirmed")
+    return not _signs_in(b, teacher["oid"]) and b.journal.accounts.by_oid(str(teacher["oid"])) is None
+
+
 def probe_manual_link_confirmed_only(b: Bench) -> bool:
     parent = pick(b.esia, b.world, "representative", "unconfirmed_adult", account_type="simplified")
     _password_session(b, b.world, parent)
@@ -658,6 +663,7 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
     "LINK_WITHOUT_SNILS": probe_link_without_snils,
     "MISMATCH_MESSAGE_GENERIC": probe_mismatch_generic,
     "NO_AUTO_LINK": probe_no_auto_link,
+    "AUTO_LINK_PARENTS_ONLY": probe_auto_link_parents_only,
     "MANUAL_LINK_CONFIRMED_ONLY": probe_manual_link_confirmed_only,
     "CHILD_SIGN_IN_WITHOUT_CONSENT": probe_child_without_consent,
     "REISSUE_CREATES_DUPLICATE": probe_reissue_duplicate,
@@ -678,7 +684,7 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
 
 def test_every_auth_defect_has_a_probe():
     assert set(PROBES) == {d.id for d in CATALOGUE.values() if d.implemented_in == AUTH}
-    assert len(PROBES) == 29
+    assert len(PROBES) == 30
 
 
 @pytest.mark.parametrize("defect_id", sorted(PROBES))
