@@ -205,6 +205,14 @@ defect("LEARNER_ACHIEVEMENTS_HIDDEN", ["ROLE-03", "API-06"], "learner-added achi
 defect("WEAK_PASSWORD_ACCEPTED", ["ROLE-04", "CRED-02"], "password policy checks length only",
        """A new password needs only 8 characters; upper and lower case, digits and symbols are
        not required.""", JOURNAL, "reference_journal.passwords")
+defect("CHILD_SETS_OWN_PASSWORD", ["ROLE-02"], "a child under 14 sets their password through the portal",
+       """`setLearnerPassword` checks that the user is the learner's parent or the learner
+       themself, so a child under 14 signed in to the portal changes their own journal
+       password.""", JOURNAL, "reference_journal.api")
+defect("CHILD_CHANGES_OWN_CONSENT", ["ROLE-02"], "a child under 14 revokes their own consent",
+       """`postConsent` accepts a notification from the child the consent is about, as if from
+       a parent: a child signed in to the portal can revoke (or grant) it.""", JOURNAL,
+       "reference_journal.api")
 defect("PASSWORD_FOR_TEEN", ["ROLE-04"], "parent sets a 14+ child's password",
        """The parent may set the password of a child of 14 or over, who manages it
        themself.""", JOURNAL, "reference_journal.api")

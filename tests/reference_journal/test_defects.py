@@ -178,6 +178,19 @@ def probe_password_for_teen(client, world: World) -> bool:
                          json={"password": "Nov-Parol-2026!"}).status_code == 204
 
 
+def probe_child_sets_own_password(client, world: World) -> bool:
+    child = world.learner(under_14=True)
+    return client.portal(f"/learners/{child['record_id']}/password", child["esia"]["oid"], method="POST",
+                         json={"password": "Nov-Parol-2026!"}).status_code == 204
+
+
+def probe_child_changes_own_consent(client, world: World) -> bool:
+    child = world.learner(under_14=True)
+    notice = {"consent_id": "2f0c8f1e-7a52-4b8e-9d0f-3c2a1b4e5d6f", "learner_id": child["record_id"], "action": "revoked",
+              "changed_at": "2026-05-25T12:00:00+03:00"}
+    return client.portal("/consents", child["esia"]["oid"], method="POST", json=notice).status_code == 204
+
+
 def _newcomer_request(client, world: World) -> tuple[str, str, int]:
     admin = client.sign_in("admin", ADMIN_PASSWORD)
     client.web("POST", "/accounts", admin, json={"login": "novikova.a", "password": "Novaya-Mama-1!"})
@@ -453,6 +466,8 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "LEARNER_ACHIEVEMENTS_HIDDEN": probe_learner_achievements_hidden,
     "WEAK_PASSWORD_ACCEPTED": probe_weak_password,
     "PASSWORD_FOR_TEEN": probe_password_for_teen,
+    "CHILD_SETS_OWN_PASSWORD": probe_child_sets_own_password,
+    "CHILD_CHANGES_OWN_CONSENT": probe_child_changes_own_consent,
     "JOIN_REQUEST_AUTO_APPROVED": probe_join_auto_approved,
     "JOIN_APPROVED_BY_OTHER_SCHOOL": probe_join_other_school,
     "GRADE_JOIN_AUTO_APPROVED": probe_join_auto_approved,     # its request names a grade level, no class
