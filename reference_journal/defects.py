@@ -196,6 +196,14 @@ defect("AGE_BY_BIRTH_YEAR", ["ROLE-02", "ROLE-04"], "age counted by birth year",
        """A learner's age is the current year minus the birth year, so a child born late in the
        year counts as 14 from 1 January: they can write, and their parent can no longer set
        their password.""", JOURNAL, "reference_journal.core")
+defect("TEEN_WRITES_WITH_PASSWORD_ONLY", ["ROLE-03"], "a teen writes only in a password session",
+       """A learner of 14 or over adds achievements when signed in with the school's login; the
+       same learner signed in through ЕСИА is refused (the write check asks for a password
+       session).""", JOURNAL, "reference_journal.web")
+defect("TEEN_ACHIEVEMENTS_HIDDEN_IN_PARENT_DIARY", ["ROLE-03"], "parent's diary hides a teen's own achievements",
+       """The parent's diary in the journal's own interface lists only the achievements the
+       school entered; the portal's answer still shows the ones the learner added.""", JOURNAL,
+       "reference_journal.web")
 defect("TEEN_CANNOT_ADD_ACHIEVEMENT", ["ROLE-03"], "learners of 14+ cannot add achievements",
        """Only school staff may add achievements; a learner of 14 or over is refused.""",
        JOURNAL, "reference_journal.web")

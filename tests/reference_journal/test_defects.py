@@ -425,6 +425,23 @@ def probe_under_14_writes_via_esia(client, world: World) -> bool:
     return client.web("POST", f"/learners/{kid['record_id']}/achievements", token, json=ACHIEVEMENT).status_code == 201
 
 
+def probe_teen_writes_with_password_only(client, world: World) -> bool:
+    teen = world.learner(under_14=False)
+    account = client.journal.accounts.by_login(teen["internal_login"])
+    token = client.journal.sessions.open(account.id, "esia")   # as an ЕСИА sign-in opens it
+    return client.web("POST", f"/learners/{teen['record_id']}/achievements", token, json=ACHIEVEMENT).status_code == 403
+
+
+def probe_teen_achievements_hidden_in_parent_diary(client, world: World) -> bool:
+    parent, teen = world.parent(child_under_14=False)
+    persona = world.persona(teen)
+    token = client.sign_in(persona["internal_login"], persona["internal_password"])
+    added = client.web("POST", f"/learners/{teen}/achievements", token, json=ACHIEVEMENT).json()["id"]
+    parent_token = client.sign_in(parent["internal_login"], parent["internal_password"])
+    seen = client.web("GET", f"/learners/{teen}/achievements", parent_token).json()["items"]
+    return added not in {a["id"] for a in seen}
+
+
 def probe_family_check_by_prefix(client, world: World) -> bool:
     ids = [r["id"] for r in world.rows["learners"]]
     for p in world.personas:
@@ -497,6 +514,8 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "NONFREE_COMPONENT": probe_nonfree_component,
     "BIRTHDAY_COUNTED_NEXT_DAY": probe_birthday_counted_next_day,
     "UNDER_14_WRITES_VIA_ESIA": probe_under_14_writes_via_esia,
+    "TEEN_WRITES_WITH_PASSWORD_ONLY": probe_teen_writes_with_password_only,
+    "TEEN_ACHIEVEMENTS_HIDDEN_IN_PARENT_DIARY": probe_teen_achievements_hidden_in_parent_diary,
     "FAMILY_CHECK_BY_PREFIX": probe_family_check_by_prefix,
     "MARK_CHANGE_NOT_LOGGED": probe_mark_change_not_logged,
     "CREDENTIAL_ISSUE_NOT_LOGGED": probe_credential_issue_not_logged,
