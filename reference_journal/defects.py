@@ -346,6 +346,9 @@ defect("CALLER_UNCHECKED_FOR_HOMEWORK", ["API-09"], "one operation answers any c
 defect("EVENTS_NOT_PUSHED", ["NOTIF-01"], "events never sent to the portal",
        """Key events are kept in the journal and exported to the showcase but never pushed to
        the portal inbox for the parents concerned.""", EXPORT)
+defect("EVENT_LINK_NOT_NOTIFIED", ["NOTIF-01"], "an online event's link not pushed",
+       """The notification of an event carries its place but not its `link`, so the parents of
+       an online meeting or olympiad are told neither where nor how to join.""", EXPORT)
 defect("EVENTS_WHOLE_SCHOOL", ["NOTIF-01"], "every school event for every learner",
        """A learner's events are all events of the school, not those linked to the learner, so
        parents see other classes' meetings.""", JOURNAL, "reference_journal.diary")

@@ -913,6 +913,8 @@ class Exporter:
                 learners, recipients, action = json.loads(prev["learners"]), json.loads(prev["recipients"]), "cancelled"
             else:
                 event = db.to_json(events_table, row)
+                if self.j.defect_on("EVENT_LINK_NOT_NOTIFIED"):
+                    event.pop("link", None)
                 create = event.get("create_datetime") or stamp
                 event["create_datetime"] = create
                 event["send_datetime"] = create if _DATETIME.match(str(create)) and str(create) > stamp else stamp
