@@ -270,6 +270,9 @@ defect("FORGET_RETROSPECTIVE_YEARS", ["EXP-05"], "previous academic years not up
 defect("NO_RETRY_ON_503", ["EXP-06"], "no retry after 5xx or a transport error",
        """A 503, 500 or a dropped connection fails the upload at once: it is never retried.""",
        EXPORT)
+defect("DELETE_NOT_RETRIED", ["EXP-06"], "a failed delete call is not retried",
+       """Uploads are retried after a transport failure or 5xx; a delete call that meets one is
+       given up, so the deleted record stays in the showcase until someone notices.""", EXPORT)
 defect("RETRY_ONLY_ON_503", ["EXP-06"], "only a 503 is retried",
        """A 503 is retried with back-off, but a 500, 502, 504 or a dropped connection ends the
        file as failed: the data waits for the next run.""", EXPORT)
