@@ -421,6 +421,10 @@ defect("LOG_ESIA_REFRESH_TOKEN", ["LOG-03"], "ЕСИА refresh token logged",
 defect("NONFREE_COMPONENT", ["FREE-01"], "proprietary component in the SBOM",
        """The software bill of materials lists a proprietary ГОСТ cryptography provider
        (КриптоПро CSP) among the journal's components.""", JOURNAL, "reference_journal.sbom")
+defect("NONFREE_NESTED_COMPONENT", ["FREE-01"], "proprietary component nested in the SBOM",
+       """The SBOM's top-level components are all free, but one of them carries a nested
+       component (CycloneDX `components` inside a component): the bundled proprietary ГОСТ
+       provider (КриптоПро CSP).""", JOURNAL, "reference_journal.sbom")
 
 
 def render_markdown() -> str:

@@ -28,3 +28,17 @@ def test_expressions(expression, free):
 ])
 def test_licence_entries(licences, ok):
     assert (licence_problem(licences) is None) is ok
+
+
+def test_nested_components_are_checked_too():
+    from conformance.free.test_sbom import _components
+
+    doc = {"bomFormat": "CycloneDX", "specVersion": "1.5", "components": [
+        {"name": "httpx", "version": "0.27", "licenses": [{"license": {"id": "BSD-3-Clause"}}],
+         "components": [{"name": "КриптоПро CSP", "version": "5.0",
+                         "licenses": [{"license": {"name": "Proprietary"}}]}]},
+        {"name": "SQLite", "licenses": [{"license": {"name": "Public Domain (blessing)"}}]}]}
+    found = dict(_components(doc))
+    assert list(found) == ["httpx 0.27", "httpx 0.27 / КриптоПро CSP 5.0", "SQLite"]
+    assert found["httpx 0.27"] is None and found["SQLite"] is None
+    assert "Proprietary" in found["httpx 0.27 / КриптоПро CSP 5.0"]

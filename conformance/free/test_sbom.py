@@ -1,6 +1,6 @@
 """Free software only (FREE-01): the journal publishes a software bill of materials at
 `run["journal"]["sbom_url"]` — CycloneDX JSON (or SPDX JSON) of a valid basic shape, listing
-components — and every component in it states a licence that is free/open-source by the
+components — and every component in it, nested ones included, states a licence that is free/open-source by the
 allow-list `specs/free_licences.yaml` (SPDX ids approved by OSI or FSF, SPDX expressions over
 them, public-domain dedications). An unknown, proprietary (`LicenseRef-…`) or missing licence
 fails: the journal must show that what it ships is free."""
@@ -128,10 +128,16 @@ def _components(doc: Any) -> list[tuple[str, str | None]]:
         comps = doc.get("components")
         assert isinstance(comps, list) and comps, "the CycloneDX SBOM lists no components"
         out = []
-        for c in comps:
+        stack: list[tuple[str, Any]] = [("", c) for c in reversed(comps)]
+        while stack:        # CycloneDX nests components (a bundled module inside its library)
+            parent, c = stack.pop()
             assert isinstance(c, dict) and c.get("name"), f"a component of the SBOM has no name: {str(c)[:200]}"
-            label = f"{c['name']} {c.get('version', '')}".strip()
+            label = f"{parent}{c['name']} {c.get('version', '')}".strip()
             out.append((label, licence_problem(c.get("licenses"))))
+            nested = c.get("components")
+            if nested is not None:
+                assert isinstance(nested, list), f"the nested components of {label} are not a list"
+                stack.extend((f"{label} / ", n) for n in reversed(nested))
         return out
     if str(doc.get("spdxVersion", "")).startswith("SPDX-"):
         packages = doc.get("packages")

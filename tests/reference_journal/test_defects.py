@@ -469,6 +469,11 @@ def probe_nonfree_component(client, world: World) -> bool:
     return any("proprietary" in repr(c["licenses"]).lower() for c in doc["components"])
 
 
+def probe_nonfree_nested_component(client, world: World) -> bool:
+    doc = client.get("/sbom.json").json()
+    return any("proprietary" in repr(n["licenses"]).lower() for c in doc["components"] for n in c.get("components", []))
+
+
 PROBES: dict[str, Callable[[Any, World], bool]] = {
     "CONSENT_REVOCATION_IGNORED": probe_consent_revocation,
     "CONSENT_APPLIED_BY_ARRIVAL": probe_consent_by_arrival,
@@ -512,6 +517,7 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "LOG_PERIOD_IGNORED": probe_log_period_ignored,
     "LOG_ATTEMPTED_PASSWORD": probe_log_attempted_password,
     "NONFREE_COMPONENT": probe_nonfree_component,
+    "NONFREE_NESTED_COMPONENT": probe_nonfree_nested_component,
     "BIRTHDAY_COUNTED_NEXT_DAY": probe_birthday_counted_next_day,
     "UNDER_14_WRITES_VIA_ESIA": probe_under_14_writes_via_esia,
     "TEEN_WRITES_WITH_PASSWORD_ONLY": probe_teen_writes_with_password_only,
