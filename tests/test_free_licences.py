@@ -83,3 +83,18 @@ def test_an_sbom_in_no_known_format_is_named_as_such():
 
     with pytest.raises(AssertionError, match="neither CycloneDX"):
         parse_sbom("name,version,licence\nhttpx,0.27,BSD\n", "http://j/sbom.csv")
+
+
+def test_a_missing_document_names_the_sut_toml_key_that_would_point_elsewhere(monkeypatch):
+    import httpx
+
+    from conformance import clients, evidence
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(404 if request.url.path == "/sbom.json" else 500))
+    monkeypatch.setattr(evidence, "client", lambda label, **kw: httpx.Client(transport=transport))
+    with pytest.raises(AssertionError) as caught:
+        clients.fetch("http://journal.test/sbom.json", "the SBOM", "sbom_url")
+    assert "HTTP 404" in str(caught.value) and "[journal] sbom_url in sut.toml" in str(caught.value)
+    with pytest.raises(AssertionError) as caught:
+        clients.fetch("http://journal.test/other", "the SBOM", "sbom_url")
+    assert "HTTP 500" in str(caught.value) and "sut.toml" not in str(caught.value)

@@ -237,7 +237,7 @@ def parse_sbom(text: str, url: str) -> Any:
 def sbom(run) -> Any:
     url = (run.get("journal") or {}).get("sbom_url")
     assert url, "the journal publishes no SBOM URL (sbom_url): FREE-01 needs a software bill of materials"
-    return parse_sbom(fetch(url, "the SBOM").text, url)
+    return parse_sbom(fetch(url, "the SBOM", "sbom_url").text, url)
 
 
 @pytest.mark.requirement("FREE-01")
