@@ -911,7 +911,8 @@ class EsiaAuth:
                 raise Refusal("unconfirmed", detail=f"staff, lvl {level}")
             if not j.defect_on("ORGANISATION_NOT_CHECKED"):
                 await self._check_organisation(row, oid, tokens)
-        elif not confirmed and not j.defect_on("ADULT_SIMPLIFIED_ACCEPTED"):
+        elif not confirmed and not j.defect_on("ADULT_SIMPLIFIED_ACCEPTED") and not (
+                level == "KD" and table == "learners" and j.defect_on("TEEN_CHILD_ACCOUNT_ACCEPTED")):
             reason = "teen_child_account" if table == "learners" and level == "KD" else "unconfirmed"
             raise Refusal(reason, detail=f"{table or 'account'}, lvl {level}")
 

@@ -163,6 +163,10 @@ defect("TEACHER_UNCONFIRMED_ACCEPTED", ["AUTH-12"], "teacher with an unconfirmed
 defect("ORGANISATION_NOT_CHECKED", ["AUTH-12"], "school not identified by its organisation account",
        """A school administrator's organisation is taken from the journal only; the ЕСИА
        organisation account (INN/OGRN) is never checked.""", AUTH)
+defect("TEEN_CHILD_ACCOUNT_ACCEPTED", ["AUTH-13"], "a child account accepted at 14 or over",
+       """A sign-in with a child account (`lvl` KD) is trusted whatever the learner's age: a
+       learner of 14 or over whose account was not re-issued signs in without a confirmed
+       account.""", AUTH)
 defect("ADULT_SIMPLIFIED_ACCEPTED", ["AUTH-13"], "adult with a simplified account",
        """A parent or a student of 14 or over signs in with a simplified or standard ЕСИА
        account instead of being told to confirm it.""", AUTH)

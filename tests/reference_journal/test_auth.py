@@ -604,6 +604,13 @@ def probe_adult_simplified(b: Bench) -> bool:
     return _signs_in(b, pick(b.esia, b.world, "representative", "unconfirmed_adult", account_type="simplified")["oid"])
 
 
+def probe_teen_child_account(b: Bench) -> bool:
+    teen = pick(b.esia, b.world, "learner", prelinked=True, account_type="confirmed", under_14=False)
+    b.put_persona({**teen, "level": "KD", "account_type": "child", "trusted": False})
+    b.consent(teen["oid"])
+    return _signs_in(b, teen["oid"])
+
+
 def probe_child_level(b: Bench) -> bool:
     child = pick(b.esia, b.world, "learner", prelinked=True, account_type="child", under_14=True,
                  where=lambda p: p.get("consent") == "granted")
@@ -672,6 +679,7 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
     "TEACHER_UNCONFIRMED_ACCEPTED": probe_teacher_unconfirmed,
     "ORGANISATION_NOT_CHECKED": probe_organisation,
     "ADULT_SIMPLIFIED_ACCEPTED": probe_adult_simplified,
+    "TEEN_CHILD_ACCOUNT_ACCEPTED": probe_teen_child_account,
     "CHILD_LEVEL_NOT_CHECKED": probe_child_level,
     "LOG_ESIA_TOKEN": probe_log_token,
     "LOG_ESIA_REFRESH_TOKEN": probe_log_refresh_token,
@@ -684,7 +692,7 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
 
 def test_every_auth_defect_has_a_probe():
     assert set(PROBES) == {d.id for d in CATALOGUE.values() if d.implemented_in == AUTH}
-    assert len(PROBES) == 30
+    assert len(PROBES) == 31
 
 
 @pytest.mark.parametrize("defect_id", sorted(PROBES))
