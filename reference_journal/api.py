@@ -229,7 +229,9 @@ async def get_internal_login(request: Request) -> Response:
     if j.defect_on("LOGIN_BY_QUERY_OID") and OID_RE.match(request.query_params.get("oid", "")):
         oid = request.query_params["oid"]
     account = j.accounts.by_oid(oid)
-    if account is None:
+    young = account is not None and account.person_table == "learners" and j.defect_on("LOGIN_FOR_ADULTS_ONLY") \
+        and (learner := j.learner(account.person_id or "")) is not None and j.under_14(learner)
+    if account is None or young:
         raise JournalError(404, "user_not_linked", "пользователь ЕСИА не привязан к учётной записи журнала",
                            "no journal user is linked to this ЕСИА oid")
     answer: dict[str, Any] = {"oid": call.oid, "login": _ensure_login(j, account, account.label, call),

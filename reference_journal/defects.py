@@ -365,6 +365,10 @@ defect("EVENTS_WHOLE_SCHOOL", ["NOTIF-01"], "every school event for every learne
 defect("LOGIN_OMITS_CHILDREN", ["CRED-01"], "child logins not handed over",
        """`GET /api/v1/me/login` gives the parent's own login but never the children's.""",
        JOURNAL, "reference_journal.api")
+defect("LOGIN_FOR_ADULTS_ONLY", ["CRED-01"], "no login for a child signed in to the portal",
+       """`GET /api/v1/me/login` answers adults only: a child under 14 signed in to «Моё
+       образование» with their child account is told they are not linked, so they cannot
+       enter the journal from the portal.""", JOURNAL, "reference_journal.api")
 defect("LOGIN_BY_QUERY_OID", ["CRED-01", "CRED-02"], "debug parameter picks the user",
        """A debugging parameter `?oid=` left in `GET /api/v1/me/login` overrides `X-Esia-Oid`:
        any portal user obtains another user's login.""", JOURNAL, "reference_journal.api")

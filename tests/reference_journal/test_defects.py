@@ -474,6 +474,11 @@ def probe_nonfree_nested_component(client, world: World) -> bool:
     return any("proprietary" in repr(n["licenses"]).lower() for c in doc["components"] for n in c.get("components", []))
 
 
+def probe_login_for_adults_only(client, world: World) -> bool:
+    child = world.learner(under_14=True)
+    return client.portal("/me/login", child["esia"]["oid"]).status_code != 200
+
+
 PROBES: dict[str, Callable[[Any, World], bool]] = {
     "CONSENT_REVOCATION_IGNORED": probe_consent_revocation,
     "CONSENT_APPLIED_BY_ARRIVAL": probe_consent_by_arrival,
@@ -517,6 +522,7 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "LOG_PERIOD_IGNORED": probe_log_period_ignored,
     "LOG_ATTEMPTED_PASSWORD": probe_log_attempted_password,
     "NONFREE_COMPONENT": probe_nonfree_component,
+    "LOGIN_FOR_ADULTS_ONLY": probe_login_for_adults_only,
     "NONFREE_NESTED_COMPONENT": probe_nonfree_nested_component,
     "BIRTHDAY_COUNTED_NEXT_DAY": probe_birthday_counted_next_day,
     "UNDER_14_WRITES_VIA_ESIA": probe_under_14_writes_via_esia,
