@@ -39,11 +39,12 @@ def plan_parts(only: tuple[str, ...], jobs: int) -> tuple[list[list[Path]], list
     the catalogue, that its tests verify, so that its exit code is about them), and the node
     IDs in collection order."""
     from conformance.cli.requirements_cmd import CollectionFailed, collect
+    from conformance.session import selection
 
     root = CONFORMANCE_DIR.parent
     cost: dict[Path, float] = {}
-    try:
-        tests = collect(CONFORMANCE_DIR)
+    try:   # the map of the last full collection of these sources, else a collection now
+        tests = selection.tests() or collect(CONFORMANCE_DIR)
     except CollectionFailed as exc:   # every module, the parts' own collection reports the problem
         click.echo(f"note: {exc}; splitting by test file only")
         tests = {}
