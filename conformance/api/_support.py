@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from conformance import evidence
 from conformance.clients import PORTAL_MNEMONIC
 from conformance.people import SIGN_IN_SCENARIOS, People
 from conformance.verdicts import EnvironmentProblem
 from conformance.world import world_of
-from specs import OPENAPI_DIR
+from specs import OPENAPI_DIR, load_yaml
 from conformance.dataset import typed_rows
 from specs.tables import TableSet, load_tables
 from specs.values import ValueRuleError, format_value, parse_value
@@ -59,7 +58,7 @@ VOLATILE = frozenset({"send_datetime"})
 
 @functools.lru_cache(maxsize=1)
 def standard() -> dict[str, Any]:
-    return yaml.safe_load(JOURNAL_YAML.read_text(encoding="utf-8"))
+    return load_yaml(JOURNAL_YAML)
 
 
 def resolve(doc: dict[str, Any], node: Any) -> Any:
