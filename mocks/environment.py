@@ -87,6 +87,8 @@ class Environment:
         return all(s.thread is not None and s.thread.is_alive() for s in self.servers.values())
 
     def stop(self) -> None:
+        for server in self.servers.values():   # all told at once: each notices on uvicorn's next tick
+            server.server.should_exit = True
         for server in self.servers.values():
             server.stop()
         self.servers.clear()
