@@ -9,6 +9,7 @@ verdict other than PASS/NOT_APPLICABLE.
     PYTHONPATH=. python benchmarks/bench_certify.py --seeds 1-20 --out /tmp/bench-certify
     PYTHONPATH=. python benchmarks/bench_certify.py --only FREE-01 --repeat 3    # setup-bound
     PYTHONPATH=. python benchmarks/bench_certify.py --jobs 1 --jobs 2            # -j side by side
+    PYTHONPATH=. python benchmarks/bench_certify.py --tree /tmp/main --tree . --repeat 2   # interleaved
 
 Also reported per run: the setup ("environment ready in", printed by certify), the CPU time
 of the run and its children (user + sys), and the load average at its end, since the machine
@@ -45,6 +46,9 @@ def main() -> int:
                     help="certify -j N; repeat to compare several N in one run (default: 1)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per seed and N (default 1)")
     ap.add_argument("--help-runs", type=int, default=0, help="time `ezhd --help` this many times first")
+    ap.add_argument("--tree", action="append", type=Path, default=[], metavar="DIR",
+                    help="a checkout to run certify from (its code first on PYTHONPATH); repeat to "
+                         "interleave several, e.g. main exported with git archive (default: this one)")
     args = ap.parse_args()
     if args.help_runs:
         times = []
@@ -55,16 +59,22 @@ def main() -> int:
         times.sort()
         print(f"ezhd --help: median {times[len(times) // 2]:.2f} s, min {times[0]:.2f} s ({len(times)} runs)")
     rows, bad = [], 0
-    runs = [(seed, jobs, k) for seed in args.seeds for jobs in (args.jobs or [1]) for k in range(args.repeat)]
-    for seed, jobs, k in runs:
-        report = args.out / f"seed-{seed}-j{jobs}-{k}"
+    trees = [t.resolve() for t in args.tree] or [None]
+    runs = [(seed, jobs, k, tree) for seed in args.seeds for k in range(args.repeat) for jobs in (args.jobs or [1])
+            for tree in trees]
+    for seed, jobs, k, tree in runs:
+        label = f"{tree.name}-" if tree is not None else ""
+        report = args.out / f"{label}seed-{seed}-j{jobs}-{k}"
+        env = dict(os.environ)
+        if tree is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [os.environ.get("PYTHONPATH")])])
         started = time.monotonic()
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run([sys.executable, "-m", "conformance.cli", "certify", "--sut", "reference",
                                "--seed", str(seed), "--report-dir", str(report), "--force", "--no-progress",
                                *(["-j", str(jobs)] if jobs > 1 else []),
                                *(a for rid in args.only for a in ("--only", rid))],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env=env, cwd=tree)
         wall = time.monotonic() - started
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
@@ -79,7 +89,7 @@ def main() -> int:
         bad += any(v in ("FAIL", "ERROR", "NOT_TESTED", "SKIPPED") for v in not_passed.values())
         rows.append((seed, wall, suite, proc.returncode, results["summary"]["verdicts"], not_passed))
         setup = f"{max(ready):5.1f}" if ready else "    –"
-        print(f"seed {seed:>3} -j {jobs}: exit {proc.returncode}, {wall:5.1f} s wall, setup {setup} s, "
+        print(f"{label}seed {seed:>3} -j {jobs}: exit {proc.returncode}, {wall:5.1f} s wall, setup {setup} s, "
               f"{suite:5.1f} s suite, {cpu:5.1f} s CPU, load {os.getloadavg()[0]:.1f}, "
               f"not passed: {not_passed or 'none'}", flush=True)
     walls = sorted(r[1] for r in rows)

@@ -58,7 +58,8 @@ class Landing:
 
 class Browser(httpx.Client):
     def __init__(self, run: dict[str, Any]) -> None:
-        super().__init__(follow_redirects=False, timeout=30.0, event_hooks=evidence.hooks("browser"))
+        super().__init__(follow_redirects=False, timeout=30.0, event_hooks=evidence.hooks("browser"),
+                         verify=evidence.ssl_context())
         self.run = run
         self.journal_url: str = run["journal"]["base_url"]
         self.esia_url: str = run["mocks"]["esia"]

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from typing import Any
@@ -68,14 +69,28 @@ class MockAdmin:
 class Portal:
     """The portal's side of the on-demand API, through the agent."""
 
+    CONSENTS = "/api/v1/consents"
+
     def __init__(self, run: dict[str, Any]) -> None:
         self.agent = run["mocks"]["smev"].rstrip("/")
         self.mnemonic = run["journal"]["mnemonic"]
         self.base = f"{self.agent}/{self.mnemonic}/ezhd"
         self.http = evidence.client("portal→agent")
+        self._consents_after: float | None = None
+
+    def consents_stamped_until(self, when: dt.datetime) -> None:
+        """Consent notifications were sent stamped (`changed_at`) up to `when`, ahead of the
+        wall clock: the next one waits until the wall clock has passed it, so a later test that
+        stamps with the wall clock is not taken for a stale change (journal.yaml: the later
+        `changed_at` wins). Waiting here, not where the stamps were given, costs only a test
+        that sends a consent that soon."""
+        self._consents_after = max(self._consents_after or 0.0, when.timestamp() + 1.0)
 
     def call(self, method: str, path: str, oid: int | str | None = None, sender: str | None = PORTAL_MNEMONIC,
              **kwargs: Any) -> httpx.Response:
+        if path == self.CONSENTS and self._consents_after is not None:
+            time.sleep(max(0.0, min(10.0, self._consents_after - time.time())))
+            self._consents_after = None
         headers = dict(kwargs.pop("headers", None) or {})
         if sender is not None:
             headers["X-Smev-Sender"] = sender

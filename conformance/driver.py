@@ -34,7 +34,7 @@ import httpx
 
 from conformance import evidence
 from conformance.verdicts import EnvironmentProblem
-from specs import OPENAPI_DIR
+from specs import OPENAPI_DIR, load_yaml
 
 ADMIN_PASSWORD_ENV = "EZHD_JOURNAL_ADMIN_PASSWORD"
 DRIVER_SPEC = OPENAPI_DIR / "driver.yaml"
@@ -316,9 +316,7 @@ class Operation:
 @functools.lru_cache(maxsize=1)
 def driver_operations() -> dict[str, Operation]:
     """The session operations of specs/openapi/driver.yaml (tag `operation`), by name."""
-    import yaml
-
-    doc = yaml.safe_load(DRIVER_SPEC.read_text(encoding="utf-8"))
+    doc = load_yaml(DRIVER_SPEC)
     ops = {}
     for path, item in doc["paths"].items():
         op = item.get("post") or {}

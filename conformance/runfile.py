@@ -227,8 +227,10 @@ def no_answer(url: str, timeout: float = 5.0) -> str | None:
     """Why nothing answers at `url`, or None when something does (any HTTP status counts)."""
     import httpx
 
+    from conformance.evidence import ssl_context
+
     try:
-        httpx.get(url, timeout=timeout)
+        httpx.get(url, timeout=timeout, verify=ssl_context())
     except httpx.ConnectError as exc:
         text = str(exc)
         return "connection refused" if "refused" in text.lower() else f"cannot connect ({text})"

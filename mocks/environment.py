@@ -42,8 +42,14 @@ class Environment:
                 from mocks.esia.app import create_app as esia_app
                 self.apps[name] = esia_app()
             elif name == "smev":
+                import httpx
+
                 from mocks.smev.app import create_app as smev_app
-                self.apps[name] = smev_app(showcase=self.showcase)
+                # one transport for the calls the agent forwards: without it every call makes an
+                # httpx client with a new TLS context (the CA bundle loaded, ~20 ms of CPU); no
+                # keep-alive, so each call still has a connection of its own as before
+                forward = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
+                self.apps[name] = smev_app(showcase=self.showcase, transport=forward)
             else:
                 from mocks.epgu.app import create_app as epgu_app
                 self.apps[name] = epgu_app(showcase=self.showcase)
@@ -81,6 +87,8 @@ class Environment:
         return all(s.thread is not None and s.thread.is_alive() for s in self.servers.values())
 
     def stop(self) -> None:
+        for server in self.servers.values():   # all told at once: each notices on uvicorn's next tick
+            server.server.should_exit = True
         for server in self.servers.values():
             server.stop()
         self.servers.clear()

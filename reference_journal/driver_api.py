@@ -28,7 +28,7 @@ from starlette.routing import Route
 from reference_journal.errors import Detail, JournalError
 from reference_journal.testcontrol import authorise
 from reference_journal.web import COOKIE
-from specs import OPENAPI_DIR
+from specs import OPENAPI_DIR, load_yaml
 
 BASE = "/driver/v1"
 WEB_BASE = "/web/api/v1"
@@ -73,7 +73,7 @@ WEB: dict[str, Callable[[dict[str, Any], dict[str, Any]], WebCall]] = {
 
 def _operations() -> dict[str, dict[str, Any]]:
     """name -> {"args": [...], "required": [...], "fields": bool}, from driver.yaml."""
-    doc = yaml.safe_load((OPENAPI_DIR / "driver.yaml").read_text(encoding="utf-8"))
+    doc = load_yaml(OPENAPI_DIR / "driver.yaml")
     out = {}
     for item in doc["paths"].values():
         op = item.get("post") or {}

@@ -10,9 +10,7 @@ import functools
 from typing import Any
 
 import jsonschema
-import yaml
-
-from specs import OPENAPI_DIR
+from specs import OPENAPI_DIR, load_yaml
 
 JOURNAL_SPEC = OPENAPI_DIR / "journal.yaml"
 TEST_CONTROL_SPEC = OPENAPI_DIR / "test-control.yaml"
@@ -21,7 +19,7 @@ TEST_CONTROL_SPEC = OPENAPI_DIR / "test-control.yaml"
 @functools.lru_cache(maxsize=None)
 def document(name: str) -> dict[str, Any]:
     """A parsed OpenAPI file of specs/openapi (e.g. `journal.yaml`)."""
-    return yaml.safe_load((OPENAPI_DIR / name).read_text(encoding="utf-8"))
+    return load_yaml(OPENAPI_DIR / name)
 
 
 @functools.lru_cache(maxsize=None)

@@ -4,10 +4,20 @@ This package depends on nothing else in the project. Data files live beside the 
 the modules only load and interpret them, so every rule is stated once, in the data.
 """
 from pathlib import Path
+from typing import Any
 
 SPECS_DIR = Path(__file__).resolve().parent
 TABLES_DIR = SPECS_DIR / "tables"
 OPENAPI_DIR = SPECS_DIR / "openapi"
 SCHEMAS_DIR = SPECS_DIR / "schemas"
 
-__all__ = ["SPECS_DIR", "TABLES_DIR", "OPENAPI_DIR", "SCHEMAS_DIR"]
+__all__ = ["SPECS_DIR", "TABLES_DIR", "OPENAPI_DIR", "SCHEMAS_DIR", "load_yaml"]
+
+
+def load_yaml(path: Path) -> Any:
+    """A YAML file parsed safely, with libyaml when PyYAML has it (~10× faster than the pure
+    Python loader: the OpenAPI files take 0.1–0.5 s each without it)."""
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))

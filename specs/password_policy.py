@@ -7,7 +7,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from specs import load_yaml
 
 _FILE = Path(__file__).with_name("password_policy.yaml")
 
@@ -48,7 +48,7 @@ class Policy:
 
 @functools.lru_cache(maxsize=1)
 def policy() -> Policy:
-    doc = yaml.safe_load(_FILE.read_text(encoding="utf-8"))
+    doc = load_yaml(_FILE)
     classes = {"uppercase": frozenset(string.ascii_uppercase), "lowercase": frozenset(string.ascii_lowercase),
                "digit": frozenset(string.digits), "symbol": frozenset(doc["symbols"])}
     rules = tuple(Rule(r["id"], r["ru"], r["en"], r.get("min_length"), r.get("needs"), tuple(r.get("only") or ()))

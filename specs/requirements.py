@@ -16,7 +16,7 @@ from typing import Any, Iterator, Mapping
 import jsonschema
 import yaml
 
-from specs import SCHEMAS_DIR, SPECS_DIR
+from specs import SCHEMAS_DIR, SPECS_DIR, load_yaml
 from specs.tables import SpecError, Text  # shared by every spec loader
 
 __all__ = [
@@ -127,7 +127,7 @@ def _default_catalogue() -> Catalogue:
 
 def _load(path: Path) -> Catalogue:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path)
     except OSError as exc:
         raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

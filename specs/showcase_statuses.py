@@ -6,9 +6,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import yaml
-
-from specs import OPENAPI_DIR
+from specs import OPENAPI_DIR, load_yaml
 
 
 @dataclass(frozen=True)
@@ -22,7 +20,7 @@ class Status:
 
 @functools.lru_cache(maxsize=1)
 def statuses() -> dict[int, Status]:
-    doc = yaml.safe_load((OPENAPI_DIR / "showcase.yaml").read_text(encoding="utf-8"))
+    doc = load_yaml(OPENAPI_DIR / "showcase.yaml")
     codes = doc["components"]["schemas"]["StatusCode"]["x-codes"]
     return {int(k): Status(int(k), v["key"], v["ru"], bool(v["final"]), bool(v.get("success", False)))
             for k, v in codes.items()}

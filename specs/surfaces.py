@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from specs import OPENAPI_DIR, SCHEMAS_DIR, SPECS_DIR
+from specs import OPENAPI_DIR, SCHEMAS_DIR, SPECS_DIR, load_yaml
 from specs.tables import SpecError, Text, _schema_errors, load_tables
 
 __all__ = [
@@ -204,7 +204,7 @@ def _dimension_values(name: str, spec: Mapping[str, Any], path: Path) -> dict[st
 
 def _load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path)
     except (OSError, yaml.YAMLError) as exc:
         raise SpecError(f"{path}: cannot read: {exc}") from None
 

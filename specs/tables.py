@@ -16,7 +16,7 @@ from typing import Any, Iterator, Mapping
 import jsonschema
 import yaml
 
-from specs import SCHEMAS_DIR, TABLES_DIR
+from specs import SCHEMAS_DIR, TABLES_DIR, load_yaml
 
 COLUMN_TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "time")
 CHECKSUM_KINDS = ("snils", "inn", "inn_legal", "inn_person", "ogrn", "kpp")
@@ -175,8 +175,7 @@ def _text(value: Mapping[str, str] | None) -> Text | None:
 
 def _load_yaml(path: Path) -> Any:
     try:
-        with path.open(encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return load_yaml(path)
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from None
 

@@ -11,9 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, Iterable, Mapping
 
-import yaml
-
-from specs import SPECS_DIR
+from specs import SPECS_DIR, load_yaml
 from specs.csvio import CsvFormatError, iter_records
 from specs.tables import Table, TableSet, load_tables
 from specs.values import check_value, mask
@@ -48,8 +46,7 @@ class Violation:
 @functools.lru_cache(maxsize=1)
 def load_rules() -> Mapping[str, Mapping[str, Any]]:
     """The rule catalogue, keyed by rule id."""
-    with (SPECS_DIR / "flk_rules.yaml").open(encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return load_yaml(SPECS_DIR / "flk_rules.yaml")
 
 
 def check_row(table: Table, record: Mapping[str, str | None],

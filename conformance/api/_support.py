@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from conformance import evidence
 from conformance.clients import PORTAL_MNEMONIC
 from conformance.people import SIGN_IN_SCENARIOS, People
 from conformance.verdicts import EnvironmentProblem
 from conformance.world import world_of
-from specs import OPENAPI_DIR
+from specs import OPENAPI_DIR, load_yaml
 from conformance.dataset import typed_rows
 from specs.tables import TableSet, load_tables
 from specs.values import ValueRuleError, format_value, parse_value
@@ -59,7 +58,7 @@ VOLATILE = frozenset({"send_datetime"})
 
 @functools.lru_cache(maxsize=1)
 def standard() -> dict[str, Any]:
-    return yaml.safe_load(JOURNAL_YAML.read_text(encoding="utf-8"))
+    return load_yaml(JOURNAL_YAML)
 
 
 def resolve(doc: dict[str, Any], node: Any) -> Any:
@@ -157,10 +156,27 @@ class Dataset:
             return row["learner_id"] == learner_id
         return self.in_class(learner_id, row["class_id"], row[date_column])
 
-    @functools.lru_cache(maxsize=64)
+    @functools.lru_cache(maxsize=None)
+    def _by(self, table: str, column: str) -> dict[Any, list[tuple[int, dict[str, Any]]]]:
+        """The table's rows (with their place in the dataset) by the value of `column`."""
+        out: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
+        for i, row in enumerate(self.rows(table)):
+            out.setdefault(row[column], []).append((i, row))
+        return out
+
+    @functools.lru_cache(maxsize=256)
     def _of_learner(self, section: str, learner_id: str) -> tuple[dict[str, Any], ...]:
+        """`belongs` over the table, in dataset order, looking only at the rows of the learner or
+        of their classes (an index built once per table instead of a scan per learner)."""
         table = item_table(section)
-        return tuple(r for r in self.rows(table) if self.belongs(section, learner_id, r))
+        rows = self.rows(table)
+        if not rows:
+            return ()
+        key = "learner_id" if "learner_id" in rows[0] and section != "lessons" else "class_id"
+        values = [learner_id] if key == "learner_id" else {m["class_id"] for m in self.memberships.get(learner_id, ())}
+        index = self._by(table, key)
+        found = sorted((pair for v in values for pair in index.get(v, ())), key=lambda pair: pair[0])
+        return tuple(r for _, r in found if self.belongs(section, learner_id, r))
 
     def records(self, section: str, learner_id: str, start: dt.date | None = None,
                 end: dt.date | None = None) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ again at the end:
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from typing import Any, Iterator
 
@@ -41,11 +40,11 @@ class Timeline:
 
 
 @pytest.fixture(scope="module")
-def clock() -> Iterator[Timeline]:
+def clock(portal) -> Iterator[Timeline]:
     line = Timeline()
     yield line
-    # later tests stamp with the wall clock: let it pass the last stamp given here
-    time.sleep(max(0.0, min(10.0, (line.last - dt.datetime.now(dt.timezone.utc)).total_seconds() + 1.0)))
+    # later tests stamp with the wall clock: the portal's next consent waits until it passed the last stamp here
+    portal.consents_stamped_until(line.last)
 
 
 def _child(run, people) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:

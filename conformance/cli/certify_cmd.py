@@ -57,7 +57,8 @@ sut.toml's URLs are moved to the container's address, the containers' logs go to
 DIR/containers/, and everything is removed afterwards; no engine or image is exit 3.
 
 `-j N` (N > 1, `--sut reference` only) splits the selected test modules into N parts balanced
-by expected cost (`AREA_COST`; a module's tests stay together) and runs each as a complete,
+by expected cost (`AREA_COST`; a module's tests stay together, and an area's when it has a
+conftest.py, so EXP's full export runs once) and runs each as a complete,
 independent certify run in a subprocess — its own mocks, its own reference journal, the same
 seed's dataset — into REPORT_DIR/parts/<k> (hidden option `--tests FILE`; its output in
 parts/<k>.log, its progress lines relayed as `[part k] ...`). Their raw test records are then

@@ -53,13 +53,14 @@ def _wait_healthy(url: str, server: Any, timeout: float = 15.0) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/test-control/v1/health", timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
+    with httpx.Client(timeout=2.0) as http:   # one client: each new one loads the CA bundle again
+        while time.monotonic() < deadline:
+            try:
+                if http.get(f"{url}/test-control/v1/health").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
     server.should_exit = True
     raise click.ClickException(f"the journal at {url} did not answer within {timeout:.0f} s")
 

@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-import yaml
-
 from conformance.browser import Browser
 from conformance.clients import MockAdmin
 from conformance.driver import JournalDriver, UserSession
@@ -22,7 +20,7 @@ from conformance.people import People
 from conformance.verdicts import EnvironmentProblem
 from conformance.dataset import records, tables
 from specs import showcase_statuses as status
-from specs import OPENAPI_DIR
+from specs import OPENAPI_DIR, load_yaml
 from specs.tables import Table
 from specs.values import check_value
 
@@ -149,7 +147,7 @@ def upload_path(run: dict[str, Any], channel: str, table: str, operation: str = 
 @functools.lru_cache(maxsize=1)
 def _edu_upload_path() -> str:
     """The agent's per-table upload path template, as specs/openapi/edu-upload.yaml states it."""
-    doc = yaml.safe_load((OPENAPI_DIR / "edu-upload.yaml").read_text(encoding="utf-8"))
+    doc = load_yaml(OPENAPI_DIR / "edu-upload.yaml")
     return next(p for p in doc["paths"] if p.endswith("/csv/{table}"))
 
 

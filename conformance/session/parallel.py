@@ -28,22 +28,23 @@ __all__ = ["AREA_COST", "PARTS_DIR", "plan_parts", "run_parts"]
 
 PARTS_DIR = "parts"
 # the rough cost of a test of each area, in units of a quick auth test (per-area means of a full
-# reference run): exp runs exports, api schema-driven calls, auth many quick sign-ins. Balances
-# the parts of a -j run; an area not named costs 1.
-AREA_COST = {"exp": 12.0, "notif": 7.0, "api": 4.5, "log": 4.0, "role": 3.0, "cred": 2.0}
+# reference run, 2026-12-05): exp runs exports, api schema-driven calls, auth many quick sign-ins.
+# Balances the parts of a -j run; an area not named costs 1.
+AREA_COST = {"exp": 10.0, "api": 8.0, "notif": 5.5, "role": 4.5, "log": 2.0, "cred": 1.5}
 
 
 def plan_parts(only: tuple[str, ...], jobs: int) -> tuple[list[list[Path]], list[tuple[str, ...]], dict[str, int]]:
-    """The test files of each part (a module's tests stay together; the costliest file goes
-    to the part with the least so far), each part's --only (the requirements of `only`, or of
-    the catalogue, that its tests verify, so that its exit code is about them), and the node
-    IDs in collection order."""
+    """The test files of each part (a module's tests stay together, and an area's when it has a
+    conftest.py; the costliest goes to the part with the least so far), each part's --only (the
+    requirements of `only`, or of the catalogue, that its tests verify, so that its exit code is
+    about them), and the node IDs in collection order."""
     from conformance.cli.requirements_cmd import CollectionFailed, collect
+    from conformance.session import selection
 
     root = CONFORMANCE_DIR.parent
     cost: dict[Path, float] = {}
-    try:
-        tests = collect(CONFORMANCE_DIR)
+    try:   # the map of the last full collection of these sources, else a collection now
+        tests = selection.tests() or collect(CONFORMANCE_DIR)
     except CollectionFailed as exc:   # every module, the parts' own collection reports the problem
         click.echo(f"note: {exc}; splitting by test file only")
         tests = {}
@@ -58,13 +59,19 @@ def plan_parts(only: tuple[str, ...], jobs: int) -> tuple[list[list[Path]], list
     if not cost:   # nothing selected: one part, which reports it as the single run would
         cost = {path: 1.0 for path in sorted(CONFORMANCE_DIR.glob("*/test_*.py"))}
         jobs = 1
-    parts: list[list[Path]] = [[] for _ in range(min(jobs, len(cost)))]
+    # the files of an area with a conftest.py stay in one part: its package fixtures (EXP's full
+    # export) would otherwise run once in every part that has some of them
+    units: dict[Path, list[Path]] = {}
+    for path in cost:
+        units.setdefault(path.parent if (path.parent / "conftest.py").is_file() else path, []).append(path)
+    unit_cost = {unit: sum(cost[f] for f in files) for unit, files in units.items()}
+    parts: list[list[Path]] = [[] for _ in range(min(jobs, len(units)))]
     load = [0.0] * len(parts)
-    for path in sorted(cost, key=lambda p: (-cost[p], str(p))):
+    for unit in sorted(units, key=lambda u: (-unit_cost[u], str(u))):
         k = load.index(min(load))
-        parts[k].append(path)
-        load[k] += cost[path]
-    parts = [sorted(files) for files in parts]
+        parts[k].extend(units[unit])
+        load[k] += unit_cost[unit]
+    parts = [sorted(files) for files in parts if files]
     part_only = []
     for files in parts:
         names = {str(f.relative_to(root)) for f in files if f.is_relative_to(root)}

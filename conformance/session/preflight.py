@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from conformance.clients import PORTAL_MNEMONIC
+from conformance.evidence import ssl_context
 from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
 
 __all__ = ["Problem", "preflight", "SAMPLE_LEARNERS"]
@@ -50,7 +51,7 @@ class Problem:
 def _get(url: str, **kwargs: Any) -> httpx.Response | str:
     """The response, or why nothing answered."""
     try:
-        return httpx.get(url, timeout=TIMEOUT, **kwargs)
+        return httpx.get(url, timeout=TIMEOUT, verify=ssl_context(), **kwargs)
     except httpx.ConnectError as exc:
         return "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
     except httpx.TimeoutException:

@@ -29,7 +29,7 @@ from conformance.runfile import Run
 from conformance.session.launch import set_env
 from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
 
-__all__ = ["CACHE_ENV", "register_journal", "registration_calls", "make_dataset", "prepare"]
+__all__ = ["CACHE_ENV", "cache_root", "sources_digest", "register_journal", "registration_calls", "make_dataset", "prepare"]
 
 # (mock, method, admin path, JSON body) — an admin call made with the mock's URL
 Call = tuple[str, str, str, dict[str, Any]]
@@ -64,24 +64,38 @@ CACHE_ENV = "EZHD_CACHE_DIR"   # where generated datasets are kept by seed; "off
 _GENERATOR_SOURCES = ("fixtures", "specs")
 
 
+def cache_root() -> Path | None:
+    """Where certify keeps what it can make again (`$EZHD_CACHE_DIR`, default ~/.cache/ezhd);
+    None when the variable is "off"."""
+    base = os.environ.get(CACHE_ENV)
+    if base == "off":
+        return None
+    return Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ezhd"
+
+
+def sources_digest(packages: tuple[str, ...], salt: str = "") -> str:
+    """A hash of every source file (.py, .yaml, .json) of the project's `packages`, and `salt`."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{salt}\0".encode())
+    top = Path(__file__).resolve().parents[2]
+    for package in packages:
+        for path in sorted((top / package).rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".yaml", ".json") and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(top)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def _dataset_cache(seed: int) -> Path | None:
     """The cache entry of `seed`'s dataset: keyed by the seed, a hash of every source the
     generator reads (fixtures/ and specs/) and the version of Faker (its name lists), so a
     changed generator, table spec or name list misses."""
-    import hashlib
     from importlib.metadata import version
 
-    base = os.environ.get(CACHE_ENV)
-    if base == "off":
+    root = cache_root()
+    if root is None:
         return None
-    root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ezhd"
-    digest = hashlib.sha256(f"faker {version('faker')}\0".encode())
-    top = Path(__file__).resolve().parents[2]
-    for package in _GENERATOR_SOURCES:
-        for path in sorted((top / package).rglob("*")):
-            if path.is_file() and path.suffix in (".py", ".yaml", ".json") and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(top)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return root / "datasets" / f"seed-{seed}-{digest.hexdigest()[:16]}"
+    return root / "datasets" / f"seed-{seed}-{sources_digest(_GENERATOR_SOURCES, 'faker ' + version('faker'))}"
 
 
 _DATASET_FILES = ("dataset", "dataset.zip", "journal-personas.json")

@@ -23,6 +23,9 @@ from conformance.session.progress import Progress
 __all__ = ["HYPOTHESIS_PROFILE", "PART_RECORDS", "RunPlugin", "run_pytest", "write_reports", "summarise"]
 
 HYPOTHESIS_PROFILE = "ezhd-certify"
+# pytest plugins installed beside the suite that its tests do not use: not loaded (Faker's alone
+# imports Faker, ~0.4 s); Schemathesis's also blanks the values in Hypothesis's failure reports
+UNUSED_PLUGINS = ("schemathesis", "faker", "respx", "anyio", "ezhd-fixtures")
 PART_RECORDS = "records.json"
 
 
@@ -38,6 +41,8 @@ class RunPlugin:
         if setup_problems:
             self.run_extra["setup_problems"] = list(setup_problems)
         self.collector: Any = None
+        self.whole_package = False     # every module of the package collected (set by run_pytest)
+        self.collection_failed = False
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: Any) -> None:
@@ -51,11 +56,19 @@ class RunPlugin:
         self.collector.summary = False   # the one summary is certify's (conformance/report/console.py)
         config.pluginmanager.register(self.collector, RESULTS_PLUGIN)
 
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed:
+            self.collection_failed = True
+
     def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
-        if not self.only:
-            return
         from conformance.plugin import requirement_ids
 
+        if self.whole_package and not self.collection_failed:   # what a later --only or -j reads
+            from conformance.session import selection
+
+            selection.store({item.nodeid: list(requirement_ids(item)) for item in items})
+        if not self.only:
+            return
         keep, drop = [], []
         for item in items:
             (keep if self.only & set(requirement_ids(item)) else drop).append(item)
@@ -71,6 +84,7 @@ def run_pytest(report_dir: Path, run: Run, sut: Any, mocks: dict[str, str], seed
 
     from conformance.results import load_results
     from conformance.runfile import RUN_ENV
+    from conformance.session import selection
 
     results_path = report_dir / "results.json"
     if results_path.exists():
@@ -80,9 +94,11 @@ def run_pytest(report_dir: Path, run: Run, sut: Any, mocks: dict[str, str], seed
     previous = os.environ.get(RUN_ENV)
     os.environ[RUN_ENV] = str(report_dir / "run.json")
     try:
-        targets = [str(f.resolve()) for f in test_files] or [str(CONFORMANCE_DIR)]
+        selected = test_files or (selection.files_for(only) if only else None) or ()
+        targets = [str(f.resolve()) for f in selected] or [str(CONFORMANCE_DIR)]
         args = [*targets, "-p", "no:cacheprovider", "-q", "--rootdir", str(CONFORMANCE_DIR.parent),
-                "-o", "testpaths=conformance", "-p", "no:schemathesis", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                "-o", "testpaths=conformance", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                *(a for name in UNUSED_PLUGINS for a in ("-p", f"no:{name}")),
                 f"--hypothesis-seed={seed}", f"--hypothesis-profile={HYPOTHESIS_PROFILE}",
                 # a module that does not import leaves its requirements NOT_TESTED (they block
                 # sign-off), it does not stop the tests of the other requirements
@@ -91,6 +107,7 @@ def run_pytest(report_dir: Path, run: Run, sut: Any, mocks: dict[str, str], seed
         from conformance.report.console import ConciseFailures   # failures without fixture reprs
 
         run_plugin = RunPlugin(results_path, sut, mocks, seed, only, list(run.setup_problems))
+        run_plugin.whole_package = not selected
         plugins: list[Any] = [run_plugin, ConciseFailures()]
         if short_tracebacks:   # the same cause for every test (the journal does not answer): one line each
             args.append("--tb=line")
