@@ -1,8 +1,11 @@
 """Benchmark of mock ЕСИА: token exchanges per second and p50/p99 latency on loopback.
 
     PYTHONPATH=. python benchmarks/bench_esia.py [--count 2000] [--concurrency 50] [--time-limit 60]
+        [--signers 0,2]
 
-Starts `ezhd mocks up esia` (one uvicorn worker) in a subprocess, registers an RSA test
+For each `--signers` value (processes signing the RS256 tokens, `ezhd mocks up esia
+--esia-signers N`; 0 = in the server process, as before issue 18), one after the other in
+the same run: starts `ezhd mocks up esia` (one uvicorn worker) in a subprocess, registers an RSA test
 system and a persona through the admin API, signs the persona in once and then prepares
 `--count` authorization codes (each a real `GET /aas/oauth2/v2/ac` with a verified
 signature, answered from the ЕСИА session) and the matching signed token requests. Only the
@@ -53,9 +56,9 @@ PERSONA = {"oid": 1000001, "kind": "representative", "journal_id": "R1", "level"
            "scenario": []}
 
 
-def start_server(ready: Path) -> subprocess.Popen:
+def start_server(ready: Path, signers: int) -> subprocess.Popen:
     code = ("import sys; from conformance.cli.mocks_cmd import mocks; "
-            f"sys.exit(mocks.main(['up', 'esia', '--ready-file', {str(ready)!r}]))")
+            f"sys.exit(mocks.main(['up', 'esia', '--ready-file', {str(ready)!r}, '--esia-signers', '{signers}']))")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
@@ -160,18 +163,11 @@ def openssl_signs(seconds: int, processes: int = 1) -> float | None:
     return total
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=2000, help="requests per phase (default 2000)")
-    ap.add_argument("--concurrency", type=int, default=50, help="concurrent clients (default 50)")
-    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per phase at most (default 60)")
-    ap.add_argument("--json", action="store_true", help="print the results as JSON")
-    args = ap.parse_args(argv)
-    cpus = os.cpu_count() or 1
-    limit = {"openssl_sign_per_s_1core": openssl_signs(3), f"openssl_sign_per_s_{cpus}cores": openssl_signs(3, cpus)}
+def measure(signers: int, args: argparse.Namespace) -> tuple[float, dict[str, dict[str, float]]]:
+    """One server with `signers` signing processes: (seconds to prepare, {phase: figures})."""
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "ready.json"
-        proc = start_server(ready)
+        proc = start_server(ready, signers)
         try:
             base = json.loads(ready.read_text())["esia"]
             t0 = time.perf_counter()
@@ -194,22 +190,48 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    info = {"python": platform.python_version(), "cpus": os.cpu_count(), "concurrency": args.concurrency,
-            "prepare_seconds": round(prep, 1), "load_average": os.getloadavg(), **limit}
+    return prep, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=2000, help="requests per phase (default 2000)")
+    ap.add_argument("--concurrency", type=int, default=50, help="concurrent clients (default 50)")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per phase at most (default 60)")
+    ap.add_argument("--signers", default="0,2",
+                    help="comma-separated signing-process counts, each measured in turn (default 0,2)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = ap.parse_args(argv)
+    try:
+        configs = [int(x) for x in args.signers.split(",") if x.strip()]
+    except ValueError:
+        ap.error("--signers: comma-separated whole numbers, e.g. 0,2")
+    cpus = os.cpu_count() or 1
+    limit = {"openssl_sign_per_s_1core": openssl_signs(3), f"openssl_sign_per_s_{cpus}cores": openssl_signs(3, cpus)}
+    runs = []
+    for n in configs:
+        prep, results = measure(n, args)
+        runs.append({"signers": n, "prepare_seconds": round(prep, 1), "results": results})
+    limit_after = openssl_signs(3, cpus)
+    info = {"python": platform.python_version(), "cpus": cpus, "concurrency": args.concurrency,
+            "load_average": os.getloadavg(), **limit, f"openssl_sign_per_s_{cpus}cores_after": limit_after}
     if args.json:
-        print(json.dumps({"info": info, "results": results}, indent=2))
+        print(json.dumps({"info": info, "runs": runs}, indent=2))
         return 0
-    print(f"Python {info['python']}, {info['cpus']} CPUs, {args.concurrency} concurrent clients, "
-          f"one uvicorn worker; {args.count} codes prepared in {info['prepare_seconds']} s\n")
-    for name, value in limit.items():
+    print(f"Python {info['python']}, {cpus} CPUs, {args.concurrency} concurrent clients, one uvicorn worker\n")
+    for name, value in list(limit.items()) + [(f"openssl_sign_per_s_{cpus}cores_after", limit_after)]:
         if value:
             print(f"{name}: {value:.0f} (÷ 2 signatures per exchange: {value / 2:.0f} exchanges/s)")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
-    print("| endpoint | requests | errors | req/s | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, r in results.items():
-        print(f"| {name} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
-              f"{r['p99_ms']:.1f} |")
+    ceiling = limit[f"openssl_sign_per_s_{cpus}cores"]
+    print("| signing processes | endpoint | requests | errors | req/s | p50 ms | p99 ms | share of the limit |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for run in runs:
+        n = run["signers"]
+        for name, r in run["results"].items():
+            share = (f"{r['rps'] / (ceiling / 2):.0%}" if ceiling and name.startswith("token") else "")
+            print(f"| {n} | {name} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
+                  f"{r['p99_ms']:.1f} | {share} |")
     return 0
 
 

@@ -234,7 +234,7 @@ async def token(request: Request) -> Response:
     form: dict[str, str] = {}
     try:
         form, dups = await read_form(request)
-        body = core.exchange(form, version, dups)
+        body = await core.exchange_async(form, version, dups)
     except EsiaError as exc:
         if exc.state is None and form.get("state"):
             exc.state = form["state"]
@@ -448,14 +448,18 @@ class Guard(RequestGuard):
         self.core.record(entry)
 
 
-def create_app(core: EsiaCore | None = None, **settings: Any) -> Starlette:
-    """A mock ЕСИА app. `settings` override `Settings` fields when a new core is made."""
+def create_app(core: EsiaCore | None = None, *, signers: int = 0, **settings: Any) -> Starlette:
+    """A mock ЕСИА app. `settings` override `Settings` fields when a new core is made;
+    `signers` > 0 starts that many signing processes for the token endpoint
+    (`mocks.esia.signing`; stop them with `core.close()`)."""
     from mocks.esia import admin
 
     if core is None:
         core = EsiaCore(Settings(**settings)) if settings else EsiaCore()
     elif settings:
         core.configure(**settings)
+    if signers:
+        core.start_signers(signers)
     routes = [
         Route("/aas/oauth2/v2/ac", authorize, methods=["GET"]),
         Route("/aas/oauth2/ac", authorize, methods=["GET"]),
