@@ -93,6 +93,41 @@ def prepare(base: str, count: int) -> tuple[ClientSigner, list[dict[str, str]]]:
     return signer, forms
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of `pid` (the signing processes of the server)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def timed_phase(base: str, requests: list[bytes], args: argparse.Namespace, server: int) -> dict[str, float]:
+    """`run_phase` plus the CPU milliseconds per request spent by the server process, its
+    signing processes and the load generator (this process) — figures the other load on a
+    shared machine does not change much."""
+    signers = children_of(server)
+    before = (cpu_seconds(server), sum(cpu_seconds(p) for p in signers), time.process_time())
+    result = asyncio.run(run_phase(base, requests, args.concurrency, args.time_limit))
+    after = (cpu_seconds(server), sum(cpu_seconds(p) for p in signers), time.process_time())
+    n = max(1, result["requests"])
+    for key, b, a in zip(("server_cpu_ms", "signers_cpu_ms", "client_cpu_ms"), before, after):
+        result[key] = (a - b) * 1000 / n
+    return result
+
+
 def http_request(method: str, path: str, body: bytes = b"", ctype: str | None = None) -> bytes:
     head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nConnection: keep-alive\r\n"
     if ctype:
@@ -179,10 +214,8 @@ def measure(signers: int, args: argparse.Namespace) -> tuple[float, dict[str, di
             ping = [http_request("GET", "/_ping")] * len(timed)
             asyncio.run(run_phase(base, warm, min(args.concurrency, 50), args.time_limit))
             results = {
-                "token exchange (POST /aas/oauth2/v3/te)": asyncio.run(
-                    run_phase(base, timed, args.concurrency, args.time_limit)),
-                "trivial endpoint (GET /_ping)": asyncio.run(
-                    run_phase(base, ping, args.concurrency, args.time_limit)),
+                "token exchange (POST /aas/oauth2/v3/te)": timed_phase(base, timed, args, proc.pid),
+                "trivial endpoint (GET /_ping)": timed_phase(base, ping, args, proc.pid),
             }
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -224,14 +257,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {value:.0f} (÷ 2 signatures per exchange: {value / 2:.0f} exchanges/s)")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
     ceiling = limit[f"openssl_sign_per_s_{cpus}cores"]
-    print("| signing processes | endpoint | requests | errors | req/s | p50 ms | p99 ms | share of the limit |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| signing processes | endpoint | requests | errors | req/s | p50 ms | p99 ms | share of the limit "
+          "| CPU ms per request: server / signers / load generator |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for run in runs:
         n = run["signers"]
         for name, r in run["results"].items():
             share = (f"{r['rps'] / (ceiling / 2):.0%}" if ceiling and name.startswith("token") else "")
             print(f"| {n} | {name} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
-                  f"{r['p99_ms']:.1f} | {share} |")
+                  f"{r['p99_ms']:.1f} | {share} | {r['server_cpu_ms']:.2f} / {r['signers_cpu_ms']:.2f} / "
+                  f"{r['client_cpu_ms']:.2f} |")
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,6 +30,7 @@ from mocks.esia.core import RS256, TOKEN_ALGS, EsiaCore, Session, Settings
 from mocks.esia.errors import EsiaError
 
 MAX_QUERY = 16 * 1024
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")     # control characters but TAB
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -80,7 +82,7 @@ def _pairs(raw: bytes) -> tuple[dict[str, str], list[str]]:
     out: dict[str, str] = {}
     dups: list[str] = []
     for k, v in pairs:
-        if any(ord(c) < 32 and c not in "\t" for c in k + v):
+        if _CONTROL.search(k) or _CONTROL.search(v):
             raise _bad_params(f"control characters in the parameter {errors.quoted(k, 'name')}",
                               out.get("state"))
         if k in out and k not in dups:

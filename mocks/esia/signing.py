@@ -24,6 +24,7 @@ import os
 import pickle
 import signal
 import socket
+import struct
 import subprocess
 import sys
 from multiprocessing.connection import Connection
@@ -72,13 +73,46 @@ def _serve(conn: Any) -> None:
             return
 
 
-class _Worker:
-    def __init__(self, process: Any, conn: Any) -> None:
+class _Worker(asyncio.Protocol):
+    """The parent's end of one signing process: length-prefixed pickles both ways (the
+    framing of `multiprocessing.connection`, which the worker reads), answers in order."""
+
+    def __init__(self, pool: "SigningPool", process: Any, sock: socket.socket) -> None:
+        self.pool = pool
         self.process = process
-        self.conn = conn
+        self.sock = sock
+        self.transport: asyncio.Transport | None = None
         self.pending: collections.deque[asyncio.Future] = collections.deque()
         self.kids: set[str] = set()        # keys this worker has been sent
         self.alive = True
+        self._buffer = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, payload: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(_FRAME.pack(len(payload)) + payload)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buffer
+        buf += data
+        while len(buf) >= 4:
+            (size,) = _FRAME.unpack_from(buf)
+            if len(buf) < 4 + size:
+                break
+            reply = pickle.loads(bytes(buf[4:4 + size]))
+            del buf[:4 + size]
+            fut = self.pending.popleft()
+            if not fut.done():
+                fut.set_result(reply)
+        self.pool._refill(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pool._lost(self)
+
+
+_FRAME = struct.Struct("!i")
 
 
 class SigningPool:
@@ -90,7 +124,8 @@ class SigningPool:
         self.size = processes
         self.workers: list[_Worker] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._backlog: collections.deque[tuple[bytes, str, Any, asyncio.Future]] = collections.deque()
+        self._attaching: asyncio.Future | None = None
+        self._backlog: collections.deque[tuple[str, Any, Any, asyncio.Future]] = collections.deque()
         self._closed = False
 
     def start(self) -> "SigningPool":
@@ -107,9 +142,12 @@ class SigningPool:
                          "main(int(sys.argv[1]))", str(theirs.fileno())],
                         pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL,
                         start_new_session=True)
+                except BaseException:
+                    mine.close()
+                    raise
                 finally:
                     theirs.close()      # only the worker holds its end: EOF there when we go
-                self.workers.append(_Worker(process, Connection(mine.detach())))
+                self.workers.append(_Worker(self, process, mine))
         except BaseException:
             self.close()
             raise
@@ -123,23 +161,29 @@ class SigningPool:
 
     # --- the loop side -----------------------------------------------------------------------
 
-    def _attach(self) -> asyncio.AbstractEventLoop:
+    async def _attach(self) -> None:
         loop = asyncio.get_running_loop()
         if self._loop is None and not self._closed:
             self._loop = loop
-            for w in self.workers:
-                loop.add_reader(w.conn.fileno(), self._readable, w)
+            self._attaching = loop.create_future()
+            try:
+                for w in self.workers:
+                    await loop.connect_accepted_socket(lambda w=w: w, sock=w.sock)
+                    w.transport.set_write_buffer_limits(high=1 << 20)
+            finally:
+                self._attaching.set_result(None)
         if loop is not self._loop:
             raise SignerUnavailable("the signing pool serves another event loop")
-        return loop
+        if not self._attaching.done():
+            await self._attaching
 
     async def sign(self, kid: str, pem_of: Any, items: list[tuple[dict, dict]]) -> list[str]:
         """Sign `items` with the key `kid` (`pem_of()` gives its PKCS#8 PEM when a worker
         has not seen it yet)."""
-        loop = self._attach()
-        fut = loop.create_future()
+        await self._attach()
+        fut = self._loop.create_future()
         job = (kid, pem_of, items, fut)
-        worker = min((w for w in self.workers if w.alive), key=lambda w: len(w.pending), default=None)
+        worker = self._least_busy()
         if worker is None:
             raise SignerUnavailable("no signing process is running")
         if len(worker.pending) < WINDOW:
@@ -151,37 +195,20 @@ class SigningPool:
             raise SignerUnavailable(f"a signing process failed: {value}")
         return value
 
+    def _least_busy(self) -> _Worker | None:
+        return min((w for w in self.workers if w.alive and w.transport is not None),
+                   key=lambda w: len(w.pending), default=None)
+
     def _send(self, w: _Worker, job: tuple) -> None:
         kid, pem_of, items, fut = job
         pem = None
         if kid not in w.kids:
             pem = pem_of()
             w.kids.add(kid)
-        try:
-            w.conn.send_bytes(pickle.dumps((kid, pem, items), pickle.HIGHEST_PROTOCOL))
-        except OSError:
-            self._lost(w)
-            self._resubmit(job)
-            return
         w.pending.append(fut)
+        w.send(pickle.dumps((kid, pem, items), pickle.HIGHEST_PROTOCOL))
 
-    def _resubmit(self, job: tuple) -> None:
-        worker = min((w for w in self.workers if w.alive), key=lambda w: len(w.pending), default=None)
-        if worker is None:
-            if not job[3].done():
-                job[3].set_exception(SignerUnavailable("no signing process is running"))
-        else:
-            self._send(worker, job)
-
-    def _readable(self, w: _Worker) -> None:
-        try:
-            reply = pickle.loads(w.conn.recv_bytes())
-        except (EOFError, OSError):
-            self._lost(w)
-            return
-        fut = w.pending.popleft()
-        if not fut.done():
-            fut.set_result(reply)
+    def _refill(self, w: _Worker) -> None:
         while self._backlog and len(w.pending) < WINDOW and w.alive:
             self._send(w, self._backlog.popleft())
 
@@ -190,11 +217,6 @@ class SigningPool:
         if not w.alive:
             return
         w.alive = False
-        if self._loop is not None:
-            try:
-                self._loop.remove_reader(w.conn.fileno())
-            except (ValueError, OSError, RuntimeError):
-                pass
         while w.pending:
             fut = w.pending.popleft()
             if not fut.done():
@@ -207,24 +229,30 @@ class SigningPool:
                 fut = self._backlog.popleft()[3]
                 if not fut.done():
                     fut.set_exception(SignerUnavailable("no signing process is running"))
+        else:
+            nxt = self._least_busy()
+            if nxt is not None:
+                self._refill(nxt)
 
     # --- shutdown ----------------------------------------------------------------------------
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop every worker (their pipes close, they exit; terminate, then kill, the slow)."""
+        """Stop every worker: its socket closes, it sees EOF and exits (killed if it has
+        not within `timeout`). Safe from any thread, after the loop has stopped too."""
         self._closed = True
         loop, self._loop = self._loop, None
         for w in self.workers:
-            if loop is not None and not loop.is_closed():
-                try:
-                    loop.remove_reader(w.conn.fileno())
-                except (ValueError, OSError, RuntimeError):
-                    pass
             w.alive = False
-            try:
-                w.conn.close()
+            try:        # EOF for the worker, from any thread, whoever owns the descriptor
+                w.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            if w.transport is None:
+                w.sock.close()
+            elif loop is not None and loop.is_running():
+                loop.call_soon_threadsafe(w.transport.abort)
+            elif loop is not None and not loop.is_closed():
+                w.transport.abort()
         for w in self.workers:
             try:
                 w.process.wait(timeout)
