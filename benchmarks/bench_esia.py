@@ -14,6 +14,11 @@ token exchanges are timed: `POST /aas/oauth2/v3/te` with `--concurrency` clients
 refresh token each). The same server then answers the same number of `GET /_ping` (a
 trivial endpoint through the same middleware) at the same concurrency, side by side.
 
+Beside latency, each phase reports the CPU milliseconds per request of the server process, its
+signing processes and the load generator (from /proc, so other load on a shared machine hardly
+changes them), the cores the phase actually got, and the CPU-bound ceiling: the requests/s
+those CPU costs would allow if the run had every core to itself.
+
 The limit beside it, measured in the same run: `openssl speed rsa2048` signatures per second
 on one core and with one copy per core at once (an exchange costs two RSA-2048 signatures and
 one verification, so signatures/s ÷ 2 is what the machine could sign at most).
@@ -125,6 +130,16 @@ def timed_phase(base: str, requests: list[bytes], args: argparse.Namespace, serv
     n = max(1, result["requests"])
     for key, b, a in zip(("server_cpu_ms", "signers_cpu_ms", "client_cpu_ms"), before, after):
         result[key] = (a - b) * 1000 / n
+    per_request = result["server_cpu_ms"] + result["signers_cpu_ms"] + result["client_cpu_ms"]
+    # What the phase got of the machine, and what it would do if it had every core to itself
+    # (server and signers in parallel, the load generator beside them; a single server
+    # process can use one core at most).
+    result["cores_used"] = result["rps"] * per_request / 1000
+    cores = os.cpu_count() or 1
+    result["ceiling_rps"] = min(cores * 1000 / per_request if per_request else 0.0,
+                                1000 / result["server_cpu_ms"] if result["server_cpu_ms"] else float("inf"),
+                                1000 * max(1, len(signers)) / result["signers_cpu_ms"] if result["signers_cpu_ms"]
+                                else float("inf"))
     return result
 
 
@@ -258,15 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
     ceiling = limit[f"openssl_sign_per_s_{cpus}cores"]
     print("| signing processes | endpoint | requests | errors | req/s | p50 ms | p99 ms | share of the limit "
-          "| CPU ms per request: server / signers / load generator |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---|")
+          "| CPU ms per request: server / signers / load generator | cores it got | CPU-bound ceiling, req/s |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for run in runs:
         n = run["signers"]
         for name, r in run["results"].items():
             share = (f"{r['rps'] / (ceiling / 2):.0%}" if ceiling and name.startswith("token") else "")
             print(f"| {n} | {name} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
                   f"{r['p99_ms']:.1f} | {share} | {r['server_cpu_ms']:.2f} / {r['signers_cpu_ms']:.2f} / "
-                  f"{r['client_cpu_ms']:.2f} |")
+                  f"{r['client_cpu_ms']:.2f} | {r['cores_used']:.2f} | {r['ceiling_rps']:.0f} |")
     return 0
 
 
