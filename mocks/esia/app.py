@@ -96,7 +96,10 @@ async def read_form(request: Request) -> tuple[dict[str, str], list[str]]:
     body = await request.body()
     if ctype != FORM_TYPE:
         raise _bad_params(f"Content-Type must be {FORM_TYPE}")
-    return _pairs(body)
+    form, dups = _pairs(body)
+    if not dups:        # the journal's record of the form, parsed once (with duplicates it re-reads)
+        request.scope["esia_form"] = form
+    return form, dups
 
 
 def wants_json(request: Request) -> bool:
@@ -436,7 +439,8 @@ class Guard(RequestGuard):
             entry.setdefault("note", {"error": ex.refused})
         elif endpoint != "admin" and ctype == FORM_TYPE and body:
             try:
-                entry["form"] = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+                entry["form"] = dict(scope.get("esia_form") or
+                                     parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
             except Exception:
                 entry["form"] = {"_unreadable": True}
         if location:
