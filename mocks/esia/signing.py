@@ -40,7 +40,8 @@ REGISTRY = JWSRegistry(header_registry={
     "sbt": HeaderParameter("ЕСИА token kind (id, access)", "str"),
     "ver": HeaderParameter("ЕСИА token format version", "int"),
 })
-WINDOW = 4          # jobs in flight per worker: keeps it busy, keeps both pipes far from full
+WINDOW = 2          # messages in flight per worker: one being signed, one waiting
+BATCH = 8           # jobs (exchanges) per message at most: bounds the wait of the first
 
 
 def sign_rs256(header: dict[str, Any], claims: dict[str, Any], key: RSAKey) -> str:
@@ -53,22 +54,24 @@ class SignerUnavailable(RuntimeError):
 
 
 def _serve(conn: Any) -> None:
-    """A worker: (kid, pem or None, [(header, claims), ...]) in, ("ok", [jwt, ...]) out."""
+    """A worker: a batch [(kid, pem or None, [(header, claims), ...]), ...] in, one reply
+    per job out in one message: ("ok", [jwt, ...]) or ("error", why)."""
     keys: dict[str, RSAKey] = {}
     while True:
         try:
-            kid, pem, items = pickle.loads(conn.recv_bytes())
+            batch = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
             return
+        replies: list[tuple[str, Any]] = []
+        for kid, pem, items in batch:
+            try:
+                if pem is not None:
+                    keys[kid] = RSAKey.import_key(pem)
+                replies.append(("ok", [sign_rs256(h, c, keys[kid]) for h, c in items]))
+            except Exception as exc:  # noqa: BLE001 - report, keep serving
+                replies.append(("error", f"{type(exc).__name__}: {exc}"))
         try:
-            if pem is not None:
-                keys[kid] = RSAKey.import_key(pem)
-            key = keys[kid]
-            reply: tuple[str, Any] = ("ok", [sign_rs256(h, c, key) for h, c in items])
-        except Exception as exc:  # noqa: BLE001 - report, keep serving
-            reply = ("error", f"{type(exc).__name__}: {exc}")
-        try:
-            conn.send_bytes(pickle.dumps(reply, pickle.HIGHEST_PROTOCOL))
+            conn.send_bytes(pickle.dumps(replies, pickle.HIGHEST_PROTOCOL))
         except (BrokenPipeError, OSError):
             return
 
@@ -82,7 +85,7 @@ class _Worker(asyncio.Protocol):
         self.process = process
         self.sock = sock
         self.transport: asyncio.Transport | None = None
-        self.pending: collections.deque[asyncio.Future] = collections.deque()
+        self.pending: collections.deque[list[asyncio.Future]] = collections.deque()   # batches
         self.kids: set[str] = set()        # keys this worker has been sent
         self.alive = True
         self._buffer = bytearray()
@@ -101,12 +104,12 @@ class _Worker(asyncio.Protocol):
             (size,) = _FRAME.unpack_from(buf)
             if len(buf) < 4 + size:
                 break
-            reply = pickle.loads(bytes(buf[4:4 + size]))
+            replies = pickle.loads(bytes(buf[4:4 + size]))
             del buf[:4 + size]
-            fut = self.pending.popleft()
-            if not fut.done():
-                fut.set_result(reply)
-        self.pool._refill(self)
+            for fut, reply in zip(self.pending.popleft(), replies):
+                if not fut.done():
+                    fut.set_result(reply)
+        self.pool._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.pool._lost(self)
@@ -127,6 +130,7 @@ class SigningPool:
         self._attaching: asyncio.Future | None = None
         self._backlog: collections.deque[tuple[str, Any, Any, asyncio.Future]] = collections.deque()
         self._closed = False
+        self._flush_soon = False
 
     def start(self) -> "SigningPool":
         if os.name != "posix":
@@ -179,17 +183,16 @@ class SigningPool:
 
     async def sign(self, kid: str, pem_of: Any, items: list[tuple[dict, dict]]) -> list[str]:
         """Sign `items` with the key `kid` (`pem_of()` gives its PKCS#8 PEM when a worker
-        has not seen it yet)."""
+        has not seen it yet). The jobs of one loop iteration go out together: one message
+        per worker, one answer back (fewer wake-ups of the server process per exchange)."""
         await self._attach()
-        fut = self._loop.create_future()
-        job = (kid, pem_of, items, fut)
-        worker = self._least_busy()
-        if worker is None:
+        if self._least_busy() is None:
             raise SignerUnavailable("no signing process is running")
-        if len(worker.pending) < WINDOW:
-            self._send(worker, job)
-        else:
-            self._backlog.append(job)
+        fut = self._loop.create_future()
+        self._backlog.append((kid, pem_of, items, fut))
+        if not self._flush_soon:
+            self._flush_soon = True
+            self._loop.call_soon(self._flush)
         status, value = await fut
         if status != "ok":
             raise SignerUnavailable(f"a signing process failed: {value}")
@@ -199,18 +202,31 @@ class SigningPool:
         return min((w for w in self.workers if w.alive and w.transport is not None),
                    key=lambda w: len(w.pending), default=None)
 
-    def _send(self, w: _Worker, job: tuple) -> None:
-        kid, pem_of, items, fut = job
-        pem = None
-        if kid not in w.kids:
-            pem = pem_of()
-            w.kids.add(kid)
-        w.pending.append(fut)
-        w.send(pickle.dumps((kid, pem, items), pickle.HIGHEST_PROTOCOL))
+    def _flush(self) -> None:
+        """Hand the waiting jobs to the workers with fewer than `WINDOW` batches in flight,
+        shared out evenly, at most `BATCH` jobs a message."""
+        self._flush_soon = False
+        while self._backlog:
+            free = [w for w in self.workers if w.alive and w.transport is not None and len(w.pending) < WINDOW]
+            if not free:
+                return
+            free.sort(key=lambda w: len(w.pending))
+            share = min(BATCH, -(-len(self._backlog) // len(free)))
+            for w in free:
+                jobs = [self._backlog.popleft() for _ in range(min(share, len(self._backlog)))]
+                if jobs:
+                    self._send(w, jobs)
 
-    def _refill(self, w: _Worker) -> None:
-        while self._backlog and len(w.pending) < WINDOW and w.alive:
-            self._send(w, self._backlog.popleft())
+    def _send(self, w: _Worker, jobs: list[tuple]) -> None:
+        batch = []
+        for kid, pem_of, items, _ in jobs:
+            pem = None
+            if kid not in w.kids:
+                pem = pem_of()
+                w.kids.add(kid)
+            batch.append((kid, pem, items))
+        w.pending.append([fut for *_, fut in jobs])
+        w.send(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
 
     def _lost(self, w: _Worker) -> None:
         """A worker's pipe broke: its jobs fail over to the caller (who signs locally)."""
@@ -218,9 +234,9 @@ class SigningPool:
             return
         w.alive = False
         while w.pending:
-            fut = w.pending.popleft()
-            if not fut.done():
-                fut.set_exception(SignerUnavailable("a signing process stopped"))
+            for fut in w.pending.popleft():
+                if not fut.done():
+                    fut.set_exception(SignerUnavailable("a signing process stopped"))
         if not self._closed:
             print(f"mock ЕСИА: signing process {w.process.pid} stopped (exit {w.process.poll()}); "
                   "signing in the server process instead", file=sys.stderr)
@@ -230,9 +246,7 @@ class SigningPool:
                 if not fut.done():
                     fut.set_exception(SignerUnavailable("no signing process is running"))
         else:
-            nxt = self._least_busy()
-            if nxt is not None:
-                self._refill(nxt)
+            self._flush()
 
     # --- shutdown ----------------------------------------------------------------------------
 
