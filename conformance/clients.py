@@ -148,14 +148,17 @@ class TestControl:
         self.http.close()
 
 
-def fetch(url: str, what: str) -> httpx.Response:
+def fetch(url: str, what: str, key: str | None = None) -> httpx.Response:
     """GET a document the journal publishes (its OpenAPI description, its SBOM), recorded in
     the transcript. No answer at all is the environment's problem (ERROR); any HTTP status
-    other than 200 is the journal's (FAIL)."""
+    other than 200 is the journal's (FAIL), with a hint at the sut.toml `key` that names the
+    document's address (a journal that publishes it elsewhere declares it there)."""
     with evidence.client("sut") as http:
         try:
             resp = http.get(url)
         except httpx.HTTPError as exc:
             raise EnvironmentProblem(f"the journal did not answer GET {url} ({what}): {exc}") from None
-    assert resp.status_code == 200, f"{what} at {url} answered HTTP {resp.status_code}"
+    hint = (f" (if the journal publishes it at another address, declare that as [journal] {key} in sut.toml)"
+            if key and resp.status_code == 404 else "")
+    assert resp.status_code == 200, f"{what} at {url} answered HTTP {resp.status_code}{hint}"
     return resp

@@ -35,7 +35,7 @@ from starlette.routing import Route
 from reference_journal import events as ev
 from reference_journal import spec
 from reference_journal.accounts import Account
-from reference_journal.core import CHILD, Journal
+from reference_journal.core import CHILD, SELF, Journal
 from reference_journal.diary import SECTIONS
 from reference_journal.errors import Detail, JournalError, lang_of
 from reference_journal.passwords import policy_violations
@@ -229,7 +229,9 @@ async def get_internal_login(request: Request) -> Response:
     if j.defect_on("LOGIN_BY_QUERY_OID") and OID_RE.match(request.query_params.get("oid", "")):
         oid = request.query_params["oid"]
     account = j.accounts.by_oid(oid)
-    if account is None:
+    young = account is not None and account.person_table == "learners" and j.defect_on("LOGIN_FOR_ADULTS_ONLY") \
+        and (learner := j.learner(account.person_id or "")) is not None and j.under_14(learner)
+    if account is None or young:
         raise JournalError(404, "user_not_linked", "пользователь ЕСИА не привязан к учётной записи журнала",
                            "no journal user is linked to this ЕСИА oid")
     answer: dict[str, Any] = {"oid": call.oid, "login": _ensure_login(j, account, account.label, call),
@@ -255,7 +257,8 @@ async def set_learner_password(request: Request) -> Response:
     if learner is None:
         raise _learner_not_found()
     account = _user(j, call)
-    if j.relation(account, learner_id) != CHILD:
+    relation = j.relation(account, learner_id)
+    if relation != CHILD and not (relation == SELF and j.defect_on("CHILD_SETS_OWN_PASSWORD")):
         raise _not_in_family(j, call, account, learner_id)
     if not j.under_14(learner) and not j.defect_on("PASSWORD_FOR_TEEN"):
         j.events.record(ev.PASSWORD_RESET, account.label, ev.FAILURE, object=f"learner:{learner_id}", ip=call.ip,
@@ -310,7 +313,8 @@ async def post_consent(request: Request) -> Response:
                            [Detail(k, k, field=k, rule="consistency") for k in candidates])
     learner_id = next(iter(candidates.values()))
     account = j.accounts.by_oid(call.oid)
-    if account is None or j.relation(account, learner_id) != CHILD:
+    relation = j.relation(account, learner_id)
+    if relation != CHILD and not (relation == SELF and j.defect_on("CHILD_CHANGES_OWN_CONSENT")):
         raise JournalError(403, "not_representative", "пользователь не является представителем этого ребёнка в журнале",
                            "the user is not a representative of this child in the journal")
     digest = hashlib.sha256(json.dumps({**body, "_oid": call.oid}, sort_keys=True).encode()).hexdigest()

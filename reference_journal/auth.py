@@ -501,7 +501,9 @@ class EsiaAuth:
 
     def authorization_url(self, state: str) -> str:
         p = {"client_id": self.client_id, "client_certificate_hash": self.cert_hash or "", "scope": SCOPE,
-             "response_type": "code", "state": state, "access_type": "online", "timestamp": self.timestamp(),
+             "response_type": "code", "state": state,
+             "access_type": "offline" if self.j.defect_on("LOG_ESIA_REFRESH_TOKEN") else "online",
+             "timestamp": self.timestamp(),
              "redirect_uri": self.redirect_uri}
         if self.j.defect_on("CLIENT_SECRET_V1_ORDER"):
             text = p["scope"] + p["timestamp"] + p["client_id"] + p["state"]
@@ -804,7 +806,8 @@ class EsiaAuth:
             else:
                 raise Refusal("record_linked_elsewhere", detail=f"{account.label} is linked to another oid")
         await self._eligible(table, row, account, sbj, oid, tokens)
-        if action in ("auto", "create") and j.defect_on("NO_AUTO_LINK"):
+        if action in ("auto", "create") and (j.defect_on("NO_AUTO_LINK") or (
+                j.defect_on("AUTO_LINK_PARENTS_ONLY") and table != "representatives")):
             raise Refusal("not_linked", detail="automatic linking is off")
         actor = f"esia:{oid}"
         if action == "auto":
@@ -820,9 +823,10 @@ class EsiaAuth:
                                 details={"oid": str(oid), "method": "auto"})
         elif action == "reissue":
             old = account.esia_oid  # type: ignore[union-attr]  (UNLINK logs it)
-            j.accounts.unlink_esia(account.id, actor, ip)  # type: ignore[union-attr]
+            if not j.defect_on("REISSUE_UNLINK_NOT_LOGGED"):
+                j.accounts.unlink_esia(account.id, actor, ip)  # type: ignore[union-attr]
             account = j.accounts.link_esia(account.id, str(oid), "reissue", actor, ip)  # type: ignore[union-attr]
-            action = f"reissue (replaces {old})"
+            action = "reissue" if j.defect_on("REISSUE_UNLINK_NOT_LOGGED") else f"reissue (replaces {old})"
         elif action == "duplicate":
             account = self._duplicate_learner(row, oid, actor, ip)  # type: ignore[arg-type]
         kids = await self._kids_seen(account, oid, tokens) if account.person_table == "representatives" else None
@@ -907,7 +911,8 @@ class EsiaAuth:
                 raise Refusal("unconfirmed", detail=f"staff, lvl {level}")
             if not j.defect_on("ORGANISATION_NOT_CHECKED"):
                 await self._check_organisation(row, oid, tokens)
-        elif not confirmed and not j.defect_on("ADULT_SIMPLIFIED_ACCEPTED"):
+        elif not confirmed and not j.defect_on("ADULT_SIMPLIFIED_ACCEPTED") and not (
+                level == "KD" and table == "learners" and j.defect_on("TEEN_CHILD_ACCOUNT_ACCEPTED")):
             reason = "teen_child_account" if table == "learners" and level == "KD" else "unconfirmed"
             raise Refusal(reason, detail=f"{table or 'account'}, lvl {level}")
 
@@ -989,8 +994,12 @@ class EsiaAuth:
     # -- log ----------------------------------------------------------------------------------
 
     def _token_dump(self, tokens: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        """The LOG_ESIA_TOKEN defect: the token response, in clear."""
-        if not tokens or not self.j.defect_on("LOG_ESIA_TOKEN"):
+        """The LOG_ESIA_TOKEN and LOG_ESIA_REFRESH_TOKEN defects: the token response, in clear."""
+        if not tokens:
+            return None
+        if self.j.defect_on("LOG_ESIA_REFRESH_TOKEN") and tokens.get("refresh_token"):
+            return {"esia_refresh": tokens["refresh_token"]}
+        if not self.j.defect_on("LOG_ESIA_TOKEN"):
             return None
         return {"esia_response": {k: tokens.get(k) for k in ("access_token", "id_token", "expires_in")}}
 

@@ -125,6 +125,9 @@ defect("LINK_WITHOUT_SNILS", ["AUTH-05"], "missing SNILS does not refuse the lin
 defect("MISMATCH_MESSAGE_GENERIC", ["AUTH-05"], "refusal does not say what differs",
        """A data mismatch is refused with a generic «Ваш дневник не найден» that does not name
        the field that differs (SNILS, name or birth date).""", AUTH)
+defect("AUTO_LINK_PARENTS_ONLY", ["AUTH-06"], "automatic linking for parents only",
+       """The first ЕСИА sign-in links a matched parent's account; a matched teacher or learner
+       is refused as not linked and told to link the account from the personal settings.""", AUTH)
 defect("NO_AUTO_LINK", ["AUTH-06"], "no automatic linking",
        """The first ЕСИА sign-in of a matched person does not link the oid; the user must find
        and use manual linking in the settings.""", AUTH)
@@ -160,6 +163,10 @@ defect("TEACHER_UNCONFIRMED_ACCEPTED", ["AUTH-12"], "teacher with an unconfirmed
 defect("ORGANISATION_NOT_CHECKED", ["AUTH-12"], "school not identified by its organisation account",
        """A school administrator's organisation is taken from the journal only; the ЕСИА
        organisation account (INN/OGRN) is never checked.""", AUTH)
+defect("TEEN_CHILD_ACCOUNT_ACCEPTED", ["AUTH-13"], "a child account accepted at 14 or over",
+       """A sign-in with a child account (`lvl` KD) is trusted whatever the learner's age: a
+       learner of 14 or over whose account was not re-issued signs in without a confirmed
+       account.""", AUTH)
 defect("ADULT_SIMPLIFIED_ACCEPTED", ["AUTH-13"], "adult with a simplified account",
        """A parent or a student of 14 or over signs in with a simplified or standard ЕСИА
        account instead of being told to confirm it.""", AUTH)
@@ -193,6 +200,14 @@ defect("AGE_BY_BIRTH_YEAR", ["ROLE-02", "ROLE-04"], "age counted by birth year",
        """A learner's age is the current year minus the birth year, so a child born late in the
        year counts as 14 from 1 January: they can write, and their parent can no longer set
        their password.""", JOURNAL, "reference_journal.core")
+defect("TEEN_WRITES_WITH_PASSWORD_ONLY", ["ROLE-03"], "a teen writes only in a password session",
+       """A learner of 14 or over adds achievements when signed in with the school's login; the
+       same learner signed in through ЕСИА is refused (the write check asks for a password
+       session).""", JOURNAL, "reference_journal.web")
+defect("TEEN_ACHIEVEMENTS_HIDDEN_IN_PARENT_DIARY", ["ROLE-03"], "parent's diary hides a teen's own achievements",
+       """The parent's diary in the journal's own interface lists only the achievements the
+       school entered; the portal's answer still shows the ones the learner added.""", JOURNAL,
+       "reference_journal.web")
 defect("TEEN_CANNOT_ADD_ACHIEVEMENT", ["ROLE-03"], "learners of 14+ cannot add achievements",
        """Only school staff may add achievements; a learner of 14 or over is refused.""",
        JOURNAL, "reference_journal.web")
@@ -202,6 +217,14 @@ defect("LEARNER_ACHIEVEMENTS_HIDDEN", ["ROLE-03", "API-06"], "learner-added achi
 defect("WEAK_PASSWORD_ACCEPTED", ["ROLE-04", "CRED-02"], "password policy checks length only",
        """A new password needs only 8 characters; upper and lower case, digits and symbols are
        not required.""", JOURNAL, "reference_journal.passwords")
+defect("CHILD_SETS_OWN_PASSWORD", ["ROLE-02"], "a child under 14 sets their password through the portal",
+       """`setLearnerPassword` checks that the user is the learner's parent or the learner
+       themself, so a child under 14 signed in to the portal changes their own journal
+       password.""", JOURNAL, "reference_journal.api")
+defect("CHILD_CHANGES_OWN_CONSENT", ["ROLE-02"], "a child under 14 revokes their own consent",
+       """`postConsent` accepts a notification from the child the consent is about, as if from
+       a parent: a child signed in to the portal can revoke (or grant) it.""", JOURNAL,
+       "reference_journal.api")
 defect("PASSWORD_FOR_TEEN", ["ROLE-04"], "parent sets a 14+ child's password",
        """The parent may set the password of a child of 14 or over, who manages it
        themself.""", JOURNAL, "reference_journal.api")
@@ -251,6 +274,9 @@ defect("FORGET_RETROSPECTIVE_YEARS", ["EXP-05"], "previous academic years not up
 defect("NO_RETRY_ON_503", ["EXP-06"], "no retry after 5xx or a transport error",
        """A 503, 500 or a dropped connection fails the upload at once: it is never retried.""",
        EXPORT)
+defect("DELETE_NOT_RETRIED", ["EXP-06"], "a failed delete call is not retried",
+       """Uploads are retried after a transport failure or 5xx; a delete call that meets one is
+       given up, so the deleted record stays in the showcase until someone notices.""", EXPORT)
 defect("RETRY_ONLY_ON_503", ["EXP-06"], "only a 503 is retried",
        """A 503 is retried with back-off, but a 500, 502, 504 or a dropped connection ends the
        file as failed: the data waits for the next run.""", EXPORT)
@@ -327,6 +353,9 @@ defect("CALLER_UNCHECKED_FOR_HOMEWORK", ["API-09"], "one operation answers any c
 defect("EVENTS_NOT_PUSHED", ["NOTIF-01"], "events never sent to the portal",
        """Key events are kept in the journal and exported to the showcase but never pushed to
        the portal inbox for the parents concerned.""", EXPORT)
+defect("EVENT_LINK_NOT_NOTIFIED", ["NOTIF-01"], "an online event's link not pushed",
+       """The notification of an event carries its place but not its `link`, so the parents of
+       an online meeting or olympiad are told neither where nor how to join.""", EXPORT)
 defect("EVENTS_WHOLE_SCHOOL", ["NOTIF-01"], "every school event for every learner",
        """A learner's events are all events of the school, not those linked to the learner, so
        parents see other classes' meetings.""", JOURNAL, "reference_journal.diary")
@@ -336,6 +365,10 @@ defect("EVENTS_WHOLE_SCHOOL", ["NOTIF-01"], "every school event for every learne
 defect("LOGIN_OMITS_CHILDREN", ["CRED-01"], "child logins not handed over",
        """`GET /api/v1/me/login` gives the parent's own login but never the children's.""",
        JOURNAL, "reference_journal.api")
+defect("LOGIN_FOR_ADULTS_ONLY", ["CRED-01"], "no login for a child signed in to the portal",
+       """`GET /api/v1/me/login` answers adults only: a child under 14 signed in to «Моё
+       образование» with their child account is told they are not linked, so they cannot
+       enter the journal from the portal.""", JOURNAL, "reference_journal.api")
 defect("LOGIN_BY_QUERY_OID", ["CRED-01", "CRED-02"], "debug parameter picks the user",
        """A debugging parameter `?oid=` left in `GET /api/v1/me/login` overrides `X-Esia-Oid`:
        any portal user obtains another user's login.""", JOURNAL, "reference_journal.api")
@@ -373,6 +406,10 @@ defect("LINK_STATE_NOT_CHECKED", ["AUTH-03"], "manual link keyed by browser, not
 defect("LOG_ESIA_CALLBACK", ["LOG-03"], "ЕСИА callback logged",
        """The sign-in record keeps the query of ЕСИА's callback for troubleshooting: the
        authorization code and the state, in clear.""", AUTH, "reference_journal.auth")
+defect("REISSUE_UNLINK_NOT_LOGGED", ["LOG-01"], "re-link at 14 logs the new link only",
+       """When a learner's ЕСИА account re-issued at 14 signs in, the learner's account is moved
+       to the new oid in one update: the new link is logged, the end of the old oid's link is
+       not (no unlink record, and the sign-in record does not say which oid was replaced).""", AUTH)
 defect("LOG_PERIOD_IGNORED", ["LOG-02"], "auditor sees the last events only",
        """The auditor's endpoint ignores `from`/`to` and returns the 20 latest events.""",
        JOURNAL, "reference_journal.web")
@@ -382,12 +419,20 @@ defect("LOG_ATTEMPTED_PASSWORD", ["LOG-03"], "attempted password logged",
 defect("LOG_ESIA_TOKEN", ["LOG-03"], "ЕСИА tokens logged",
        """The ЕСИА callback writes the token response (access and id tokens) to the event
        log.""", AUTH)
+defect("LOG_ESIA_REFRESH_TOKEN", ["LOG-03"], "ЕСИА refresh token logged",
+       """The journal asks ЕСИА for offline access (`access_type=offline`, to refresh the
+       person's data later) and its sign-in record keeps the refresh token "to revoke it at
+       sign-out": an opaque value, not a JWT.""", AUTH)
 
 # --- FREE: free software only ---------------------------------------------------------------
 
 defect("NONFREE_COMPONENT", ["FREE-01"], "proprietary component in the SBOM",
        """The software bill of materials lists a proprietary ГОСТ cryptography provider
        (КриптоПро CSP) among the journal's components.""", JOURNAL, "reference_journal.sbom")
+defect("NONFREE_NESTED_COMPONENT", ["FREE-01"], "proprietary component nested in the SBOM",
+       """The SBOM's top-level components are all free, but one of them carries a nested
+       component (CycloneDX `components` inside a component): the bundled proprietary ГОСТ
+       provider (КриптоПро CSP).""", JOURNAL, "reference_journal.sbom")
 
 
 def render_markdown() -> str:

@@ -58,7 +58,7 @@ event_learners never sent), `EXPORT_DATES_RU_FORMAT` and `HASHED_FIELD_IN_CLEAR`
 formatter), `EXPORT_CHILD_BEFORE_PARENT` (alphabetical order), `EXPORT_DELETED_MARK` (no delete
 files), `INCREMENT_SKIPS_UPDATES` (keys changed before the cursor dropped from increments),
 `FORGET_RETROSPECTIVE_YEARS` (rows of earlier academic years filtered out of every export),
-`NO_RETRY_ON_503`, `RETRY_ONLY_ON_503`, `NO_STATUS_POLLING`, `RETRY_ON_400` (the verdict loop), `HASH_NOT_NORMALISED` (the formatter), `SCHEDULE_RUNS_ONCE` (the schedule), `EVENTS_NOT_PUSHED`
+`NO_RETRY_ON_503`, `RETRY_ONLY_ON_503`, `DELETE_NOT_RETRIED`, `NO_STATUS_POLLING`, `RETRY_ON_400` (the verdict loop), `HASH_NOT_NORMALISED` (the formatter), `SCHEDULE_RUNS_ONCE` (the schedule), `EVENTS_NOT_PUSHED`
 (no notifications).
 """
 from __future__ import annotations
@@ -650,6 +650,8 @@ class Exporter:
                     return Delivery(False, [], held, verdict.error)
                 if verdict.http_status != 503 and self.j.defect_on("RETRY_ONLY_ON_503"):
                     return Delivery(False, [], held, verdict.error)
+                if out.operation == DELETE and self.j.defect_on("DELETE_NOT_RETRIED"):
+                    return Delivery(False, [], held, verdict.error)
                 if last:
                     if verdict.status_code is None and verdict.http_status in (None, *TRANSIENT_HTTP):
                         # the agent or showcase is not answering: the other files would fare
@@ -913,6 +915,8 @@ class Exporter:
                 learners, recipients, action = json.loads(prev["learners"]), json.loads(prev["recipients"]), "cancelled"
             else:
                 event = db.to_json(events_table, row)
+                if self.j.defect_on("EVENT_LINK_NOT_NOTIFIED"):
+                    event.pop("link", None)
                 create = event.get("create_datetime") or stamp
                 event["create_datetime"] = create
                 event["send_datetime"] = create if _DATETIME.match(str(create)) and str(create) > stamp else stamp

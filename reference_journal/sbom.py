@@ -85,11 +85,14 @@ def components() -> tuple[dict[str, Any], ...]:
     return tuple(items)
 
 
-def sbom(nonfree: bool = False) -> dict[str, Any]:
-    """The CycloneDX document (`nonfree` = the NONFREE_COMPONENT defect)."""
+def sbom(nonfree: bool = False, nested_nonfree: bool = False) -> dict[str, Any]:
+    """The CycloneDX document (`nonfree` = the NONFREE_COMPONENT defect, `nested_nonfree` =
+    NONFREE_NESTED_COMPONENT: the same component bundled inside a free library's entry)."""
     comps = [dict(c) for c in components()]
     if nonfree:
         comps.append({"type": "library", "bom-ref": "cryptopro-csp", **NONFREE})
+    if nested_nonfree:
+        comps[0] = {**comps[0], "components": [{"type": "library", "bom-ref": "cryptopro-csp", **NONFREE}]}
     return {
         "bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
         "serialNumber": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'ezhd-reference-journal-' + __version__)}",

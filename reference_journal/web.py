@@ -35,7 +35,7 @@ from reference_journal import __version__
 from reference_journal import events as ev
 from reference_journal.accounts import Account
 from reference_journal.api import KEY_RE, _check_period, _date, client_ip, learner_ref
-from reference_journal.core import SELF, STAFF, Journal
+from reference_journal.core import CHILD, SELF, STAFF, Journal
 from reference_journal.diary import SECTIONS
 from reference_journal.errors import Detail, JournalError
 from reference_journal.passwords import policy_violations, verify_password
@@ -255,8 +255,11 @@ def diary_endpoint(section: str):
         relation = _relation(j, account, learner_id)
         if start is not None and end is not None:
             _check_period(start, end)
+        items = SECTIONS[section](j, learner_id, start, end, relation)
+        if optional and relation == CHILD and j.defect_on("TEEN_ACHIEVEMENTS_HIDDEN_IN_PARENT_DIARY"):
+            items = [i for i in items if i.get("added_by") != 2]
         return _json({"learner_id": learner_id, "from": start and start.isoformat(),
-                      "to": end and end.isoformat(), "items": SECTIONS[section](j, learner_id, start, end, relation)})
+                      "to": end and end.isoformat(), "items": items})
 
     endpoint.__name__ = f"web_{section}"
     return endpoint
@@ -276,7 +279,8 @@ async def add_achievement(request: Request) -> Response:
     relation = _relation(j, account, learner_id)
     if relation == SELF:
         _may_write(j, account, session)
-        if j.defect_on("TEEN_CANNOT_ADD_ACHIEVEMENT"):
+        if j.defect_on("TEEN_CANNOT_ADD_ACHIEVEMENT") or (
+                session.get("method") == "esia" and j.defect_on("TEEN_WRITES_WITH_PASSWORD_ONLY")):
             raise _forbidden("not_allowed", "достижения вносит только школа", "only school staff add achievements")
         added_by = 2
     elif relation == STAFF:

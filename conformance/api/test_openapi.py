@@ -28,7 +28,7 @@ def published(run) -> dict[str, Any]:
     url = run["journal"].get("openapi_url")
     if not url:
         raise EnvironmentProblem("the run names no openapi_url of the journal (run.json journal.openapi_url)")
-    resp = fetch(url, "the published OpenAPI description")
+    resp = fetch(url, "the published OpenAPI description", "openapi_url")
     try:
         doc = yaml.safe_load(resp.text)
     except yaml.YAMLError as exc:

@@ -91,3 +91,28 @@ def test_a_child_under_14_signs_in_only_with_a_child_account(run, people, esia):
         landing = sign_in_anew(run, child["oid"])
     assert not landing.signed_in, (f"a learner under 14 signed in with an adult-level account (lvl PR): "
                                    f"{landing.describe()}")
+
+
+@pytest.mark.requirement("AUTH-13")
+@pytest.mark.surface(actor="learner_14_plus", account_level="child")
+def test_a_learner_of_14_or_over_is_refused_with_a_child_account(run, people, esia):
+    """A child account (`urn:esia:sbj:lvl` KD) is for children under 14: a learner of 14 or over
+    whose ЕСИА account is still a child one (not re-issued yet) must be refused and told how to
+    get a confirmed account, as any unconfirmed adult account is."""
+    teen = people.pick("learner", prelinked=True, account_type="confirmed", under_14=False,
+                       where=lambda p: p["oid"] not in people.claimed)
+    client_id = run["journal"]["client_id"]
+    # mock ЕСИА asks a parent's consent for a child account before it sends the browser back:
+    # given here, so that the refusal, if any, is the journal's
+    esia.post("/consents", json={"child_oid": int(teen["oid"]), "client_id": client_id, "action": "grant"})
+    try:
+        with persona_changed(esia, teen["oid"], account_type="child", level="KD", trusted=False):
+            landing = sign_in_anew(run, teen["oid"])
+    finally:
+        esia.post("/consents", json={"child_oid": int(teen["oid"]), "client_id": client_id, "action": "revoke"})
+    assert not landing.signed_in, (f"a learner of 14 or over (oid {teen['oid']}) signed in with a child account "
+                                   f"(lvl KD): {landing.describe()}")
+    assert landing.response.status_code >= 400, f"the refusal is not an error answer: {landing.describe()}"
+    assert mentions(landing, *CONFIRM_WORDS), (
+        f"the refusal of a child account of a learner of 14 or over does not say a confirmed account is needed: "
+        f"{landing.response.text[:400]}")

@@ -4,8 +4,9 @@ Whether an oid is linked, and to which account, is read from the portal's side: 
 as that oid answers only for a linked oid, with the account's login; getMyLearners names the
 learner record a student's oid belongs to.
 
-- AUTH-06: the first ЕСИА sign-in of a matched, not yet linked parent opens a session and links
-  the oid to that person's account (a second sign-in works, the portal finds the account).
+- AUTH-06: the first ЕСИА sign-in of a matched, not yet linked person — a parent, a teacher, a
+  child under 14 with a child account and consent — opens a session and links the oid to that
+  person's account (a second sign-in works, the portal finds the account).
 - AUTH-07: a user signed in with the journal's own login links a ЕСИА account from personal
   settings (`run["journal"]["link_url"]`, else the reference journal's `/auth/esia/link`),
   whatever its type: a simplified or standard account, and a confirmed one whose data differ so
@@ -30,17 +31,27 @@ def _login_of(portal, oid) -> str | None:
     return resp.json().get("login") if resp.status_code == 200 else None
 
 
+# who signs in for the first time: a person of each kind the journal holds, matched and not linked
+FIRST_SIGNERS = {
+    "parent": lambda people: people.pick("representative", prelinked=False, account_type="confirmed", fresh=True),
+    "teacher": lambda people: people.pick("staff", prelinked=False, account_type="confirmed", fresh=True),
+    "learner_under_14": lambda people: people.pick("learner", prelinked=False, account_type="child",
+                                                   under_14=True, fresh=True),
+}
+
+
 @pytest.mark.requirement("AUTH-06")
-@pytest.mark.surface(actor="parent", session="esia")
-def test_the_first_sign_in_links_the_account(run, people, portal, driver):
-    person = people.pick("representative", prelinked=False, account_type="confirmed", fresh=True)
+@pytest.mark.surface(session="esia")
+@pytest.mark.parametrize("actor", [pytest.param(a, marks=pytest.mark.surface(actor=a)) for a in FIRST_SIGNERS])
+def test_the_first_sign_in_links_the_account(run, people, portal, driver, actor):
+    person = FIRST_SIGNERS[actor](people)
     jp = people.of(person["oid"])
     if _login_of(portal, person["oid"]) is not None:
         raise EnvironmentProblem(f"ЕСИА user {person['oid']} is already linked before the test")
     with Browser(run) as b:
         landing = b.sign_in(person["oid"])
-        assert landing.signed_in, (f"the first ЕСИА sign-in of a matched parent gave no session "
-                                   f"(automatic linking): {landing.describe()}")
+        assert landing.signed_in, (f"the first ЕСИА sign-in of a matched {actor.replace('_', ' ')} (oid "
+                                   f"{person['oid']}) gave no session (automatic linking): {landing.describe()}")
         me = driver.session(b).me()
         assert me.ok, f"the session after the first ЕСИА sign-in does not serve the user: {me.describe()}"
     login = _login_of(portal, person["oid"])

@@ -28,7 +28,7 @@ def _declared(run: dict[str, Any]) -> bool:
 
 
 def _content_paths(url: str) -> list[str]:
-    resp = fetch(url, "the journal's API description")
+    resp = fetch(url, "the journal's API description", "openapi_url")
     try:
         doc = yaml.safe_load(resp.text)
     except yaml.YAMLError as exc:

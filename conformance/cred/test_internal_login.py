@@ -190,17 +190,22 @@ def test_a_parent_cannot_set_the_password_of_another_familys_child(run, people, 
 
 
 @pytest.mark.requirement("CRED-01")
-@pytest.mark.parametrize("actor", [pytest.param(a, marks=pytest.mark.surface(actor=a)) for a in ("learner_14_plus", "teacher")])
+@pytest.mark.parametrize("actor", [pytest.param(a, marks=pytest.mark.surface(actor=a))
+                                   for a in ("learner_14_plus", "learner_under_14", "teacher")])
 def test_the_login_answer_names_learners_and_staff_too(people, portal, actor):
-    """Not only parents: a learner of 14 or over and a teacher who signed in to «Моё образование»
-    get their own journal login, and no child's."""
-    kind = "learner" if actor == "learner_14_plus" else "staff"
+    """Not only parents: a learner of 14 or over, a child under 14 signed in with their child
+    account, and a teacher who signed in to «Моё образование» get their own journal login, and
+    no child's."""
+    kind = "staff" if actor == "teacher" else "learner"
 
     def fits(p):
         jp = people.of(p["oid"]) or {}
         return bool(jp.get("internal_login")) and (kind == "learner" or "teacher" in (jp.get("roles") or []))
-    person = people.pick(kind, prelinked=True, account_type="confirmed", where=fits,
-                         **({"under_14": False} if kind == "learner" else {}))
+    if actor == "learner_under_14":
+        person = people.pick(kind, prelinked=True, account_type="child", under_14=True, where=fits)
+    else:
+        person = people.pick(kind, prelinked=True, account_type="confirmed", where=fits,
+                             **({"under_14": False} if kind == "learner" else {}))
     jp = people.of(person["oid"])
     answer = _login(portal, person["oid"])
     assert answer.get("login") == jp["internal_login"], (

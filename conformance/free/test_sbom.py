@@ -1,11 +1,12 @@
 """Free software only (FREE-01): the journal publishes a software bill of materials at
-`run["journal"]["sbom_url"]` — CycloneDX JSON (or SPDX JSON) of a valid basic shape, listing
-components — and every component in it states a licence that is free/open-source by the
+`run["journal"]["sbom_url"]` — CycloneDX (JSON or XML) or SPDX (JSON or tag-value) of a valid basic shape, listing
+components — and every component in it, nested ones included, states a licence that is free/open-source by the
 allow-list `specs/free_licences.yaml` (SPDX ids approved by OSI or FSF, SPDX expressions over
 them, public-domain dedications). An unknown, proprietary (`LicenseRef-…`) or missing licence
 fails: the journal must show that what it ships is free."""
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -128,10 +129,16 @@ def _components(doc: Any) -> list[tuple[str, str | None]]:
         comps = doc.get("components")
         assert isinstance(comps, list) and comps, "the CycloneDX SBOM lists no components"
         out = []
-        for c in comps:
+        stack: list[tuple[str, Any]] = [("", c) for c in reversed(comps)]
+        while stack:        # CycloneDX nests components (a bundled module inside its library)
+            parent, c = stack.pop()
             assert isinstance(c, dict) and c.get("name"), f"a component of the SBOM has no name: {str(c)[:200]}"
-            label = f"{c['name']} {c.get('version', '')}".strip()
+            label = f"{parent}{c['name']} {c.get('version', '')}".strip()
             out.append((label, licence_problem(c.get("licenses"))))
+            nested = c.get("components")
+            if nested is not None:
+                assert isinstance(nested, list), f"the nested components of {label} are not a list"
+                stack.extend((f"{label} / ", n) for n in reversed(nested))
         return out
     if str(doc.get("spdxVersion", "")).startswith("SPDX-"):
         packages = doc.get("packages")
@@ -149,15 +156,88 @@ def _components(doc: Any) -> list[tuple[str, str | None]]:
     raise AssertionError("the SBOM is neither CycloneDX JSON (bomFormat) nor SPDX JSON (spdxVersion)")
 
 
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _cyclonedx_xml(text: str) -> dict[str, Any]:
+    """A CycloneDX XML document in the shape of its JSON form (components, names, versions,
+    licences, nested components), for the same checks."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(text)
+    assert _local(root.tag) == "bom", f"the XML SBOM's root is <{_local(root.tag)}>, not CycloneDX's <bom>"
+    version = re.search(r"cyclonedx\.org/schema/bom/(\d+\.\d+)", root.tag)
+
+    def child(el, name):
+        return next((c for c in el if _local(c.tag) == name), None)
+
+    def component(el) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": (child(el, "name").text or "").strip() if child(el, "name") is not None else ""}
+        if child(el, "version") is not None:
+            out["version"] = (child(el, "version").text or "").strip()
+        lic = child(el, "licenses")
+        if lic is not None:
+            out["licenses"] = []
+            for entry in lic:
+                if _local(entry.tag) == "expression":
+                    out["licenses"].append({"expression": (entry.text or "").strip()})
+                elif _local(entry.tag) == "license":
+                    fields = {k: (child(entry, k).text or "").strip() for k in ("id", "name") if child(entry, k) is not None}
+                    out["licenses"].append({"license": fields})
+        nested = child(el, "components")
+        if nested is not None:
+            out["components"] = [component(c) for c in nested if _local(c.tag) == "component"]
+        return out
+
+    comps = child(root, "components")
+    return {"bomFormat": "CycloneDX", "specVersion": version.group(1) if version else "",
+            "components": [component(c) for c in comps if _local(c.tag) == "component"] if comps is not None else []}
+
+
+def _spdx_tag_value(text: str) -> dict[str, Any]:
+    """An SPDX tag-value document in the shape of its JSON form (packages with their licences)."""
+    doc: dict[str, Any] = {"packages": []}
+    keys = {"PackageName": "name", "PackageVersion": "versionInfo", "PackageLicenseConcluded": "licenseConcluded",
+            "PackageLicenseDeclared": "licenseDeclared"}
+    for line in text.splitlines():
+        tag, sep, value = line.partition(":")
+        if not sep:
+            continue
+        tag, value = tag.strip(), value.strip()
+        if tag == "SPDXVersion":
+            doc["spdxVersion"] = value
+        elif tag == "PackageName":
+            doc["packages"].append({"name": value})
+        elif tag in keys and doc["packages"]:
+            doc["packages"][-1][keys[tag]] = value
+    return doc
+
+
+def parse_sbom(text: str, url: str) -> Any:
+    """The SBOM as a JSON-shaped document, whichever of the formats FREE-01 allows it is in:
+    CycloneDX (JSON or XML) or SPDX (JSON or tag-value)."""
+    head = text.lstrip()[:200]
+    if head.startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise AssertionError(f"the SBOM at {url} looks like JSON but does not parse: {exc}") from None
+    if head.startswith("<"):
+        try:
+            return _cyclonedx_xml(text)
+        except Exception as exc:   # noqa: BLE001 — any parse problem is the document's
+            raise AssertionError(f"the XML SBOM at {url} is not a readable CycloneDX document: {exc}") from None
+    if re.search(r"^\s*SPDXVersion\s*:", text, re.M):
+        return _spdx_tag_value(text)
+    raise AssertionError(f"the SBOM at {url} is neither CycloneDX (JSON or XML) nor SPDX (JSON or tag-value)")
+
+
 @pytest.fixture(scope="module")
 def sbom(run) -> Any:
     url = (run.get("journal") or {}).get("sbom_url")
     assert url, "the journal publishes no SBOM URL (sbom_url): FREE-01 needs a software bill of materials"
-    resp = fetch(url, "the SBOM")
-    try:
-        return resp.json()
-    except ValueError:
-        raise AssertionError(f"the SBOM at {url} is not JSON") from None
+    return parse_sbom(fetch(url, "the SBOM", "sbom_url").text, url)
 
 
 @pytest.mark.requirement("FREE-01")

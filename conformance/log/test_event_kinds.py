@@ -90,6 +90,36 @@ def test_the_automatic_link_of_a_first_esia_sign_in_is_logged(run, people, audit
             f"the link of ЕСИА oid {parent['oid']} at its first sign-in")
 
 
+RELINK_WORDS = r"replac|relink|re-link|перепривяз|замен"
+
+
+@pytest.mark.requirement("LOG-01")
+@pytest.mark.surface(event_kind="unlink", session="esia")
+def test_the_old_oid_of_an_account_reissued_at_14_is_logged_unlinked(run, people, audit):
+    """A learner's ЕСИА account re-issued at 14 (new oid, same SNILS) signs in: the journal moves
+    the learner's link to the new oid (AUTH-09), which ends the link of the old one. The log of
+    that window must name the old oid and say it was unlinked — in a record of its own, or in
+    the link record that says the new oid replaces it."""
+    import re
+
+    new = people.pick("learner", "reissued", fresh=True)
+    old = new.get("reissued_from")
+    if not old:
+        raise EnvironmentProblem(f"the re-issued persona {new['oid']} does not name the account it replaces")
+    start = audit.now() - SECOND
+    landing = sign_in_anew(run, new["oid"])
+    assert landing.signed_in, f"the account re-issued at 14 (oid {new['oid']}) gave no session: {landing.describe()}"
+    end = audit.now() + SECOND
+    found = mentioning(audit.read(start, end), str(old))
+    assert found, (f"the learner's link moved from ЕСИА oid {old} to {new['oid']}, and no record of the event log "
+                   f"of {start.isoformat()} … {end.isoformat()} names the old oid: its unlinking is not logged")
+    ended = named(found, "unlink") or [r for r in found if str(new["oid"]) in text(r)
+                                       and re.search(RELINK_WORDS, text(r), re.I)]
+    assert ended, (f"records of the event log name ЕСИА oid {old}, but none says its link ended (unlinked, or "
+                   f"replaced by oid {new['oid']}): {text(found[-1])[:300]}")
+    check_record(ended[-1], start, end, "success", f"the end of the link of ЕСИА oid {old}")
+
+
 @pytest.mark.requirement("LOG-01")
 @pytest.mark.surface(event_kind="data_change")
 def test_a_teachers_change_of_a_mark_is_logged(run, people, driver, audit):

@@ -9,7 +9,10 @@
   logins; the window of the first has its record and none of the later ones.
 - LOG-03: secrets planted in the period — a password typed in a failed sign-in, the tokens of
   an ЕСИА sign-in — appear nowhere in the log of that period: neither the typed password nor
-  the account's real one, and no JWT-shaped string (`eyJ…`, what ЕСИА's tokens look like).
+  the account's real one, no JWT-shaped string (`eyJ…`, what ЕСИА's tokens look like), and
+  none of the tokens mock ЕСИА handed the journal in that window (`/_admin/issued`: access,
+  id and refresh tokens), whole or as their secret part (a JWT's signature, with or without
+  its payload; the first or last 16 characters of a refresh token).
   (A child password set through the portal is checked against the log by CRED-02.)
 """
 from __future__ import annotations
@@ -122,11 +125,37 @@ def test_the_log_of_a_past_period_holds_that_periods_records(driver, people, aud
     assert not outside, f"the event log of a period returns records timed outside it: {text(outside[0])[:300]}"
 
 
+def _issued_seq(esia) -> int:
+    return max((e["seq"] for e in esia.get("/issued") or []), default=0)
+
+
+def _token_parts(kind: str, token: str) -> dict[str, str]:
+    """What of a token is secret on its own: the whole token; a JWT's payload with its
+    signature and the signature alone; a refresh token's first and last 16 characters."""
+    parts = {"the whole token": token}
+    pieces = token.split(".")
+    if len(pieces) == 3 and kind != "refresh_token":
+        parts["its payload and signature"] = ".".join(pieces[1:])
+        parts["its signature"] = pieces[2]
+    elif len(token) >= 32:
+        parts["its first 16 characters"] = token[:16]
+        parts["its last 16 characters"] = token[-16:]
+    return {what: value for what, value in parts.items() if len(value) >= 16}
+
+
+def _assert_no_issued_token(dump: str, issued: list[dict]) -> None:
+    for entry in issued:
+        for what, value in _token_parts(entry["kind"], entry["token"]).items():
+            assert value not in dump, (f"the {entry['kind']} mock ЕСИА issued to {entry['client_id']} "
+                                       f"(oid {entry['oid']}) is written to the event log: {what}")
+
+
 @pytest.mark.requirement("LOG-03")
-@pytest.mark.surface(secret_kind=["password", "access_token", "id_token"])
-def test_no_password_or_token_reaches_the_log(driver, people, browser, audit):
+@pytest.mark.surface(secret_kind=["password", "access_token", "id_token", "refresh_token"])
+def test_no_password_or_token_reaches_the_log(driver, people, browser, audit, esia):
     person = _login_of(people)
     typed = f"Typed-{uuid.uuid4().hex[:12]}-9!"
+    seq = _issued_seq(esia)
     start = audit.now() - SECOND
     driver.sign_in(person["internal_login"], typed)
     signer = people.confirmed_parent()
@@ -143,6 +172,10 @@ def test_no_password_or_token_reaches_the_log(driver, people, browser, audit):
     token = JWT.search(dump)
     where = dump[max(0, token.start() - 80):token.start() + 12] if token else ""
     assert not where, f"the event log holds a JWT-shaped value (an ЕСИА token?) near: {where}…"
+    issued = esia.get("/issued", params={"since": seq}) or []
+    assert any(e["kind"] == "access_token" for e in issued), \
+        "mock ЕСИА issued no access token during an ЕСИА sign-in the journal reported as done"
+    _assert_no_issued_token(dump, issued)
 
 
 @pytest.mark.requirement("LOG-03")

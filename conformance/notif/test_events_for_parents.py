@@ -6,7 +6,7 @@ test-control runs an export. Checked at mock ЕПГУ «Моё образова�
 
 - NOTIF-01: each event reaches the portal inbox (`/_admin/inbox`) as `created`, for exactly the
   parents of its learners (never the parents of a learner it does not concern), with its date,
-  place and learners as entered; every push respected `postNotification` (no refusal by the
+  place (one event) or link (the other, held online) and learners as entered; every push respected `postNotification` (no refusal by the
   portal, no contract violation recorded by the agent). The portal's on-demand view of events
   (`getEvents`) shows an event to the parents of its learners and not to the parents of
   another learner of the same school.
@@ -97,11 +97,13 @@ def scene(run, people, _driver, test_control, epgu, smev) -> dict[str, Any]:
     start = (journal_now(test_control) + dt.timedelta(days=10)).replace(hour=18, minute=0, second=0, microsecond=0)
     tag = uuid.uuid4().hex[:8]
     events = []
-    for n, (learners, kind, place) in enumerate(((taken[0:2], 1, "кабинет 214"), (taken[2:4], 2, "актовый зал"))):
+    # one event in a room, one online (NOTIF-01: "place/link")
+    where = (("place", "кабинет 214"), ("link", f"https://olimp.example.ru/room/{tag}"))
+    for n, (learners, kind, (key, value)) in enumerate(((taken[0:2], 1, where[0]), (taken[2:4], 2, where[1]))):
         fields = {"event_type": kind, "title": f"Conformance NOTIF {tag} #{n + 1}",
                   "start_datetime": (start + dt.timedelta(days=n)).strftime(FMT),
                   "end_datetime": (start + dt.timedelta(days=n, hours=1)).strftime(FMT),
-                  "place": place, "learners": sorted(learners)}
+                  key: value, "learners": sorted(learners)}
         created = session.add_event(**fields)
         assert created.ok and isinstance(created.data, dict) and created.data.get("id"), (
             f"a staff member could not create a school event in the journal: {created.describe()}")
@@ -141,7 +143,9 @@ def test_a_new_event_reaches_exactly_the_parents_concerned(scene, epgu):
     for event in scene["events"]:
         note = _check_delivery(epgu, scene["family"], event, "created")
         sent, fields = note.get("event") or {}, event["fields"]
-        for name in ("event_type", "title", "start_datetime", "end_datetime", "place"):
+        for name in ("event_type", "title", "start_datetime", "end_datetime", "place", "link"):
+            if name not in fields:
+                continue
             assert sent.get(name) == fields[name], (
                 f"event {event['id']} reached the portal with {name} = {sent.get(name)!r}, "
                 f"not {fields[name]!r} as entered in the journal")

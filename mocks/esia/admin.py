@@ -14,6 +14,7 @@
 | `GET, POST, DELETE /_admin/faults` | queue `{endpoint, kind, count, status?, seconds?, token?, value?}`; list; clear |
 | `GET, DELETE /_admin/journal` | request journal (`?since=<seq>&path=<prefix>`), secrets redacted; clear |
 | `GET /_admin/logouts` | logout calls seen (AUTH-11) |
+| `GET /_admin/issued` | tokens handed out (`?since=<seq>&client_id=`): `{seq, at, client_id, oid, kind: access_token|id_token|refresh_token, token}`, for the suite's search of a journal's log (LOG-03); the only admin answer that holds secrets, so transcripts redact `token` |
 | `POST /_admin/reset` | forget everything but settings (`{"keys": true}` also renews keys) |
 
 Fault endpoints: `ac`, `te`, `login`, `consent`, `rest`, `logout`, `jwks`, `certificate`.
@@ -152,6 +153,15 @@ async def logouts(request: Request) -> Response:
     return JSONResponse(_core(request).logouts)
 
 
+async def issued(request: Request) -> Response:
+    q = request.query_params
+    try:
+        since = int(q.get("since", "0"))
+    except ValueError:
+        raise _Bad("since must be a number (a seq of an earlier answer)") from None
+    return JSONResponse(_core(request).read_issued(since, q.get("client_id")))
+
+
 async def reset(request: Request) -> Response:
     data = await _json(request)
     _core(request).reset(keys=bool((data or {}).get("keys", False)))
@@ -176,5 +186,6 @@ def routes() -> list[Route]:
         Route("/faults", w(faults_endpoint(_core, ("status", "seconds", "token", "value"))), methods=["GET", "POST", "DELETE"]),
         Route("/journal", w(journal_endpoint(lambda r: _core(r).journal)), methods=["GET", "DELETE"]),
         Route("/logouts", w(logouts), methods=["GET"]),
+        Route("/issued", w(issued), methods=["GET"]),
         Route("/reset", w(reset), methods=["POST"]),
     ]

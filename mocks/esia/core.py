@@ -205,7 +205,9 @@ class TokenPlan:
     """A token response before signing: (field, header, claims, fault) per token, the rest."""
     key: SigningKey
     alg: str
-    jobs: list[tuple[str, dict[str, Any], dict[str, Any], Fault | None]]
+    client_id: str
+    oid: int
+    jobs: list[tuple[str, dict[str, Any], dict[str, Any], Fault | None]] = dataclasses.field(default_factory=list)
     rest: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def add(self, field: str, kind: str, claims: dict[str, Any], fault: Fault | None) -> None:
@@ -324,6 +326,8 @@ class EsiaCore:
         self.faults = FaultQueue(ENDPOINTS, TOKEN_FAULTS + HTTP_FAULTS)
         self.journal = RequestJournal(self.settings.journal_size, SECRET_KEYS)
         self.logouts: list[dict[str, Any]] = []
+        self.issued: collections.deque[dict[str, Any]] = collections.deque(maxlen=self.settings.journal_size)
+        self._issued_seq = 0
         self._swept = 0.0
 
     def reset(self, keys: bool = False) -> None:
@@ -827,7 +831,7 @@ class EsiaCore:
             try:
                 key = plan.key
                 signed = await self.signer.sign(key.kid, key.private_pem, [(h, c) for _, h, c, _ in plan.jobs])
-                return plan.body(signed)
+                return self._issued(plan, signed)
             except SignerUnavailable:
                 pass
         return self.sign_tokens(plan)
@@ -943,7 +947,7 @@ class EsiaCore:
                "scope": scope_claim(grant.scopes, grant.oid), "iss": self.settings.issuer, "iat": now,
                "nbf": now, "exp": now + ttl, "urn:esia:sid": grant.sid, "jti": str(uuid.uuid4())}
         alg = client.token_alg
-        plan = TokenPlan(self.current(alg), alg, [])
+        plan = TokenPlan(self.current(alg), alg, client.client_id, grant.oid)
         plan.add("access_token", "access", acc, fault if fault and fault.token in ("access", "both") else None)
         if id_token and "openid" in grant.scopes:
             plan.add("id_token", "id", idc, fault if fault and fault.token in ("id", "both") else None)
@@ -958,8 +962,31 @@ class EsiaCore:
 
     def sign_tokens(self, plan: "TokenPlan") -> dict[str, Any]:
         """The plan's response, its tokens signed in this process."""
-        return plan.body([self._sign(claims, header["sbt"], fault, plan.alg, plan.key)
-                          for _, header, claims, fault in plan.jobs])
+        return self._issued(plan, [self._sign(claims, header["sbt"], fault, plan.alg, plan.key)
+                                   for _, header, claims, fault in plan.jobs])
+
+    def _issued(self, plan: "TokenPlan", tokens: list[str]) -> dict[str, Any]:
+        """The response of a plan whose tokens are signed, remembered as handed out."""
+        out = plan.body(tokens)
+        self._remember_issued(plan.client_id, plan.oid, out)
+        return out
+
+    def _remember_issued(self, client_id: str, oid: int, tokens: dict[str, Any]) -> None:
+        """Keep what was handed to a client, for the suite's LOG-03 search of the journal's log
+        (`GET /_admin/issued`): a bounded ring like the request journal."""
+        with self._lock:
+            for kind in ("access_token", "id_token", "refresh_token"):
+                if tokens.get(kind):
+                    self._issued_seq += 1
+                    self.issued.append({"seq": self._issued_seq, "at": round(self.now(), 3),
+                                        "client_id": client_id, "oid": oid, "kind": kind,
+                                        "token": tokens[kind]})
+
+    def read_issued(self, since: int = 0, client_id: str | None = None) -> list[dict[str, Any]]:
+        """Tokens issued after `since` (a `seq`), optionally to one client only."""
+        with self._lock:
+            return [dict(e) for e in self.issued
+                    if e["seq"] > since and (client_id is None or e["client_id"] == client_id)]
 
     def _sign(self, claims: dict[str, Any], kind: str, fault: Fault | None, alg: str = RS256,
               key: SigningKey | None = None) -> str:

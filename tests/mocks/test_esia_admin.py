@@ -241,3 +241,23 @@ def test_a_crash_inside_becomes_500_in_esia_shape(esia, http, monkeypatch):
     assert r.status_code == 500 and r.json()["error_description"].startswith("ESIA-007007: ")
     monkeypatch.undo()
     assert http.get("/.well-known/esia-signing-certificate").status_code == 200
+
+
+def test_issued_lists_every_token_handed_out_since_a_seq(esia, http):
+    """`/_admin/issued` is what lets the suite look for a journal's tokens in its log (LOG-03):
+    each access, id and refresh token a client got, in order, readable from a `seq` on."""
+    first = tokens_for(http, esia.signer, "112-233-445 95")
+    issued = http.get("/_admin/issued").json()
+    assert [e["kind"] for e in issued] == ["access_token", "id_token", "refresh_token"]
+    assert [e["token"] for e in issued] == [first["access_token"], first["id_token"], first["refresh_token"]]
+    assert {e["client_id"] for e in issued} == {"EZHD01"} and {e["oid"] for e in issued} == {PARENT}
+    since = issued[-1]["seq"]
+    again = http.post("/aas/oauth2/v3/te", data=esia.signer.te_form(refresh_token=first["refresh_token"],
+                                                                     scope="openid fullname")).json()
+    later = http.get("/_admin/issued", params={"since": since}).json()
+    assert [e["token"] for e in later] == [again["access_token"], again["id_token"], again["refresh_token"]]
+    assert http.get("/_admin/issued", params={"client_id": "OTHER"}).json() == []
+    bad = http.get("/_admin/issued", params={"since": "yesterday"})
+    assert bad.status_code == 400 and "since" in bad.json()["message"]
+    assert http.post("/_admin/reset", json={}).status_code == 204
+    assert http.get("/_admin/issued").json() == []

@@ -88,6 +88,8 @@ def test_tokens_signed_by_the_pool_verify_with_the_published_certificate(pooled,
             assert http.get(f"/rs/prns/{PARENT}", headers={"Authorization": f"Bearer {tok['access_token']}"}
                             ).status_code == 200
         assert len({r.json()["access_token"] for r in answers}) == 6     # each its own jti
+        issued = {e["token"] for e in http.get("/_admin/issued").json()}   # LOG-03 sees them too
+        assert all(r.json()["access_token"] in issued and r.json()["id_token"] in issued for r in answers)
 
 
 def test_a_queued_fault_and_a_key_rotation_apply_to_the_very_next_exchange(pooled):

@@ -551,6 +551,11 @@ def probe_no_auto_link(b: Bench) -> bool:
     return not _signs_in(b, parent["oid"]) and b.journal.accounts.by_oid(str(parent["oid"])) is None
 
 
+def probe_auto_link_parents_only(b: Bench) -> bool:
+    teacher = pick(b.esia, b.world, "staff", prelinked=False, account_type="confirmed")
+    return not _signs_in(b, teacher["oid"]) and b.journal.accounts.by_oid(str(teacher["oid"])) is None
+
+
 def probe_manual_link_confirmed_only(b: Bench) -> bool:
     parent = pick(b.esia, b.world, "representative", "unconfirmed_adult", account_type="simplified")
     _password_session(b, b.world, parent)
@@ -568,6 +573,13 @@ def probe_reissue_duplicate(b: Bench) -> bool:
     original = account_of(b, new).id
     assert _signs_in(b, new["oid"])
     return b.journal.accounts.by_oid(str(new["oid"])).id != original
+
+
+def probe_reissue_unlink_not_logged(b: Bench) -> bool:
+    new = pick(b.esia, b.world, "learner", "reissued")
+    assert _signs_in(b, new["oid"])
+    return not any(e["event"] == "unlink" and (e["details"] or {}).get("oid") == str(new["reissued_from"])
+                   for e in b.event_log())
 
 
 def probe_keeps_esia_session(b: Bench) -> bool:
@@ -592,6 +604,13 @@ def probe_adult_simplified(b: Bench) -> bool:
     return _signs_in(b, pick(b.esia, b.world, "representative", "unconfirmed_adult", account_type="simplified")["oid"])
 
 
+def probe_teen_child_account(b: Bench) -> bool:
+    teen = pick(b.esia, b.world, "learner", prelinked=True, account_type="confirmed", under_14=False)
+    b.put_persona({**teen, "level": "KD", "account_type": "child", "trusted": False})
+    b.consent(teen["oid"])
+    return _signs_in(b, teen["oid"])
+
+
 def probe_child_level(b: Bench) -> bool:
     child = pick(b.esia, b.world, "learner", prelinked=True, account_type="child", under_14=True,
                  where=lambda p: p.get("consent") == "granted")
@@ -602,6 +621,14 @@ def probe_child_level(b: Bench) -> bool:
 def probe_log_token(b: Bench) -> bool:
     assert _signs_in(b, parent_confirmed(b.esia, b.world, prelinked=True)["oid"])
     return bool(re.search(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.", json.dumps(b.event_log())))
+
+
+def probe_log_refresh_token(b: Bench) -> bool:
+    seq = max((e["seq"] for e in b.admin("GET", "/issued").json()), default=0)
+    assert _signs_in(b, parent_confirmed(b.esia, b.world, prelinked=True)["oid"])
+    refresh = [e["token"] for e in b.admin("GET", "/issued", params={"since": seq}).json()
+               if e["kind"] == "refresh_token"]
+    return any(t in json.dumps(b.event_log()) for t in refresh)
 
 
 def probe_esia_sign_in_not_logged(b: Bench) -> bool:
@@ -643,15 +670,19 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
     "LINK_WITHOUT_SNILS": probe_link_without_snils,
     "MISMATCH_MESSAGE_GENERIC": probe_mismatch_generic,
     "NO_AUTO_LINK": probe_no_auto_link,
+    "AUTO_LINK_PARENTS_ONLY": probe_auto_link_parents_only,
     "MANUAL_LINK_CONFIRMED_ONLY": probe_manual_link_confirmed_only,
     "CHILD_SIGN_IN_WITHOUT_CONSENT": probe_child_without_consent,
     "REISSUE_CREATES_DUPLICATE": probe_reissue_duplicate,
+    "REISSUE_UNLINK_NOT_LOGGED": probe_reissue_unlink_not_logged,
     "SIGN_OUT_KEEPS_ESIA_SESSION": probe_keeps_esia_session,
     "TEACHER_UNCONFIRMED_ACCEPTED": probe_teacher_unconfirmed,
     "ORGANISATION_NOT_CHECKED": probe_organisation,
     "ADULT_SIMPLIFIED_ACCEPTED": probe_adult_simplified,
+    "TEEN_CHILD_ACCOUNT_ACCEPTED": probe_teen_child_account,
     "CHILD_LEVEL_NOT_CHECKED": probe_child_level,
     "LOG_ESIA_TOKEN": probe_log_token,
+    "LOG_ESIA_REFRESH_TOKEN": probe_log_refresh_token,
     "ESIA_SIGN_IN_NOT_LOGGED": probe_esia_sign_in_not_logged,
     "AUTO_LINK_NOT_LOGGED": probe_auto_link_not_logged,
     "LINK_STATE_NOT_CHECKED": probe_link_state_not_checked,
@@ -661,7 +692,7 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
 
 def test_every_auth_defect_has_a_probe():
     assert set(PROBES) == {d.id for d in CATALOGUE.values() if d.implemented_in == AUTH}
-    assert len(PROBES) == 27
+    assert len(PROBES) == 31
 
 
 @pytest.mark.parametrize("defect_id", sorted(PROBES))

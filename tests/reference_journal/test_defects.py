@@ -178,6 +178,19 @@ def probe_password_for_teen(client, world: World) -> bool:
                          json={"password": "Nov-Parol-2026!"}).status_code == 204
 
 
+def probe_child_sets_own_password(client, world: World) -> bool:
+    child = world.learner(under_14=True)
+    return client.portal(f"/learners/{child['record_id']}/password", child["esia"]["oid"], method="POST",
+                         json={"password": "Nov-Parol-2026!"}).status_code == 204
+
+
+def probe_child_changes_own_consent(client, world: World) -> bool:
+    child = world.learner(under_14=True)
+    notice = {"consent_id": "2f0c8f1e-7a52-4b8e-9d0f-3c2a1b4e5d6f", "learner_id": child["record_id"], "action": "revoked",
+              "changed_at": "2026-05-25T12:00:00+03:00"}
+    return client.portal("/consents", child["esia"]["oid"], method="POST", json=notice).status_code == 204
+
+
 def _newcomer_request(client, world: World) -> tuple[str, str, int]:
     admin = client.sign_in("admin", ADMIN_PASSWORD)
     client.web("POST", "/accounts", admin, json={"login": "novikova.a", "password": "Novaya-Mama-1!"})
@@ -412,6 +425,23 @@ def probe_under_14_writes_via_esia(client, world: World) -> bool:
     return client.web("POST", f"/learners/{kid['record_id']}/achievements", token, json=ACHIEVEMENT).status_code == 201
 
 
+def probe_teen_writes_with_password_only(client, world: World) -> bool:
+    teen = world.learner(under_14=False)
+    account = client.journal.accounts.by_login(teen["internal_login"])
+    token = client.journal.sessions.open(account.id, "esia")   # as an ЕСИА sign-in opens it
+    return client.web("POST", f"/learners/{teen['record_id']}/achievements", token, json=ACHIEVEMENT).status_code == 403
+
+
+def probe_teen_achievements_hidden_in_parent_diary(client, world: World) -> bool:
+    parent, teen = world.parent(child_under_14=False)
+    persona = world.persona(teen)
+    token = client.sign_in(persona["internal_login"], persona["internal_password"])
+    added = client.web("POST", f"/learners/{teen}/achievements", token, json=ACHIEVEMENT).json()["id"]
+    parent_token = client.sign_in(parent["internal_login"], parent["internal_password"])
+    seen = client.web("GET", f"/learners/{teen}/achievements", parent_token).json()["items"]
+    return added not in {a["id"] for a in seen}
+
+
 def probe_family_check_by_prefix(client, world: World) -> bool:
     ids = [r["id"] for r in world.rows["learners"]]
     for p in world.personas:
@@ -439,6 +469,16 @@ def probe_nonfree_component(client, world: World) -> bool:
     return any("proprietary" in repr(c["licenses"]).lower() for c in doc["components"])
 
 
+def probe_nonfree_nested_component(client, world: World) -> bool:
+    doc = client.get("/sbom.json").json()
+    return any("proprietary" in repr(n["licenses"]).lower() for c in doc["components"] for n in c.get("components", []))
+
+
+def probe_login_for_adults_only(client, world: World) -> bool:
+    child = world.learner(under_14=True)
+    return client.portal("/me/login", child["esia"]["oid"]).status_code != 200
+
+
 PROBES: dict[str, Callable[[Any, World], bool]] = {
     "CONSENT_REVOCATION_IGNORED": probe_consent_revocation,
     "CONSENT_APPLIED_BY_ARRIVAL": probe_consent_by_arrival,
@@ -453,6 +493,8 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "LEARNER_ACHIEVEMENTS_HIDDEN": probe_learner_achievements_hidden,
     "WEAK_PASSWORD_ACCEPTED": probe_weak_password,
     "PASSWORD_FOR_TEEN": probe_password_for_teen,
+    "CHILD_SETS_OWN_PASSWORD": probe_child_sets_own_password,
+    "CHILD_CHANGES_OWN_CONSENT": probe_child_changes_own_consent,
     "JOIN_REQUEST_AUTO_APPROVED": probe_join_auto_approved,
     "JOIN_APPROVED_BY_OTHER_SCHOOL": probe_join_other_school,
     "GRADE_JOIN_AUTO_APPROVED": probe_join_auto_approved,     # its request names a grade level, no class
@@ -480,8 +522,12 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "LOG_PERIOD_IGNORED": probe_log_period_ignored,
     "LOG_ATTEMPTED_PASSWORD": probe_log_attempted_password,
     "NONFREE_COMPONENT": probe_nonfree_component,
+    "LOGIN_FOR_ADULTS_ONLY": probe_login_for_adults_only,
+    "NONFREE_NESTED_COMPONENT": probe_nonfree_nested_component,
     "BIRTHDAY_COUNTED_NEXT_DAY": probe_birthday_counted_next_day,
     "UNDER_14_WRITES_VIA_ESIA": probe_under_14_writes_via_esia,
+    "TEEN_WRITES_WITH_PASSWORD_ONLY": probe_teen_writes_with_password_only,
+    "TEEN_ACHIEVEMENTS_HIDDEN_IN_PARENT_DIARY": probe_teen_achievements_hidden_in_parent_diary,
     "FAMILY_CHECK_BY_PREFIX": probe_family_check_by_prefix,
     "MARK_CHANGE_NOT_LOGGED": probe_mark_change_not_logged,
     "CREDENTIAL_ISSUE_NOT_LOGGED": probe_credential_issue_not_logged,

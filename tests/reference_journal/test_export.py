@@ -505,6 +505,14 @@ def probe_events_not_pushed(make, world) -> bool:
     return bench.portal.inbox() == []
 
 
+def probe_event_link_not_notified(make, world) -> bool:
+    client, bench = make(exported_state=True)
+    link = "https://olimp.example.ru/room/1"
+    add_event(client, world, place=None, link=link)
+    export(client, scope="changes")
+    return [n["event"].get("link") for n in bench.portal.inbox()] != [link]
+
+
 def probe_retry_without_backoff(make) -> bool:
     """Two 500s: the second pause is not longer than the first."""
     client, bench = make()
@@ -560,6 +568,17 @@ def probe_retry_only_on_503(make) -> bool:
     return len(ups) == 1
 
 
+def probe_delete_not_retried(make, world) -> bool:
+    """A delete answered 503 once is given up: the deleted achievement stays in the showcase."""
+    client, bench = make(exported_state=True)
+    ach = stored_rows(client, "achievements")[0]
+    token = teacher_token(client, world, ach["learner_id"])
+    assert client.web("DELETE", f"/achievements/{ach['id']}", token).status_code == 204
+    bench.agent.add_fault("upload", "status", count=1, status=503)
+    export(client, scope="changes", tables=["achievements"])
+    return any(r["id"] == ach["id"] for r in bench.rows("achievements"))
+
+
 def probe_upload_failure_not_logged(make) -> bool:
     """A file the showcase failed to process leaves no failure record."""
     client, bench = make()
@@ -590,6 +609,8 @@ PROBES: dict[str, Callable[..., bool]] = {
     "RETRY_ON_400": probe_retry_on_400,
     "HASHED_FIELD_IN_CLEAR": probe_hashed_in_clear,
     "EVENTS_NOT_PUSHED": probe_events_not_pushed,
+    "EVENT_LINK_NOT_NOTIFIED": probe_event_link_not_notified,
+    "DELETE_NOT_RETRIED": probe_delete_not_retried,
     "RETRY_WITHOUT_BACKOFF": probe_retry_without_backoff,
     "RETRY_IGNORES_RETRY_AFTER": probe_ignores_retry_after,
     "DELETES_FOR_MARKS_ONLY": probe_deletes_for_marks_only,
@@ -603,7 +624,7 @@ PROBES: dict[str, Callable[..., bool]] = {
 
 def test_every_export_defect_has_a_probe_and_a_switch():
     ids = {d.id for d in CATALOGUE.values() if d.implemented_in == EXPORT}
-    assert set(PROBES) == ids and len(ids) == 19
+    assert set(PROBES) == ids and len(ids) == 21
     source = Path(export_module.__file__).read_text(encoding="utf-8")
     assert set(re.findall(r'defect_on\("([A-Z0-9_]+)"\)', source)) == ids
 
