@@ -172,7 +172,11 @@ class SigningPool:
             self._attaching = loop.create_future()
             try:
                 for w in self.workers:
-                    await loop.connect_accepted_socket(lambda w=w: w, sock=w.sock)
+                    try:
+                        await loop.connect_accepted_socket(lambda w=w: w, sock=w.sock)
+                    except OSError:     # its process is already gone: the others sign
+                        w.alive = False
+                        continue
                     w.transport.set_write_buffer_limits(high=1 << 20)
             finally:
                 self._attaching.set_result(None)
@@ -261,12 +265,13 @@ class SigningPool:
                 w.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            if w.transport is None:
+            if w.transport is not None and loop is not None and not loop.is_closed():
+                if loop.is_running():       # the server's loop, in its own thread
+                    loop.call_soon_threadsafe(w.transport.abort)
+                else:
+                    w.transport.abort()
+            else:                           # no live loop owns it
                 w.sock.close()
-            elif loop is not None and loop.is_running():
-                loop.call_soon_threadsafe(w.transport.abort)
-            elif loop is not None and not loop.is_closed():
-                w.transport.abort()
         for w in self.workers:
             try:
                 w.process.wait(timeout)
