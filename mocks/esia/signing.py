@@ -3,11 +3,12 @@
 `cryptography` holds the GIL while it signs, so one Python process signs at most one core's
 worth of RSA-2048. `SigningPool(n)` runs `n` processes (`signing.main` in a fresh interpreter,
 each with one end of a socket pair and nothing else of the server: no threads, sockets or main
-module re-imported) that each take `(header, claims)` pairs and
-return compact JWTs made by the same `joserfc` call as `sign_rs256` here. All state —
-codes, refresh tokens, faults, the journal — stays in the one `EsiaCore`; only the finished
-claims cross the pipe, so an admin call or a queued fault still applies to the very next
-request. The private key goes to a worker once per key (`kid`), over its own pipe.
+module re-imported) that each take `(header, claims)` pairs and return compact JWTs made by
+the same `joserfc` call as `sign_rs256` here. All state — codes, refresh tokens, faults, the
+journal — stays in the one `EsiaCore`; only the finished claims cross the socket, so an admin
+call or a queued fault still applies to the very next request. The jobs of one loop iteration
+go to a worker as one message (at most `BATCH`, `WINDOW` messages in flight per worker). The
+private key goes to a worker once per key (`kid`), over its own socket.
 
 The pool serves the asyncio loop that first calls `sign` (the server's); a call from any
 other loop, a pool being started or one whose workers died gets `SignerUnavailable` and the
