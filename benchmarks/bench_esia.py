@@ -1,8 +1,11 @@
 """Benchmark of mock ЕСИА: token exchanges per second and p50/p99 latency on loopback.
 
     PYTHONPATH=. python benchmarks/bench_esia.py [--count 2000] [--concurrency 50] [--time-limit 60]
+        [--signers 0,2]
 
-Starts `ezhd mocks up esia` (one uvicorn worker) in a subprocess, registers an RSA test
+For each `--signers` value (processes signing the RS256 tokens, `ezhd mocks up esia
+--esia-signers N`; 0 = in the server process, as before issue 18), one after the other in
+the same run: starts `ezhd mocks up esia` (one uvicorn worker) in a subprocess, registers an RSA test
 system and a persona through the admin API, signs the persona in once and then prepares
 `--count` authorization codes (each a real `GET /aas/oauth2/v2/ac` with a verified
 signature, answered from the ЕСИА session) and the matching signed token requests. Only the
@@ -10,6 +13,11 @@ token exchanges are timed: `POST /aas/oauth2/v3/te` with `--concurrency` clients
 (certificate hash, timestamp, RSA signature check, code redemption, two RS256 JWTs and a
 refresh token each). The same server then answers the same number of `GET /_ping` (a
 trivial endpoint through the same middleware) at the same concurrency, side by side.
+
+Beside latency, each phase reports the CPU milliseconds per request of the server process, its
+signing processes and the load generator (from /proc, so other load on a shared machine hardly
+changes them), the cores the phase actually got, and the CPU-bound ceiling: the requests/s
+those CPU costs would allow if the run had every core to itself.
 
 The limit beside it, measured in the same run: `openssl speed rsa2048` signatures per second
 on one core and with one copy per core at once (an exchange costs two RSA-2048 signatures and
@@ -53,9 +61,9 @@ PERSONA = {"oid": 1000001, "kind": "representative", "journal_id": "R1", "level"
            "scenario": []}
 
 
-def start_server(ready: Path) -> subprocess.Popen:
+def start_server(ready: Path, signers: int) -> subprocess.Popen:
     code = ("import sys; from conformance.cli.mocks_cmd import mocks; "
-            f"sys.exit(mocks.main(['up', 'esia', '--ready-file', {str(ready)!r}]))")
+            f"sys.exit(mocks.main(['up', 'esia', '--ready-file', {str(ready)!r}, '--esia-signers', '{signers}']))")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
@@ -88,6 +96,51 @@ def prepare(base: str, count: int) -> tuple[ClientSigner, list[dict[str, str]]]:
             code = callback_params(r.headers["location"])["code"]
             forms.append(signer.te_form(code, scope=SCOPE))
     return signer, forms
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of `pid` (the signing processes of the server)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def timed_phase(base: str, requests: list[bytes], args: argparse.Namespace, server: int) -> dict[str, float]:
+    """`run_phase` plus the CPU milliseconds per request spent by the server process, its
+    signing processes and the load generator (this process) — figures the other load on a
+    shared machine does not change much."""
+    signers = children_of(server)
+    before = (cpu_seconds(server), sum(cpu_seconds(p) for p in signers), time.process_time())
+    result = asyncio.run(run_phase(base, requests, args.concurrency, args.time_limit))
+    after = (cpu_seconds(server), sum(cpu_seconds(p) for p in signers), time.process_time())
+    n = max(1, result["requests"])
+    for key, b, a in zip(("server_cpu_ms", "signers_cpu_ms", "client_cpu_ms"), before, after):
+        result[key] = (a - b) * 1000 / n
+    per_request = result["server_cpu_ms"] + result["signers_cpu_ms"] + result["client_cpu_ms"]
+    # What the phase got of the machine, and what it would do if it had every core to itself
+    # (server and signers in parallel, the load generator beside them; a single server
+    # process can use one core at most).
+    result["cores_used"] = result["rps"] * per_request / 1000
+    cores = os.cpu_count() or 1
+    result["ceiling_rps"] = min(cores * 1000 / per_request if per_request else 0.0,
+                                1000 / result["server_cpu_ms"] if result["server_cpu_ms"] else float("inf"),
+                                1000 * max(1, len(signers)) / result["signers_cpu_ms"] if result["signers_cpu_ms"]
+                                else float("inf"))
+    return result
 
 
 def http_request(method: str, path: str, body: bytes = b"", ctype: str | None = None) -> bytes:
@@ -160,18 +213,11 @@ def openssl_signs(seconds: int, processes: int = 1) -> float | None:
     return total
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=2000, help="requests per phase (default 2000)")
-    ap.add_argument("--concurrency", type=int, default=50, help="concurrent clients (default 50)")
-    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per phase at most (default 60)")
-    ap.add_argument("--json", action="store_true", help="print the results as JSON")
-    args = ap.parse_args(argv)
-    cpus = os.cpu_count() or 1
-    limit = {"openssl_sign_per_s_1core": openssl_signs(3), f"openssl_sign_per_s_{cpus}cores": openssl_signs(3, cpus)}
+def measure(signers: int, args: argparse.Namespace) -> tuple[float, dict[str, dict[str, float]]]:
+    """One server with `signers` signing processes: (seconds to prepare, {phase: figures})."""
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "ready.json"
-        proc = start_server(ready)
+        proc = start_server(ready, signers)
         try:
             base = json.loads(ready.read_text())["esia"]
             t0 = time.perf_counter()
@@ -183,10 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             ping = [http_request("GET", "/_ping")] * len(timed)
             asyncio.run(run_phase(base, warm, min(args.concurrency, 50), args.time_limit))
             results = {
-                "token exchange (POST /aas/oauth2/v3/te)": asyncio.run(
-                    run_phase(base, timed, args.concurrency, args.time_limit)),
-                "trivial endpoint (GET /_ping)": asyncio.run(
-                    run_phase(base, ping, args.concurrency, args.time_limit)),
+                "token exchange (POST /aas/oauth2/v3/te)": timed_phase(base, timed, args, proc.pid),
+                "trivial endpoint (GET /_ping)": timed_phase(base, ping, args, proc.pid),
             }
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -194,22 +238,50 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    info = {"python": platform.python_version(), "cpus": os.cpu_count(), "concurrency": args.concurrency,
-            "prepare_seconds": round(prep, 1), "load_average": os.getloadavg(), **limit}
+    return prep, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=2000, help="requests per phase (default 2000)")
+    ap.add_argument("--concurrency", type=int, default=50, help="concurrent clients (default 50)")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per phase at most (default 60)")
+    ap.add_argument("--signers", default="0,2",
+                    help="comma-separated signing-process counts, each measured in turn (default 0,2)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = ap.parse_args(argv)
+    try:
+        configs = [int(x) for x in args.signers.split(",") if x.strip()]
+    except ValueError:
+        ap.error("--signers: comma-separated whole numbers, e.g. 0,2")
+    cpus = os.cpu_count() or 1
+    limit = {"openssl_sign_per_s_1core": openssl_signs(3), f"openssl_sign_per_s_{cpus}cores": openssl_signs(3, cpus)}
+    runs = []
+    for n in configs:
+        prep, results = measure(n, args)
+        runs.append({"signers": n, "prepare_seconds": round(prep, 1), "results": results})
+    limit_after = openssl_signs(3, cpus)
+    info = {"python": platform.python_version(), "cpus": cpus, "concurrency": args.concurrency,
+            "load_average": os.getloadavg(), **limit, f"openssl_sign_per_s_{cpus}cores_after": limit_after}
     if args.json:
-        print(json.dumps({"info": info, "results": results}, indent=2))
+        print(json.dumps({"info": info, "runs": runs}, indent=2))
         return 0
-    print(f"Python {info['python']}, {info['cpus']} CPUs, {args.concurrency} concurrent clients, "
-          f"one uvicorn worker; {args.count} codes prepared in {info['prepare_seconds']} s\n")
-    for name, value in limit.items():
+    print(f"Python {info['python']}, {cpus} CPUs, {args.concurrency} concurrent clients, one uvicorn worker\n")
+    for name, value in list(limit.items()) + [(f"openssl_sign_per_s_{cpus}cores_after", limit_after)]:
         if value:
             print(f"{name}: {value:.0f} (÷ 2 signatures per exchange: {value / 2:.0f} exchanges/s)")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
-    print("| endpoint | requests | errors | req/s | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, r in results.items():
-        print(f"| {name} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
-              f"{r['p99_ms']:.1f} |")
+    ceiling = limit[f"openssl_sign_per_s_{cpus}cores"]
+    print("| signing processes | endpoint | requests | errors | req/s | p50 ms | p99 ms | share of the limit "
+          "| CPU ms per request: server / signers / load generator | cores it got | CPU-bound ceiling, req/s |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    for run in runs:
+        n = run["signers"]
+        for name, r in run["results"].items():
+            share = (f"{r['rps'] / (ceiling / 2):.0%}" if ceiling and name.startswith("token") else "")
+            print(f"| {n} | {name} | {r['requests']} | {r['errors']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
+                  f"{r['p99_ms']:.1f} | {share} | {r['server_cpu_ms']:.2f} / {r['signers_cpu_ms']:.2f} / "
+                  f"{r['client_cpu_ms']:.2f} | {r['cores_used']:.2f} | {r['ceiling_rps']:.0f} |")
     return 0
 
 

@@ -1,8 +1,10 @@
 """The mock federal environment as one unit: ЕСИА, the ПОДД agent and the ЕПГУ showcase,
 sharing one showcase and wired to each other.
 
-`Environment(names, state_dir, admin_token=None)` builds the apps (in-process use:
-`env.apps[name]`; with `admin_token` every `/_admin` route wants it, `mocks.common.guard`);
+`Environment(names, state_dir, admin_token=None, esia_signers=0)` builds the apps (in-process
+use: `env.apps[name]`; with `admin_token` every `/_admin` route wants it, `mocks.common.guard`;
+`esia_signers` > 0 signs ЕСИА's tokens in that many processes, `mocks.esia.signing`, stopped
+by `stop()`);
 `start()` serves each on loopback with a port the OS picks (`ServerThread`), then points
 the portal at the agent and registers the portal at the agent as the provider of
 `portal.yaml`, so on-demand calls go portal → agent → journal and event notifications
@@ -24,7 +26,8 @@ NAMES = ("esia", "smev", "epgu")
 
 class Environment:
     def __init__(self, names: tuple[str, ...] | list[str] = NAMES, state_dir: Path | None = None,
-                 showcase_settings: dict[str, Any] | None = None, admin_token: str | None = None) -> None:
+                 showcase_settings: dict[str, Any] | None = None, admin_token: str | None = None,
+                 esia_signers: int = 0) -> None:
         unknown = [n for n in names if n not in NAMES]
         if unknown:
             raise ValueError(f"unknown mock {', '.join(unknown)}; available: {', '.join(NAMES)}")
@@ -40,7 +43,7 @@ class Environment:
         for name in self.names:
             if name == "esia":
                 from mocks.esia.app import create_app as esia_app
-                self.apps[name] = esia_app()
+                self.apps[name] = esia_app(signers=esia_signers)
             elif name == "smev":
                 import httpx
 
@@ -92,7 +95,7 @@ class Environment:
         for server in self.servers.values():
             server.stop()
         self.servers.clear()
-        for name in ("smev",):
+        for name in ("smev", "esia"):
             core = getattr(getattr(self.apps.get(name), "state", None), "core", None)
             if core is not None and hasattr(core, "close"):
                 core.close()

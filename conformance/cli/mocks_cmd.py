@@ -12,6 +12,8 @@ wants `Authorization: Bearer <token>` (401 otherwise) and the ready file carries
 `admin_token` (the file is then readable by its owner only); a `--host` beyond loopback is
 refused without one, since the admin API resets and rewrites the stand. `--header-timeout`,
 `--body-timeout` and `--max-connections` bound slow clients (`mocks.common.limits`).
+`--esia-signers N` (`$EZHD_ESIA_SIGNERS`) signs ЕСИА's RS256 tokens in N processes (default one per
+CPU, 0 = in the server process; `mocks.esia.signing`), all stopped with the stand.
 `--public-host NAME` (`$EZHD_MOCKS_PUBLIC_HOST`) is the host the printed and ready-file URLs
 name instead of the interface listened on: in a container the stand listens on 0.0.0.0 and
 journals reach it by its service name (`docker/`, `conformance.containers`).
@@ -43,6 +45,15 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def default_signers() -> int:
+    """One ЕСИА signing process per CPU this process may use (`cryptography` signs one
+    token at a time per process; state and HTTP stay in the server process)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:      # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _wait_healthy(url: str, token: str | None, timeout: float = 15.0) -> None:
@@ -95,9 +106,12 @@ def mocks() -> None:
               help="Seconds a client has to send a request's body (refused and dropped after).")
 @click.option("--max-connections", type=click.IntRange(min=1), default=Limits.max_connections, show_default=True,
               help="Connections served at once; beyond them the answer is 503.")
+@click.option("--esia-signers", type=click.IntRange(min=0), envvar="EZHD_ESIA_SIGNERS", show_envvar=True,
+              default=None, help="Processes that sign ЕСИА's RS256 tokens (0 = in the server process; "
+                                 "default: one per CPU).")
 def up(names: tuple[str, ...], host: str, port: int, state_dir: Path | None,
        ready_file: Path | None, admin_token: str | None, public_host: str | None,
-       header_timeout: float, body_timeout: float, max_connections: int) -> None:
+       header_timeout: float, body_timeout: float, max_connections: int, esia_signers: int | None) -> None:
     """Start NAMES (esia, smev, epgu; default: all) until Ctrl-C or SIGTERM."""
     from mocks.environment import NAMES, Environment
 
@@ -122,7 +136,9 @@ def up(names: tuple[str, ...], host: str, port: int, state_dir: Path | None,
     env = None
     try:
         try:
-            env = Environment(wanted, state_dir=state_dir, admin_token=admin_token)
+            signers = default_signers() if esia_signers is None else esia_signers
+            env = Environment(wanted, state_dir=state_dir, admin_token=admin_token,
+                              esia_signers=signers if "esia" in wanted else 0)
             urls = env.start(host=host, port=port, limits=Limits(header_timeout=header_timeout,
                                                                  body_timeout=body_timeout,
                                                                  max_connections=max_connections))

@@ -7,6 +7,9 @@ Layers (each module imports only those above it):
 - `errors`   `EsiaError`, the one refusal type (`{error, error_description, state}`);
 - `crypto`   client authentication: certificate hash, the signed strings of every flow,
              CMS/PKCS#7 detached and raw signature verification;
+- `signing`  RS256 JWTs (joserfc) here or in a pool of signing processes that get finished
+             claims only (`create_app(signers=N)`; `cryptography` signs one at a time
+             per process);
 - `core`     all state and behaviour, no HTTP: clients, personas, consents, sessions,
              codes, tokens, keys with rotation, faults, the request journal;
 - `pages`    the Russian/English sign-in, consent and parent's-cabinet pages (Jinja2);

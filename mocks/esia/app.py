@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,6 +30,7 @@ from mocks.esia.core import RS256, TOKEN_ALGS, EsiaCore, Session, Settings
 from mocks.esia.errors import EsiaError
 
 MAX_QUERY = 16 * 1024
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")     # control characters but TAB
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -80,7 +82,7 @@ def _pairs(raw: bytes) -> tuple[dict[str, str], list[str]]:
     out: dict[str, str] = {}
     dups: list[str] = []
     for k, v in pairs:
-        if any(ord(c) < 32 and c not in "\t" for c in k + v):
+        if _CONTROL.search(k) or _CONTROL.search(v):
             raise _bad_params(f"control characters in the parameter {errors.quoted(k, 'name')}",
                               out.get("state"))
         if k in out and k not in dups:
@@ -94,7 +96,10 @@ async def read_form(request: Request) -> tuple[dict[str, str], list[str]]:
     body = await request.body()
     if ctype != FORM_TYPE:
         raise _bad_params(f"Content-Type must be {FORM_TYPE}")
-    return _pairs(body)
+    form, dups = _pairs(body)
+    if not dups:        # the journal's record of the form, parsed once (with duplicates it re-reads)
+        request.scope["esia_form"] = form
+    return form, dups
 
 
 def wants_json(request: Request) -> bool:
@@ -234,7 +239,7 @@ async def token(request: Request) -> Response:
     form: dict[str, str] = {}
     try:
         form, dups = await read_form(request)
-        body = core.exchange(form, version, dups)
+        body = await core.exchange_async(form, version, dups)
     except EsiaError as exc:
         if exc.state is None and form.get("state"):
             exc.state = form["state"]
@@ -434,7 +439,8 @@ class Guard(RequestGuard):
             entry.setdefault("note", {"error": ex.refused})
         elif endpoint != "admin" and ctype == FORM_TYPE and body:
             try:
-                entry["form"] = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+                entry["form"] = dict(scope.get("esia_form") or
+                                     parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
             except Exception:
                 entry["form"] = {"_unreadable": True}
         if location:
@@ -448,14 +454,18 @@ class Guard(RequestGuard):
         self.core.record(entry)
 
 
-def create_app(core: EsiaCore | None = None, **settings: Any) -> Starlette:
-    """A mock ЕСИА app. `settings` override `Settings` fields when a new core is made."""
+def create_app(core: EsiaCore | None = None, *, signers: int = 0, **settings: Any) -> Starlette:
+    """A mock ЕСИА app. `settings` override `Settings` fields when a new core is made;
+    `signers` > 0 starts that many signing processes for the token endpoint
+    (`mocks.esia.signing`; stop them with `core.close()`)."""
     from mocks.esia import admin
 
     if core is None:
         core = EsiaCore(Settings(**settings)) if settings else EsiaCore()
     elif settings:
         core.configure(**settings)
+    if signers:
+        core.start_signers(signers)
     routes = [
         Route("/aas/oauth2/v2/ac", authorize, methods=["GET"]),
         Route("/aas/oauth2/ac", authorize, methods=["GET"]),

@@ -236,7 +236,7 @@ def test_garbage_forms_and_paths(esia, http):
 def test_a_crash_inside_becomes_500_in_esia_shape(esia, http, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("boom")
-    monkeypatch.setattr(esia.core, "exchange", boom)
+    monkeypatch.setattr(esia.core, "_exchange", boom)
     r = http.post("/aas/oauth2/v3/te", data={"grant_type": "authorization_code"})
     assert r.status_code == 500 and r.json()["error_description"].startswith("ESIA-007007: ")
     monkeypatch.undo()
