@@ -28,6 +28,7 @@ from conformance.cli import SetupProblem
 from conformance.runfile import Run
 from conformance.session.launch import set_env
 from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
+from specs import CACHE_ENV, cache_dir
 
 __all__ = ["CACHE_ENV", "register_journal", "registration_calls", "make_dataset", "prepare"]
 
@@ -60,7 +61,6 @@ def register_journal(admin: Callable[..., Any], urls: dict[str, str], sut: Any) 
         admin(urls[mock], method, path, json=body)
 
 
-CACHE_ENV = "EZHD_CACHE_DIR"   # where generated datasets are kept by seed; "off" keeps none
 _GENERATOR_SOURCES = ("fixtures", "specs")
 
 
@@ -71,10 +71,9 @@ def _dataset_cache(seed: int) -> Path | None:
     import hashlib
     from importlib.metadata import version
 
-    base = os.environ.get(CACHE_ENV)
-    if base == "off":
+    root = cache_dir()
+    if root is None:
         return None
-    root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ezhd"
     digest = hashlib.sha256(f"faker {version('faker')}\0".encode())
     top = Path(__file__).resolve().parents[2]
     for package in _GENERATOR_SOURCES:
