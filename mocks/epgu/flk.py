@@ -22,6 +22,11 @@ the same rules, lines, columns and masked values — without a Python loop over 
 4. only the records with a finding are read again, to report their values and details
    (a staged table, kept for the showcase's merge, spares that second read).
 
+A file of up to 500 lines (a showcase upload) is staged and its records fetched in one query
+with their key hashes and references looked up; the rules then run in Python
+(`specs.values.check_value`, the order pairs as `check_row` has them) and are packed the
+same way: planning the row program would cost more than checking a few hundred records.
+
 Files that DuckDB's reader cannot number like `csv` does — a quoted value spanning lines,
 a bare carriage return — take the exact path: lines are split as Python's universal
 newlines do, multi-line records are assembled by `csv` itself, and the records are checked
