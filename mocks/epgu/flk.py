@@ -389,12 +389,12 @@ class FlkEngine:
             result.staged = None
 
     def program(self, table: Table, operation: str, fks: Sequence[str], newlines: bool,
-                found_valid: Sequence[str] = ()) -> RowProgram:
-        key = (table.name, operation, tuple(fks), newlines, tuple(found_valid))
+                found_valid: Sequence[str] = (), sql: bool = True) -> RowProgram:
+        key = (table.name, operation, tuple(fks), newlines, tuple(found_valid), sql)
         if key not in self._programs:
             prog = compile_table(table, self.tables.conventions, operation=operation,
                                  fk_columns=fks, newlines=newlines,
-                                 valid_if={c: q("m:" + c) for c in found_valid})
+                                 valid_if={c: q("m:" + c) for c in found_valid}, sql=sql)
             self._programs[key] = prog
         return self._programs[key]
 
@@ -600,14 +600,14 @@ class _Run:
                                  [[line, *fields] for line, fields in sorted(read.patches.items())])
         fks, self_refs = self.references()
         found_valid = self.found_implies_valid([fk for fk in fks if fk[0] not in self_refs], read.lines)
-        program = self.engine.program(self.table, self.operation, [c for c, _ in fks], newlines=False,
-                                      found_valid=found_valid)
-        numbered = bool(read.patches) or self.force == "numbered"
-        records = self.records_sql(numbered=numbered)
-        rejects = self.temps[-2]
         # A small file's rules run in Python over its staged records: planning the row program
         # costs more than checking a few hundred records with the reference functions.
         small = self.force == "python" or (self.force is None and read.lines <= _PYTHON_MAX_LINES)
+        program = self.engine.program(self.table, self.operation, [c for c, _ in fks], newlines=False,
+                                      found_valid=found_valid, sql=not small)
+        numbered = bool(read.patches) or self.force == "numbered"
+        records = self.records_sql(numbered=numbered)
+        rejects = self.temps[-2]
         if self.keep_staged or self_refs or self.force == "staged" or small:
             # A plain CREATE TABLE ... AS SELECT keeps the file's order (DuckDB documents it), so
             # rowid numbers the records without a window function.
