@@ -6,17 +6,18 @@ module only loads and cross-checks those files; it states no rule of its own.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-import jsonschema
 import yaml
 
-from specs import SCHEMAS_DIR, TABLES_DIR, load_yaml
+from specs import SCHEMAS_DIR, TABLES_DIR, cache_dir
 
 COLUMN_TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "time")
 CHECKSUM_KINDS = ("snils", "inn", "inn_legal", "inn_person", "ogrn", "kpp")
@@ -173,14 +174,27 @@ def _text(value: Mapping[str, str] | None) -> Text | None:
     return Text(value["ru"], value["en"]) if value else None
 
 
-def _load_yaml(path: Path) -> Any:
+def _load_yaml(path: Path, digest: Any = None) -> Any:
+    """The YAML of a file; its bytes are added to `digest` (a hashlib object) when given."""
+    raw = path.read_bytes()
+    if digest is not None:
+        digest.update(path.name.encode() + b"\0" + raw + b"\0")
     try:
-        return load_yaml(path)
-    except yaml.YAMLError as exc:
+        return yaml.load(raw.decode("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from None
 
 
+def _schema_checked_marker(digest: str) -> Path | None:
+    """The cache file that says table files with this content digest passed the schema check
+    (None when the cache is off)."""
+    root = cache_dir()
+    return None if root is None else root / "specs-checked" / digest
+
+
 def _schema_errors(schema: Mapping[str, Any], data: Any, path: Path) -> None:
+    import jsonschema        # only when the table files changed since they were last checked
+
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
@@ -203,7 +217,21 @@ def _default_tables() -> TableSet:
 
 
 def _load_tables(directory: Path) -> TableSet:
-    schema = json.loads((SCHEMAS_DIR / "table.schema.json").read_text(encoding="utf-8"))
+    """Load the table files; the JSON-Schema check of each (the slow part) is skipped when the
+    same schema and files passed it before (a marker keyed by their content, in the cache)."""
+    schema_text = (SCHEMAS_DIR / "table.schema.json").read_bytes()
+    digest = hashlib.sha256(b"table.schema.json\0" + schema_text + b"\0")
+    paths = [p for p in sorted(directory.glob("*.yaml")) if not p.name.startswith("_")]
+    loaded = [(path, _load_yaml(path, digest)) for path in paths]
+    marker = _schema_checked_marker(digest.hexdigest())
+    if marker is None or not marker.is_file():
+        schema = json.loads(schema_text)
+        for path, data in loaded:
+            _schema_errors(schema, data, path)
+        if marker is not None:
+            with contextlib.suppress(OSError):
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_bytes(b"")
     enums_path = directory / "_enums.yaml"
     raw_enums = _load_yaml(enums_path) or {}
     for name, spec in raw_enums.items():
@@ -225,11 +253,7 @@ def _load_tables(directory: Path) -> TableSet:
     conventions = _load_conventions(directory / "_conventions.yaml")
 
     tables: dict[str, Table] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        if path.name.startswith("_"):
-            continue
-        data = _load_yaml(path)
-        _schema_errors(schema, data, path)
+    for path, data in loaded:
         if data["name"] != path.stem:
             raise SpecError(f"{path}: table name {data['name']!r} differs from the file name")
         tables[data["name"]] = _build_table(data, enums, path)

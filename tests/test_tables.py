@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from specs import TABLES_DIR
+import specs.tables as tables_module
+from specs import CACHE_ENV, TABLES_DIR
 from specs.tables import SpecError, load_tables
 
 PROTOCOLS = Path(__file__).resolve().parents[2] / "shared" / "standard" / "PROTOCOLS.md"
@@ -142,3 +143,27 @@ def test_enum_label_with_an_unquoted_comma_is_refused(table_dir):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(SpecError, match=r"attendance_status code 2: label must be .*quote labels"):
         load_tables(table_dir)
+
+
+def test_the_schema_check_is_skipped_only_for_files_already_checked(table_dir, tmp_path_factory, monkeypatch):
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    calls = []
+    real = tables_module._schema_errors
+    monkeypatch.setattr(tables_module, "_schema_errors", lambda *a: (calls.append(a[2].name), real(*a)))
+    load_tables(table_dir)
+    assert sorted(calls) == ["learners.yaml", "organisations.yaml"]
+    assert len(list((cache / "specs-checked").iterdir())) == 1
+    calls.clear()
+    load_tables(table_dir)                      # the same content: checked before
+    assert calls == []
+    _edit(table_dir / "learners.yaml", lambda d: d["columns"][0].pop("type"))
+    with pytest.raises(SpecError, match="'type' is a required property"):
+        load_tables(table_dir)                  # changed content: checked again, and refused
+    assert len(list((cache / "specs-checked").iterdir())) == 1
+    monkeypatch.setenv(CACHE_ENV, "off")        # no cache: checked every time, nothing written
+    _edit(table_dir / "learners.yaml", lambda d: d["columns"][0].update(type="string"))
+    calls.clear()
+    load_tables(table_dir)
+    load_tables(table_dir)
+    assert len(calls) == 4

@@ -28,6 +28,7 @@ from conformance.cli import SetupProblem
 from conformance.runfile import Run
 from conformance.session.launch import set_env
 from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
+from specs import CACHE_ENV, cache_dir
 
 __all__ = ["CACHE_ENV", "cache_root", "sources_digest", "register_journal", "registration_calls", "make_dataset", "prepare"]
 
@@ -60,17 +61,13 @@ def register_journal(admin: Callable[..., Any], urls: dict[str, str], sut: Any) 
         admin(urls[mock], method, path, json=body)
 
 
-CACHE_ENV = "EZHD_CACHE_DIR"   # where generated datasets are kept by seed; "off" keeps none
 _GENERATOR_SOURCES = ("fixtures", "specs")
 
 
 def cache_root() -> Path | None:
-    """Where certify keeps what it can make again (`$EZHD_CACHE_DIR`, default ~/.cache/ezhd);
-    None when the variable is "off"."""
-    base = os.environ.get(CACHE_ENV)
-    if base == "off":
-        return None
-    return Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ezhd"
+    """Where certify keeps what it can make again (`specs.cache_dir`: `$EZHD_CACHE_DIR`, default
+    ~/.cache/ezhd); None when the variable is "off"."""
+    return cache_dir()
 
 
 def sources_digest(packages: tuple[str, ...], salt: str = "") -> str:

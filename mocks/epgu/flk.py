@@ -22,6 +22,11 @@ the same rules, lines, columns and masked values — without a Python loop over 
 4. only the records with a finding are read again, to report their values and details
    (a staged table, kept for the showcase's merge, spares that second read).
 
+A file of up to 500 lines (a showcase upload) is staged and its records fetched in one query
+with their key hashes and references looked up; the rules then run in Python
+(`specs.values.check_value`, the order pairs as `check_row` has them) and are packed the
+same way: planning the row program would cost more than checking a few hundred records.
+
 Files that DuckDB's reader cannot number like `csv` does — a quoted value spanning lines,
 a bare carriage return — take the exact path: lines are split as Python's universal
 newlines do, multi-line records are assembled by `csv` itself, and the records are checked
@@ -68,6 +73,7 @@ _SUSPECT_BYTES = (b"\n\n", b"\n\r\n", b"\n ", b" \n", b" \r\n", b'; "', b'" ;', 
 _STRUCTURAL = "'TOO MANY COLUMNS', 'MISSING COLUMNS', 'UNQUOTED VALUE'"
 _FOUND_VALID_MIN_ROWS = 10_000    # smaller files test every rule of a found reference
 _PK_PARTITION_ROWS = 2_000_000    # hash groups per pass when looking for duplicate keys
+_PYTHON_MAX_LINES = 500           # files up to this many lines get their rules checked in Python
 # A line of fields as Python's csv reads it (strict): quoted with "" inside, or unquoted and
 # not starting with a quote (quotes later in an unquoted field are plain characters).
 _FIELD_RE = r'"(?:[^"]|"")*"|[^";][^;]*|'
@@ -383,12 +389,12 @@ class FlkEngine:
             result.staged = None
 
     def program(self, table: Table, operation: str, fks: Sequence[str], newlines: bool,
-                found_valid: Sequence[str] = ()) -> RowProgram:
-        key = (table.name, operation, tuple(fks), newlines, tuple(found_valid))
+                found_valid: Sequence[str] = (), sql: bool = True) -> RowProgram:
+        key = (table.name, operation, tuple(fks), newlines, tuple(found_valid), sql)
         if key not in self._programs:
             prog = compile_table(table, self.tables.conventions, operation=operation,
                                  fk_columns=fks, newlines=newlines,
-                                 valid_if={c: q("m:" + c) for c in found_valid})
+                                 valid_if={c: q("m:" + c) for c in found_valid}, sql=sql)
             self._programs[key] = prog
         return self._programs[key]
 
@@ -594,12 +600,15 @@ class _Run:
                                  [[line, *fields] for line, fields in sorted(read.patches.items())])
         fks, self_refs = self.references()
         found_valid = self.found_implies_valid([fk for fk in fks if fk[0] not in self_refs], read.lines)
+        # A small file's rules run in Python over its staged records: planning the row program
+        # costs more than checking a few hundred records with the reference functions.
+        small = self.force == "python" or (self.force is None and read.lines <= _PYTHON_MAX_LINES)
         program = self.engine.program(self.table, self.operation, [c for c, _ in fks], newlines=False,
-                                      found_valid=found_valid)
+                                      found_valid=found_valid, sql=not small)
         numbered = bool(read.patches) or self.force == "numbered"
         records = self.records_sql(numbered=numbered)
         rejects = self.temps[-2]
-        if self.keep_staged or self_refs or self.force == "staged":
+        if self.keep_staged or self_refs or self.force == "staged" or small:
             # A plain CREATE TABLE ... AS SELECT keeps the file's order (DuckDB documents it), so
             # rowid numbers the records without a window function.
             self.stage = self.temp("stage")
@@ -614,14 +623,19 @@ class _Run:
         # DuckDB keeps the probe side's order; `report` confirms it on every line it reports.
         self.scan_line = "line" if numbered else "(rowid + 2)"
         scan = self.temp("scan")
-        try:
-            self.con.execute(f"CREATE TEMP TABLE {q(scan)} AS {self.scan_sql(program, records, fks, self_refs, long=read.longest > self.limit, numbered=numbered)}")
-        except duckdb.InvalidInputException as exc:   # the CSV reader gave up on a line
-            raise _Exact() from exc
+        checked: list[tuple[int, int, int, list[str | None]]] = []
+        if small:
+            checked = self.check_in_python(program, fks, self_refs, long=read.longest > self.limit)
+            n_records = len(checked)
+        else:
+            try:
+                self.con.execute(f"CREATE TEMP TABLE {q(scan)} AS {self.scan_sql(program, records, fks, self_refs, long=read.longest > self.limit, numbered=numbered)}")
+            except duckdb.InvalidInputException as exc:   # the CSV reader gave up on a line
+                raise _Exact() from exc
+            n_records = self.con.execute(f"SELECT count(*) FROM {q(scan)}").fetchall()[0][0]
         # Every physical line is the header, a record, a blank line DuckDB skipped or a line it
         # refused; anything else means a quoted value spanning lines: DuckDB numbers records,
         # not lines, so only the exact path can name the lines.
-        n_records = self.con.execute(f"SELECT count(*) FROM {q(scan)}").fetchall()[0][0]
         refused = self.con.execute(
             f"SELECT line, any_value(csv_line), bool_and(error_type IN ({_STRUCTURAL})), "
             f"bool_or(error_type = 'INVALID ENCODING') FROM {q(rejects)} GROUP BY line ORDER BY line").fetchall()
@@ -643,12 +657,76 @@ class _Run:
                     raise _Exact()      # DuckDB refused what csv reads: let csv decide
                 stop = _Stop(line, problem)
         if read.longest > self.limit:
-            long = self.con.execute(
-                f"SELECT min({self.scan_line}) FROM {q(scan)} WHERE {_before(stop, self.scan_line)} "
-                f"AND (err & 1::{program.word_type}) <> 0").fetchall()[0][0]
+            if small:
+                long = min((ln for ln, _, w, _ in checked if w & 1 and (stop is None or ln < stop.line)),
+                           default=None)
+            else:
+                long = self.con.execute(
+                    f"SELECT min({self.scan_line}) FROM {q(scan)} WHERE {_before(stop, self.scan_line)} "
+                    f"AND (err & 1::{program.word_type}) <> 0").fetchall()[0][0]
             if long is not None:
                 stop = _Stop(int(long), f"malformed CSV: field larger than field limit ({self.limit})")
+        if small:
+            return self.report_checked(program, checked, stop, "fast")
         return self.report(program, scan, stop, fks, "fast")
+
+    def check_in_python(self, program: RowProgram, fks: list[tuple[str, str]], self_refs: list[str],
+                        *, long: bool) -> list[tuple[int, int, int, list[str | None]]]:
+        """(line, key hash, packed word, field texts) of every staged record, the word packed
+        as the row program packs it but computed by the reference rules (`check_value`, the
+        order pairs of `check_row`); references are looked up in one query with the records."""
+        found = [f"coalesce(src.{q(c)} IN ({keys}), false)" for c, keys in fks]
+        pk = ", ".join(f"src.{q(k)}" for k in self.table.primary_key)
+        cols = ", ".join(f"src.{q(n)}" for n in self.names)
+        rows = self.con.execute(f"SELECT src.line, hash({pk}), {', '.join(found + [cols])} "
+                                f"FROM ({self.stage_sql}) src ORDER BY src.line").fetchall()
+        index = {n: i for i, n in enumerate(self.names)}
+        first: dict[str, dict[str, int]] = {}           # self-reference: key -> its first line
+        for column in self_refs:
+            target = index[self.table.column(column).references[1]]  # type: ignore[index]
+            seen: dict[str, int] = {}
+            for row in rows:
+                seen.setdefault(row[2 + len(fks) + target], int(row[0]))
+            first[column] = seen
+        fields = [(s, self.table.column(s.column)) for s in program.slots if s.kind == "field"]
+        orders = [s for s in program.slots if s.kind == "order"]
+        refs = [(s, i, index[s.column]) for i, s in enumerate(s for s in program.slots if s.kind == "fk")]
+        out = []
+        for row in rows:
+            line, values = int(row[0]), list(row[2 + len(fks):])
+            word, broken = 0, set()
+            for slot, column in fields:
+                verdict = check_value(column, values[index[slot.column]], self.conv)
+                if verdict is not None:
+                    word |= (slot.rules.index(verdict[0]) + 1) << slot.offset
+                    broken.add(slot.column)
+            for slot in orders:
+                a, b = values[index[slot.other]], values[index[slot.column]]  # type: ignore[index]
+                if a is not None and b is not None and slot.other not in broken \
+                        and slot.column not in broken and a > b:
+                    word |= 1 << slot.offset
+            for slot, i, at in refs:
+                value = values[at]
+                if value is not None and not row[2 + i] and not (
+                        slot.column in first and first[slot.column].get(value, line + 1) <= line):
+                    word |= 1 << slot.offset
+            if long and any(v is not None and len(v) > self.limit for v in values):
+                word |= 1
+            out.append((line, int(row[1]), word, values))
+        return out
+
+    def report_checked(self, program: RowProgram, checked: list[tuple[int, int, int, list[str | None]]],
+                       stop: _Stop | None, path: str) -> FlkResult:
+        """`report` for records checked in Python."""
+        kept = [r for r in checked if stop is None or r[0] < stop.line]
+        count = sum(1 for _, _, w, _ in kept for s in program.slots if (w >> s.offset) & s.mask)
+        flagged = [(ln, h, w) for ln, h, w, _ in kept if w >> 1][:max(self.max_errors, 1)]
+        hashes: dict[int, int] = {}
+        for _, h, _, _ in kept:
+            hashes[h] = hashes.get(h, 0) + 1
+        candidates = [ln for ln, h, _, _ in kept if hashes[h] > 1]
+        values = {ln: (h, v) for ln, h, _, v in kept}
+        return self.finish(program, len(kept), count, flagged, candidates, values, stop, path)
 
     def found_implies_valid(self, fks: list[tuple[str, str]], rows: int) -> list[str]:
         """References whose found value needs no other check: every key they may match passes
@@ -789,7 +867,16 @@ class _Run:
         for ln, h in [(ln, h) for ln, h, _ in flagged] + candidates:
             if ln not in values or values[ln][0] != h:
                 raise _Renumber()
-        dups = self.duplicates([ln for ln, _ in candidates], values)
+        return self.finish(program, rows, count, flagged, [ln for ln, _ in candidates], values, stop, path)
+
+    def finish(self, program: RowProgram, rows: int, count: int, flagged: list[tuple[int, int, int]],
+               candidates: list[int], values: Mapping[int, tuple[int, list[str | None]]],
+               stop: _Stop | None, path: str) -> FlkResult:
+        """The result from what the row checks found: `count` findings in `rows` records,
+        (line, key hash, packed word) of the first flagged records, the lines whose key hash
+        repeats, and the values of all those lines."""
+        limit = max(self.max_errors, 1)
+        dups = self.duplicates(candidates, values)
         count += len(dups)
         pk_rank = len([s for s in program.slots if s.kind != "fk"])
         found: list[tuple[int, int, FlkError]] = []

@@ -359,13 +359,15 @@ def _number(column: Column, u: str) -> str:
 
 def compile_column(column: Column, conv: Conventions, v: str, *, newlines: bool = True,
                    matchers: list[Matcher] | None = None,
-                   valid_if: str | None = None) -> tuple[str, tuple[str, ...]]:
+                   valid_if: str | None = None, sql: bool = True) -> tuple[str, tuple[str, ...]]:
     """(CASE expression giving the local code of the first rule broken, the rules by code).
 
     `v` is the SQL of the field text (NULL when empty). With `newlines=False` the expression
     may assume no value holds a line feed (the fast path makes sure of that separately).
     `valid_if` is a condition known to imply a valid value (a reference found among keys
     that were checked against this column's rules), tested before the costly rules.
+    With `sql=False` only the rules are listed (the expression is empty): translating
+    patterns and checksums to SQL costs up to 0.4 s per table, which a check in Python spares.
     """
     rules: list[str] = []
 
@@ -405,16 +407,23 @@ def compile_column(column: Column, conv: Conventions, v: str, *, newlines: bool 
     if column.pattern is not None:
         regex_tests.append(("pattern", column.pattern))
     for rule, pattern in regex_tests:
+        if not sql:
+            code(rule)
+            continue
         m = matcher(pattern)
         if matchers is not None:
             matchers.append(m)
         whens.append(f"WHEN NOT coalesce({m.sql(v)}, false) THEN {code(rule)}")
-    if column.checksum is not None:
+    if column.checksum is not None and not sql:
+        code("checksum")
+    elif column.checksum is not None:
         whens.append(f"WHEN NOT coalesce({checksum_valid_sql(column.checksum, v)}, false) THEN {code('checksum')}")
     if column.hashed is not None:
         whens.append(f"WHEN NOT coalesce(regexp_full_match({v}, {lit(_HASH_SHAPE)}), false) THEN {code('hash')}")
     if not rules:
         return "NULL", ()
+    if not sql:
+        return "", tuple(rules)
     return "CASE " + " ".join(whens) + " END", tuple(rules)
 
 
@@ -443,12 +452,13 @@ def order_pairs(table: Table, conv: Conventions) -> list[tuple[str, str]]:
 
 def compile_table(table: Table, conv: Conventions, *, operation: str = "upload",
                   fk_columns: Sequence[str] = (), newlines: bool = True,
-                  valid_if: dict[str, str] | None = None) -> RowProgram:
+                  valid_if: dict[str, str] | None = None, sql: bool = True) -> RowProgram:
     """The row program of a table: every column's rule expression and the packed layout.
 
     For `delete` only the primary key columns are checked and no order pair applies.
     `fk_columns` are the references that will be checked (their bits follow the rest);
-    `valid_if` maps a column to a condition that implies its value is valid.
+    `valid_if` maps a column to a condition that implies its value is valid; with `sql=False`
+    only the layout is made (`field_sql` holds empty expressions).
     """
     if operation == "delete":
         columns = tuple(table.column(k) for k in table.primary_key)
@@ -460,7 +470,7 @@ def compile_table(table: Table, conv: Conventions, *, operation: str = "upload",
     offset = 1                                  # bit 0: the record spans lines
     for column in columns:
         expr, rules = compile_column(column, conv, q(column.name), newlines=newlines, matchers=matchers,
-                                     valid_if=(valid_if or {}).get(column.name))
+                                     valid_if=(valid_if or {}).get(column.name), sql=sql)
         if not rules:
             continue
         width = len(rules).bit_length()

@@ -22,7 +22,7 @@ from specs.tables import load_tables
 from specs.validate import KeyStore, check_directory, check_file, load_rules
 
 TABLES = load_tables()
-PATHS = ("fast", "numbered", "staged", "exact")
+PATHS = ("python", "fast", "numbered", "staged", "exact")   # python: the rules in Python (small files)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,9 @@ def test_every_planted_fault_gets_the_reference_verdict(engine, name, first):
         result = engine.check(data, name, stored_schema=None, _path=path)
         assert findings(result.errors) == reference(name, data)
         assert result.error_count == len(result.errors)
+        if path != "python":        # the small-file path (cheap) on every example too
+            assert findings(engine.check(data, name, stored_schema=None, _path="python").errors) == \
+                findings(result.errors)
         for line, fault in planted:   # and each planted fault as the strategy names it
             at_line = [(e.column, e.rule) for e in result.errors if e.line == line and e.rule != "pk_unique"]
             assert at_line == [(fault.column, fault.rule)], (line, fault, result.errors)
@@ -227,7 +230,7 @@ def test_a_scan_out_of_file_order_is_caught_and_numbered_again(engine, monkeypat
     rows = [R.format(i, "x") for i in range(40)] + [R.format(3, "dup")]
     rows[17] = rows[17].replace("2025-01-01 00:00:01", "2025-02-30 00:00:01")
     data = "\n".join([H, *rows]).encode()
-    result = engine.check(data, "subjects", stored_schema=None)
+    result = engine.check(data, "subjects", stored_schema=None, _path="fast")
     assert findings(result.errors) == reference("subjects", data)
     assert [(e.rule, e.line) for e in result.errors] == [("type", 19), ("pk_unique", 42)]
 
@@ -257,7 +260,7 @@ def test_duplicate_keys_are_found_across_hash_partitions(engine, monkeypatch):
     rows.insert(30, dict(rows[4]))
     rows.insert(35, dict(rows[4]))
     data = records_file(table, rows)
-    result = engine.check(data, table.name, stored_schema=None)
+    result = engine.check(data, table.name, stored_schema=None, _path="fast")
     assert findings(result.errors) == reference(table.name, data)
     assert [e.line for e in result.errors] == [32, 37]
 
@@ -270,39 +273,40 @@ def store():
     con.close()
 
 
-@given(valid_records("class_learners"))
+@given(valid_records("class_learners"), st.sampled_from(["python", "fast"]))
 @settings(max_examples=10)
-def test_references_resolve_against_stored_rows(record):
+def test_references_resolve_against_stored_rows(record, path):
     con = duckdb.connect()
     ensure_showcase_schema(con)
     engine = FlkEngine(con)
     data = records_file("class_learners", [record])
     con.execute("INSERT INTO showcase.classes (id) VALUES (?)", [record["class_id"]])
-    result = engine.check(data, "class_learners")
+    result = engine.check(data, "class_learners", _path=path)
     assert [(e.rule, e.column, e.line, e.value) for e in result.errors] == \
            [("fk", "learner_id", 2, record["learner_id"])]
     keys = KeyStore()
     keys.add("classes", (record["class_id"],))
     assert findings(result.errors) == reference("class_learners", data, keys)
     con.execute("INSERT INTO showcase.learners (id) VALUES (?)", [record["learner_id"]])
-    assert engine.check(data, "class_learners").ok
-    assert engine.check(data, "class_learners", stored_schema=None).notes
+    assert engine.check(data, "class_learners", _path=path).ok
+    assert engine.check(data, "class_learners", stored_schema=None, _path=path).notes
     con.close()
 
 
-def test_a_self_reference_must_point_to_an_earlier_record(engine, store, tmp_path):
+@pytest.mark.parametrize("path", ["python", "fast"])
+def test_a_self_reference_must_point_to_an_earlier_record(engine, store, tmp_path, path):
     data = fixtures_org_file().encode()
     expected = [("fk", 3, "partof_id")]
-    assert findings(engine.check(data, "organisations", stored_schema=None).errors) == \
+    assert findings(engine.check(data, "organisations", stored_schema=None, _path=path).errors) == \
         reference("organisations", data) == []
     (tmp_path / "organisations.csv").write_bytes(data)      # checked together: as a directory
     [result] = check_files([tmp_path / "organisations.csv"])
     assert findings(result.errors) == reference("organisations", data, KeyStore())
     assert [(e.rule, e.line, e.column) for e in result.errors] == expected
-    stored = FlkEngine(store).check(data, "organisations")   # the showcase: stored and earlier rows
+    stored = FlkEngine(store).check(data, "organisations", _path=path)   # the showcase: stored and earlier rows
     assert [(e.rule, e.line, e.column) for e in stored.errors] == expected
     store.execute("INSERT INTO showcase.organisations (id) VALUES ('R-3')")
-    assert FlkEngine(store).check(data, "organisations").ok
+    assert FlkEngine(store).check(data, "organisations", _path=path).ok
 
 
 def fixtures_org_file() -> str:
@@ -325,13 +329,14 @@ def test_found_references_skip_the_key_format_test_only_when_the_keys_pass_it(st
     lines += [f'"{c}";"L-{0 if i == 2 else i % 3}";"2025-09-01";;"2025-01-01 00:00:00";"2025-01-01 00:00:00"'
               for i, c in enumerate(["C-1", "bad key", "C-1", "C-9"])]
     data = "\n".join(lines).encode()
-    result = engine.check(data, "class_learners")
-    assert [(e.rule, e.line, e.column) for e in result.errors] == [
-        ("key_format", 3, "class_id"), ("pk_unique", 4, "class_id"), ("fk", 5, "class_id")]
     keys = KeyStore()
     for table, key in [("classes", "C-1"), ("classes", "bad key")] + [("learners", f"L-{i}") for i in range(3)]:
         keys.add(table, (key,))
-    assert findings(result.errors) == reference("class_learners", data, keys)
+    for path in ("python", "fast"):
+        result = engine.check(data, "class_learners", _path=path)
+        assert [(e.rule, e.line, e.column) for e in result.errors] == [
+            ("key_format", 3, "class_id"), ("pk_unique", 4, "class_id"), ("fk", 5, "class_id")]
+        assert findings(result.errors) == reference("class_learners", data, keys)
 
 
 # -- delete, staging, limits, messages ---------------------------------------------------------------

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fixtures.strategies import column_texts
-from mocks.epgu.flk_sql import Untranslatable, checksum_valid_sql, compile_column, lit, matcher
+from mocks.epgu.flk_sql import Untranslatable, checksum_valid_sql, compile_column, compile_table, lit, matcher
 from specs.checksums import CHECKERS, make_inn_legal, make_inn_person, make_ogrn, make_snils
 from specs.tables import load_tables
 from specs.values import check_value
@@ -111,3 +111,16 @@ def test_patterns_are_read_as_python_reads_them(pattern, texts):
 def test_a_pattern_re2_cannot_read_as_python_is_refused(pattern):
     with pytest.raises(Untranslatable):
         matcher(pattern)
+
+
+@pytest.mark.parametrize("operation", ["upload", "delete"])
+def test_the_layout_without_sql_is_the_layout_of_the_row_program(operation):
+    """The Python path packs findings by the layout compiled without SQL; it must be the row
+    program's, slot by slot and rule by rule."""
+    for table in TABLES:
+        fks = [c.name for c in table.foreign_keys] if operation == "upload" else []
+        full = compile_table(table, TABLES.conventions, operation=operation, fk_columns=fks, newlines=False)
+        bare = compile_table(table, TABLES.conventions, operation=operation, fk_columns=fks, newlines=False,
+                             sql=False)
+        assert bare.slots == full.slots and bare.word_type == full.word_type, table.name
+        assert set(bare.field_sql) == set(full.field_sql)
