@@ -5,7 +5,7 @@ as that oid answers only for a linked oid, with the account's login; getMyLearne
 learner record a student's oid belongs to.
 
 - AUTH-06: the first ЕСИА sign-in of a matched, not yet linked person — a parent, a teacher, a
-  child under 14 with a child account and consent — opens a session and links the oid to that
+  child under 14 with a child account and consent, a learner of 14 or over — opens a session and links the oid to that
   person's account (a second sign-in works, the portal finds the account).
 - AUTH-07: a user signed in with the journal's own login links a ЕСИА account from personal
   settings (`run["journal"]["link_url"]`, else the reference journal's `/auth/esia/link`),
@@ -37,6 +37,8 @@ FIRST_SIGNERS = {
     "teacher": lambda people: people.pick("staff", prelinked=False, account_type="confirmed", fresh=True),
     "learner_under_14": lambda people: people.pick("learner", prelinked=False, account_type="child",
                                                    under_14=True, fresh=True),
+    "learner_14_plus": lambda people: people.pick("learner", prelinked=False, account_type="confirmed",
+                                                  under_14=False, fresh=True),
 }
 
 
