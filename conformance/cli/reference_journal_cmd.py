@@ -229,7 +229,11 @@ def mutate_cmd(modules: tuple[str, ...], limit: int | None, sample_seed: int, ti
     except MutationProblem as exc:
         raise UsageProblem(str(exc)) from None
     for p in plans:
-        click.echo(f"{p.module}: {len(p.mutants)} of {p.total} mutants; certify --only {' '.join(p.requirements)}")
+        variants = [(n, kv) for n, kv in config.variants(p.module) if n]
+        click.echo(f"{p.module}: {len(p.mutants)} of {p.total} mutants; certify --only {' '.join(p.requirements)}"
+                   + ("; under each of: " + ", ".join(n + " (" + " ".join(f"--reference-setting {k}={v}"
+                                                                         for k, v in kv.items()) + ")"
+                                                    for n, kv in variants) if variants else ""))
     if list_only:
         for p in plans:
             for m in p.mutants:
