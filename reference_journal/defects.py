@@ -327,6 +327,10 @@ defect("CALLER_UNCHECKED_FOR_HOMEWORK", ["API-09"], "one operation answers any c
 defect("EVENTS_NOT_PUSHED", ["NOTIF-01"], "events never sent to the portal",
        """Key events are kept in the journal and exported to the showcase but never pushed to
        the portal inbox for the parents concerned.""", EXPORT)
+defect("NOTIFICATION_ONLY_200_DELIVERED", ["NOTIF-02"], "a 202 from the portal taken for a refusal",
+       """The portal accepts a notification with 202; the journal counts only 200 as delivered,
+       so it records every notification as refused (the parents got it) and, believing the
+       portal never heard of the event, sends no change or cancellation of it later.""", EXPORT)
 defect("EVENTS_WHOLE_SCHOOL", ["NOTIF-01"], "every school event for every learner",
        """A learner's events are all events of the school, not those linked to the learner, so
        parents see other classes' meetings.""", JOURNAL, "reference_journal.diary")
