@@ -131,6 +131,10 @@ defect("NO_AUTO_LINK", ["AUTH-06"], "no automatic linking",
 defect("MANUAL_LINK_CONFIRMED_ONLY", ["AUTH-07"], "manual linking refuses simplified accounts",
        """Linking a ЕСИА account from personal settings works only for confirmed accounts; a
        simplified or standard account is refused.""", AUTH)
+defect("LINK_WITHOUT_SESSION_CRASHES", ["AUTH-07"], "linking without a session is a server error",
+       """The personal-settings link endpoint reads the signed-in user without checking that there
+       is one: a request without a journal session (an expired session, a bookmarked link) ends
+       in HTTP 500 instead of a refusal or a way to sign in.""", AUTH)
 defect("CHILD_SIGN_IN_WITHOUT_CONSENT", ["AUTH-08"], "child signs in before parental consent",
        """A child under 14 signs in although no linked parent has consented yet.""", AUTH)
 defect("CONSENT_REVOCATION_IGNORED", ["AUTH-08"], "revoked consent stays granted",
