@@ -32,7 +32,8 @@ boundary, condition negation, and/or swap, constant change, off-by-one, `return 
 removal of a call statement, emptying a string (docstrings, annotations, f-strings and
 `defect_on("ID")` switches are left alone, and so are the negation and and/or swap of a
 condition that asks a switch: those would switch a seeded defect on, which the kill matrix
-already measures).
+already measures; and so is a branch that runs only while a defect is on, which the unmutated
+journal never runs).
 
 How the mutant is made to run: the journal package is copied to a temporary directory, the
 module replaced by its mutant, and certify runs with `PYTHONPATH=<that dir>` and
@@ -180,8 +181,17 @@ class _Collector(ast.NodeVisitor):
             self.add("negate", test, f"(not ({self.segment(test)}))")
 
     def visit_If(self, node: ast.If) -> None:
+        """A branch that runs only while a seeded defect is switched on (`if defect_on(...)`,
+        `if x and defect_on(...)`; the `else` of `if not defect_on(...)`) is not mutated: the
+        unmutated journal never runs it, so its mutants are equivalent by construction."""
         self.negate(node.test)
-        self.generic_visit(node)
+        self.visit(node.test)
+        for branch, dead in ((node.body, _only_with_switch(node.test)),
+                             (node.orelse, isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not)
+                              and _only_with_switch(node.test.operand))):
+            if not dead:
+                for stmt in branch:
+                    self.visit(stmt)
 
     def visit_While(self, node: ast.While) -> None:
         self.negate(node.test)
@@ -189,7 +199,10 @@ class _Collector(ast.NodeVisitor):
 
     def visit_IfExp(self, node: ast.IfExp) -> None:
         self.negate(node.test)
-        self.generic_visit(node)
+        self.visit(node.test)
+        if not _only_with_switch(node.test):
+            self.visit(node.body)
+        self.visit(node.orelse)
 
     def visit_Compare(self, node: ast.Compare) -> None:
         for i, cmp in enumerate(node.ops):
@@ -245,6 +258,14 @@ def _is_switch(call: ast.Call) -> bool:
 
 def _has_switch(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Call) and _is_switch(n) for n in ast.walk(node))
+
+
+def _only_with_switch(test: ast.expr) -> bool:
+    """True when the condition can hold only while a defect is switched on."""
+    if isinstance(test, ast.Call):
+        return _is_switch(test)
+    return isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) and any(
+        _only_with_switch(v) for v in test.values)
 
 
 def _is_type_checking(test: ast.expr) -> bool:

@@ -38,6 +38,12 @@ SAMPLE = textwrap.dedent('''\
         journal.defect_on("SOME_DEFECT")
         if items and journal.defect_on("OTHER_DEFECT"):
             items = []
+            log("only with the defect")
+        if not journal.defect_on("THIRD_DEFECT"):
+            a = 2
+        else:
+            a = 3
+        b = 4 if journal.defect_on("THIRD_DEFECT") else 5
         while a > LIMIT:
             a = a - 1
         return flag if a == 0 else False
@@ -90,6 +96,13 @@ def test_docstrings_annotations_fstrings_and_defect_switches_are_left_alone():
         assert "value {a}" not in m.original, m        # inside an f-string
         assert not m.original.startswith("def check"), m   # the "str" annotation, list[str]
         assert not m.original.startswith("from __future__")
+    # a branch that runs only while a defect is on is not mutated; the other branch is
+    originals = [m.original.strip() for m in mutants_of(SAMPLE, "reference_journal/sample.py")]
+    assert 'log("only with the defect")' not in originals and "a = 3" not in originals
+    assert "a = 2" in originals and any("else 5" in o and "4 if" in o for o in originals)
+    line = SAMPLE.splitlines().index("    b = 4 if journal.defect_on(\"THIRD_DEFECT\") else 5") + 1
+    changed = {m.replacement for m in mutants_of(SAMPLE, "reference_journal/sample.py") if m.line == line}
+    assert changed == {"0", "(6)", "(4)"}      # 5 mutated; 4 (taken only with the defect) not
 
 
 def test_the_journal_modules_mutate_to_valid_python():
