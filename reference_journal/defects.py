@@ -335,6 +335,9 @@ defect("NOTIFICATION_ONLY_200_DELIVERED", ["NOTIF-02"], "a 202 from the portal t
        """The portal accepts a notification with 202; the journal counts only 200 as delivered,
        so it records every notification as refused (the parents got it) and, believing the
        portal never heard of the event, sends no change or cancellation of it later.""", EXPORT)
+defect("EVENT_DELETION_NOT_PUSHED", ["NOTIF-02"], "a deleted event stays on the portal",
+       """An event the school deletes in the journal (rather than marking it cancelled) is never
+       announced as cancelled: the parents still see it at the portal and come to it.""", EXPORT)
 defect("EVENTS_WHOLE_SCHOOL", ["NOTIF-01"], "every school event for every learner",
        """A learner's events are all events of the school, not those linked to the learner, so
        parents see other classes' meetings.""", JOURNAL, "reference_journal.diary")
