@@ -579,8 +579,13 @@ class Plan:
     whole: bool = False    # every mutant of the whole module is planned
 
 
-def plan(modules: Iterable[str], limit: int | None, seed: int, config: Config) -> list[Plan]:
+def plan(modules: Iterable[str], limit: int | None, seed: int, config: Config,
+         only: Iterable[str] = ()) -> list[Plan]:
+    """The mutants to run per module: all, a sample of `limit`, or those whose id is in `only`
+    (an id found in none of the modules is refused, named)."""
     plans = []
+    only = set(only)
+    found: set[str] = set()
     for arg in modules:
         module, lines = parse_module_arg(arg)
         reqs = requirements_of(module, config)
@@ -591,8 +596,16 @@ def plan(modules: Iterable[str], limit: int | None, seed: int, config: Config) -
         every = mutants_of(source, module, check=False)
         if lines:
             every = [m for m in every if lines[0] <= m.line <= lines[1]]
+        if only:
+            every = [m for m in every if m.id in only]
+            found |= {m.id for m in every}
         chosen = [m for m in select(every, limit, seed) if valid(apply(source, m), module)]
-        plans.append(Plan(module, reqs, chosen, len(every), whole=lines is None and len(chosen) == len(every)))
+        plans.append(Plan(module, reqs, chosen, len(every),
+                          whole=lines is None and not only and len(chosen) == len(every)))
+    missing = sorted(only - found)
+    if missing:
+        raise MutationProblem(f"--mutant: no such mutant in the modules given: {', '.join(missing)} "
+                              "(see --list; an edit of the mutated line changes its id)")
     return plans
 
 

@@ -339,3 +339,14 @@ def test_certify_refuses_a_reference_setting_the_journal_does_not_have(capsys, t
         assert code == 2
         assert_one_line_error(err, "--reference-setting", message)
     assert not (tmp_path / "r").exists()
+
+
+def test_mutant_ids_select_exactly_those_mutants(capsys, tmp_path):
+    source = (ROOT / "reference_journal/passwords.py").read_text(encoding="utf-8")
+    wanted = [m.id for m in mutants_of(source, "reference_journal/passwords.py")][:2]
+    plans = mutation.plan(["passwords.py"], None, 1, load_config(), only=wanted)
+    assert [m.id for m in plans[0].mutants] == wanted and not plans[0].whole
+    code, _, err = run_cli(capsys, "reference-journal", "mutate", "--module", "passwords.py", "--mutant", wanted[0],
+                           "--mutant", "passwords.nope.constant.00000000", "--out", str(tmp_path), "--list")
+    assert code == 2
+    assert_one_line_error(err, "--mutant: no such mutant", "passwords.nope.constant.00000000")
