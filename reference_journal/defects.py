@@ -296,6 +296,10 @@ defect("LESSONS_OMIT_CANCELLED", ["API-04"], "cancelled lessons dropped",
 defect("HOMEWORK_BY_ASSIGNED_DATE", ["API-05"], "homework filtered by assignment date",
        """Homework is selected by `assigned_date` instead of `due_date`.""", JOURNAL,
        "reference_journal.diary")
+defect("HOMEWORK_SUBJECT_RENAMED", ["API-01"], "a display field under the vendor's own name",
+       """Homework items carry the subject's name as `subject` instead of journal.yaml's
+       `subject_name`: a property the item schema does not allow (vendor additions are `x_…`
+       only), which the portal does not read.""", JOURNAL, "reference_journal.diary")
 defect("ACHIEVEMENTS_IGNORE_PERIOD", ["API-06"], "achievement period ignored",
        """`from`/`to` are ignored: every achievement of the learner is returned.""", JOURNAL,
        "reference_journal.diary")
