@@ -2,9 +2,10 @@
 
 For each defect of `reference_journal.defects`, `ezhd certify --sut reference
 --reference-defect ID` runs in its own process and report directory. The defect is *killed*
-when the run does not pass the base level and at least one requirement the defect is tied to
-ends FAIL (WARN for a SHOULD). A run where a tied requirement only ends ERROR is not a kill:
-the tester broke, it did not catch anything.
+when at least one requirement the defect is tied to ends FAIL (the run then fails the base
+level, exit 1) or WARN for a SHOULD (a SHOULD never fails the base level, so such a run may
+exit 0); never in a run that did not get to verify (exit 2 or 3). A run where a tied
+requirement only ends ERROR is not a kill: the tester broke, it did not catch anything.
 
 `scope="tied"` runs only the tied requirements' tests (`--only`), which answers the same
 question in a fraction of the time; `scope="full"` runs the whole catalogue, which also
@@ -56,7 +57,7 @@ def run_one(defect: str, tied: list[str], out: Path, scope: str = "tied", seed: 
     verdicts = {r["id"]: r["verdict"] for r in results["requirements"]}
     failing = sorted(rid for rid, v in verdicts.items() if v in KILLING_VERDICTS)
     errors = sorted(rid for rid, v in verdicts.items() if v == "ERROR")
-    killed = proc.returncode == 1 and any(verdicts.get(rid) in KILLING_VERDICTS for rid in tied)
+    killed = proc.returncode in (0, 1) and any(verdicts.get(rid) in KILLING_VERDICTS for rid in tied)
     note = "" if killed else ("tied requirement only ERROR" if set(tied) & set(errors) else "not caught")
     return Outcome(defect, tied, killed, proc.returncode, seconds, failing, errors, note)
 

@@ -12,6 +12,12 @@ states, e.g. the wording or language of a human-readable message: a conformance 
 check it, as a vendor's journal may differ there) is left out of the score, with its reason.
 Score = killed (all kinds, timeouts included) / (mutants - equivalent - unspecified).
 
+A module whose code runs only under some setting of the journal (export.py: the edu-upload
+channel through the agent or the showcase's request-id channel, `export_channel`) declares
+`variants` in mutation.yaml: named sets of journal settings (certify's `--reference-setting`).
+Each variant gets its own baseline, and a mutant is certified under each in turn until one
+kills it: survived means it passed under every variant.
+
 The mutator is a small AST mutator of our own, not mutmut or cosmic-ray. mutmut 3 copies the
 project into `mutants/`, mutates code inside functions only (`MIN_LENGTH = 8` is out of its
 reach), and runs pytest itself, switching mutants at call time through trampolines in the
@@ -26,7 +32,8 @@ boundary, condition negation, and/or swap, constant change, off-by-one, `return 
 removal of a call statement, emptying a string (docstrings, annotations, f-strings and
 `defect_on("ID")` switches are left alone, and so are the negation and and/or swap of a
 condition that asks a switch: those would switch a seeded defect on, which the kill matrix
-already measures).
+already measures; and so is a branch that runs only while a defect is on, which the unmutated
+journal never runs).
 
 How the mutant is made to run: the journal package is copied to a temporary directory, the
 module replaced by its mutant, and certify runs with `PYTHONPATH=<that dir>` and
@@ -174,8 +181,17 @@ class _Collector(ast.NodeVisitor):
             self.add("negate", test, f"(not ({self.segment(test)}))")
 
     def visit_If(self, node: ast.If) -> None:
+        """A branch that runs only while a seeded defect is switched on (`if defect_on(...)`,
+        `if x and defect_on(...)`; the `else` of `if not defect_on(...)`) is not mutated: the
+        unmutated journal never runs it, so its mutants are equivalent by construction."""
         self.negate(node.test)
-        self.generic_visit(node)
+        self.visit(node.test)
+        for branch, dead in ((node.body, _only_with_switch(node.test)),
+                             (node.orelse, isinstance(node.test, ast.UnaryOp) and isinstance(node.test.op, ast.Not)
+                              and _only_with_switch(node.test.operand))):
+            if not dead:
+                for stmt in branch:
+                    self.visit(stmt)
 
     def visit_While(self, node: ast.While) -> None:
         self.negate(node.test)
@@ -183,7 +199,10 @@ class _Collector(ast.NodeVisitor):
 
     def visit_IfExp(self, node: ast.IfExp) -> None:
         self.negate(node.test)
-        self.generic_visit(node)
+        self.visit(node.test)
+        if not _only_with_switch(node.test):
+            self.visit(node.body)
+        self.visit(node.orelse)
 
     def visit_Compare(self, node: ast.Compare) -> None:
         for i, cmp in enumerate(node.ops):
@@ -239,6 +258,14 @@ def _is_switch(call: ast.Call) -> bool:
 
 def _has_switch(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Call) and _is_switch(n) for n in ast.walk(node))
+
+
+def _only_with_switch(test: ast.expr) -> bool:
+    """True when the condition can hold only while a defect is switched on."""
+    if isinstance(test, ast.Call):
+        return _is_switch(test)
+    return isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) and any(
+        _only_with_switch(v) for v in test.values)
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -312,6 +339,12 @@ class Config:
     equivalent: dict[str, str]
     unspecified: dict[str, str] = field(default_factory=dict)
 
+    def variants(self, module: str) -> list[tuple[str, dict[str, Any]]]:
+        """(name, journal settings) under which the module's mutants are certified; one
+        unnamed variant with the journal's defaults unless mutation.yaml names some."""
+        declared = (self.modules.get(module) or {}).get("variants") or {}
+        return [(name, dict(settings or {})) for name, settings in declared.items()] or [("", {})]
+
     def triage(self, mutant_id: str) -> tuple[str, str] | None:
         """(kind, reason) of a survivor recorded in mutation.yaml, or None."""
         for kind in TRIAGE:
@@ -333,6 +366,14 @@ def load_config(path: Path = CONFIG) -> Config:
     for name, entry in modules.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("add"), list) or not entry.get("reason"):
             problems.append(f"modules.{name}: needs `add: [IDs]` and a `reason`")
+            continue
+        variants = entry.get("variants", {})
+        if not isinstance(variants, dict) or not all(
+                isinstance(v, str) and isinstance(kv, dict) and kv and all(
+                    isinstance(k, str) and isinstance(x, (str, int, float, bool)) for k, x in kv.items())
+                for v, kv in variants.items()):
+            problems.append(f"modules.{name}.variants: a map of names to journal settings, "
+                            "e.g. {showcase: {export_channel: showcase}}")
     for kind, entries in (("equivalent", equivalent), ("unspecified", unspecified)):
         for mid, reason in entries.items():
             if not isinstance(reason, str) or not reason.strip():
@@ -395,6 +436,7 @@ class Outcome:
     exit_code: int | None = None
     verdicts: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    variant: str = ""           # the variant of the run that decided (mutation.yaml `variants`)
 
 
 def _env(src: Path) -> dict[str, str]:
@@ -430,9 +472,10 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def run_one(mutant: Mutant | None, requirements: list[str], out: Path, timeout: float, seed: int = 1,
-            module: str = "") -> Outcome:
-    """Certify one mutant (None: the unmutated journal, through the same copy) on `requirements`."""
-    name = mutant.id if mutant else f"baseline.{Path(module).stem}"
+            module: str = "", variant: tuple[str, dict[str, Any]] = ("", {})) -> Outcome:
+    """Certify one mutant (None: the unmutated journal, through the same copy) on `requirements`,
+    with the journal's settings of `variant` (name, settings)."""
+    name = (mutant.id if mutant else f"baseline.{Path(module).stem}") + (f"@{variant[0]}" if variant[0] else "")
     base = mutant.public() if mutant else {"id": name, "module": module, "line": 0, "operator": "none",
                                             "original": "", "mutated": ""}
     logs = out / "runs"
@@ -446,6 +489,8 @@ def run_one(mutant: Mutant | None, requirements: list[str], out: Path, timeout: 
                str(report), "--force", "--seed", str(seed), "--no-progress"]
         for rid in requirements:
             cmd += ["--only", rid]
+        for key, value in variant[1].items():
+            cmd += ["--reference-setting", f"{key}={json.dumps(value)}"]
         with open(logs / f"{name}.log", "wb") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT), env=_env(src),
                                     start_new_session=True)
@@ -465,7 +510,24 @@ def run_one(mutant: Mutant | None, requirements: list[str], out: Path, timeout: 
             verdicts = {r["id"]: r["verdict"] for r in data["requirements"] if r["verdict"] != "NOT_TESTED"}
     status, note = classify(code, requirements, verdicts)
     return Outcome(**base, requirements=requirements, status=status, seconds=round(seconds, 1),
-                   exit_code=code, verdicts=verdicts, note=note)
+                   exit_code=code, verdicts=verdicts, note=note, variant=variant[0])
+
+
+def run_variants(mutant: Mutant, requirements: list[str], out: Path, timeout: float, seed: int,
+                 variants: list[tuple[str, dict[str, Any]]]) -> Outcome:
+    """Certify the mutant under each variant in turn until one kills it (the seconds add up)."""
+    spent = 0.0
+    outcome = None
+    for variant in variants:
+        outcome = run_one(mutant, requirements, out, timeout, seed, variant=variant)
+        spent += outcome.seconds
+        if outcome.status != "survived":
+            break
+    assert outcome is not None
+    outcome.seconds = round(spent, 1)
+    if len(variants) > 1 and outcome.status == "survived":
+        outcome.variant = "+".join(name for name, _ in variants)
+    return outcome
 
 
 def classify(code: int | None, requirements: list[str], verdicts: dict[str, str]) -> tuple[str, str]:
@@ -517,8 +579,13 @@ class Plan:
     whole: bool = False    # every mutant of the whole module is planned
 
 
-def plan(modules: Iterable[str], limit: int | None, seed: int, config: Config) -> list[Plan]:
+def plan(modules: Iterable[str], limit: int | None, seed: int, config: Config,
+         only: Iterable[str] = ()) -> list[Plan]:
+    """The mutants to run per module: all, a sample of `limit`, or those whose id is in `only`
+    (an id found in none of the modules is refused, named)."""
     plans = []
+    only = set(only)
+    found: set[str] = set()
     for arg in modules:
         module, lines = parse_module_arg(arg)
         reqs = requirements_of(module, config)
@@ -529,8 +596,16 @@ def plan(modules: Iterable[str], limit: int | None, seed: int, config: Config) -
         every = mutants_of(source, module, check=False)
         if lines:
             every = [m for m in every if lines[0] <= m.line <= lines[1]]
+        if only:
+            every = [m for m in every if m.id in only]
+            found |= {m.id for m in every}
         chosen = [m for m in select(every, limit, seed) if valid(apply(source, m), module)]
-        plans.append(Plan(module, reqs, chosen, len(every), whole=lines is None and len(chosen) == len(every)))
+        plans.append(Plan(module, reqs, chosen, len(every),
+                          whole=lines is None and not only and len(chosen) == len(every)))
+    missing = sorted(only - found)
+    if missing:
+        raise MutationProblem(f"--mutant: no such mutant in the modules given: {', '.join(missing)} "
+                              "(see --list; an edit of the mutated line changes its id)")
     return plans
 
 
@@ -539,23 +614,29 @@ def run(plans: list[Plan], out: Path, config: Config, timeout: float, jobs: int 
     """Run a baseline per module, then every planned mutant; write mutants.json."""
     out.mkdir(parents=True, exist_ok=True)
     baselines = []
-    todo: list[tuple[Mutant, list[str]]] = []
+    todo: list[tuple[Mutant, list[str], list[tuple[str, dict[str, Any]]]]] = []
     for p in plans:
-        b = run_one(None, p.requirements, out, timeout, seed, module=p.module)
-        baselines.append(b)
-        shown = "passes" if b.status == "survived" else f"{b.status}: {b.note}"
-        echo(f"baseline {p.module}: {shown} ({b.seconds:.0f} s; {', '.join(p.requirements)})")
-        if b.status == "survived":
-            todo += [(m, p.requirements) for m in p.mutants]
-        else:
-            echo(f"  the unmutated journal does not pass {', '.join(p.requirements)}: its mutants are not run "
-                 f"(see {out / 'runs' / (b.id + '.log')})")
+        passing = []
+        for variant in config.variants(p.module):
+            b = run_one(None, p.requirements, out, timeout, seed, module=p.module, variant=variant)
+            baselines.append(b)
+            shown = "passes" if b.status == "survived" else f"{b.status}: {b.note}"
+            under = f" with {', '.join(f'{k} = {v}' for k, v in variant[1].items())}" if variant[1] else ""
+            echo(f"baseline {p.module}{under}: {shown} ({b.seconds:.0f} s; {', '.join(p.requirements)})")
+            if b.status == "survived":
+                passing.append(variant)
+            else:
+                echo(f"  the unmutated journal{under} does not pass {', '.join(p.requirements)}: its mutants are "
+                     f"not run so (see {out / 'runs' / (b.id + '.log')})")
+        if passing:
+            todo += [(m, p.requirements, passing) for m in p.mutants]
 
-    def one(item: tuple[Mutant, list[str]]) -> Outcome:
-        o = run_one(item[0], item[1], out, timeout, seed)
+    def one(item: tuple[Mutant, list[str], list[tuple[str, dict[str, Any]]]]) -> Outcome:
+        o = run_variants(item[0], item[1], out, timeout, seed, item[2])
         if o.status == "survived" and (found := config.triage(o.id)):
             o.status, o.note = found
-        echo(f"{o.status:<16} {o.seconds:5.0f} s  {o.id}  L{o.line}: {o.mutated}")
+        echo(f"{o.status:<16} {o.seconds:5.0f} s  {o.id}{f' [{o.variant}]' if o.variant else ''}  "
+             f"L{o.line}: {o.mutated}")
         return o
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -566,7 +647,8 @@ def run(plans: list[Plan], out: Path, config: Config, timeout: float, jobs: int 
                    if mid not in produced and any(mid.startswith(Path(m).stem + ".") for m in ran_modules))
     result = {"seed": seed, "timeout": timeout,
               "modules": [{"module": p.module, "requirements": p.requirements, "mutants": p.total,
-                           "sampled": len(p.mutants)} for p in plans],
+                           "sampled": len(p.mutants), "variants": dict(config.variants(p.module))}
+                          for p in plans],
               "baselines": [asdict(b) for b in baselines],
               "mutants": [asdict(o) for o in outcomes],
               "summary": summary(outcomes), "stale_equivalent": stale}
@@ -609,6 +691,8 @@ def markdown(result: dict[str, Any]) -> str:
     for o in result["mutants"]:
         verdicts = ", ".join(f"{k} {v}" for k, v in sorted(o["verdicts"].items()) if k in o["requirements"])
         status = o["status"] if o["status"] != "survived" else "**survived**"
+        if o.get("variant"):
+            status += f" ({o['variant']})"
         mutated = o["mutated"].replace("|", "\\|")
         lines.append(f"| `{o['id']}` | {o['line']} | {o['operator']} | `{mutated}` "
                      f"| {', '.join(o['requirements'])} | {status} | {verdicts or o['note']} |")

@@ -134,6 +134,10 @@ defect("NO_AUTO_LINK", ["AUTH-06"], "no automatic linking",
 defect("MANUAL_LINK_CONFIRMED_ONLY", ["AUTH-07"], "manual linking refuses simplified accounts",
        """Linking a ЕСИА account from personal settings works only for confirmed accounts; a
        simplified or standard account is refused.""", AUTH)
+defect("LINK_WITHOUT_SESSION_CRASHES", ["AUTH-07"], "linking without a session is a server error",
+       """The personal-settings link endpoint reads the signed-in user without checking that there
+       is one: a request without a journal session (an expired session, a bookmarked link) ends
+       in HTTP 500 instead of a refusal or a way to sign in.""", AUTH)
 defect("CHILD_SIGN_IN_WITHOUT_CONSENT", ["AUTH-08"], "child signs in before parental consent",
        """A child under 14 signs in although no linked parent has consented yet.""", AUTH)
 defect("CONSENT_REVOCATION_IGNORED", ["AUTH-08"], "revoked consent stays granted",
@@ -318,6 +322,10 @@ defect("LESSONS_OMIT_CANCELLED", ["API-04"], "cancelled lessons dropped",
 defect("HOMEWORK_BY_ASSIGNED_DATE", ["API-05"], "homework filtered by assignment date",
        """Homework is selected by `assigned_date` instead of `due_date`.""", JOURNAL,
        "reference_journal.diary")
+defect("HOMEWORK_SUBJECT_RENAMED", ["API-01"], "a display field under the vendor's own name",
+       """Homework items carry the subject's name as `subject` instead of journal.yaml's
+       `subject_name`: a property the item schema does not allow (vendor additions are `x_…`
+       only), which the portal does not read.""", JOURNAL, "reference_journal.diary")
 defect("ACHIEVEMENTS_IGNORE_PERIOD", ["API-06"], "achievement period ignored",
        """`from`/`to` are ignored: every achievement of the learner is returned.""", JOURNAL,
        "reference_journal.diary")
@@ -356,6 +364,13 @@ defect("EVENTS_NOT_PUSHED", ["NOTIF-01"], "events never sent to the portal",
 defect("EVENT_LINK_NOT_NOTIFIED", ["NOTIF-01"], "an online event's link not pushed",
        """The notification of an event carries its place but not its `link`, so the parents of
        an online meeting or olympiad are told neither where nor how to join.""", EXPORT)
+defect("NOTIFICATION_ONLY_200_DELIVERED", ["NOTIF-02"], "a 202 from the portal taken for a refusal",
+       """The portal accepts a notification with 202; the journal counts only 200 as delivered,
+       so it records every notification as refused (the parents got it) and, believing the
+       portal never heard of the event, sends no change or cancellation of it later.""", EXPORT)
+defect("EVENT_DELETION_NOT_PUSHED", ["NOTIF-02"], "a deleted event stays on the portal",
+       """An event the school deletes in the journal (rather than marking it cancelled) is never
+       announced as cancelled: the parents still see it at the portal and come to it.""", EXPORT)
 defect("EVENTS_WHOLE_SCHOOL", ["NOTIF-01"], "every school event for every learner",
        """A learner's events are all events of the school, not those linked to the learner, so
        parents see other classes' meetings.""", JOURNAL, "reference_journal.diary")

@@ -86,7 +86,11 @@ def homework(j: "Journal", learner_id: str, start: dt.date, end: dt.date, relati
         "LEFT JOIN subjects s ON s.id = h.subject_id LEFT JOIN staff st ON st.id = h.teacher_id "
         f"WHERE h.{column} BETWEEN ? AND ? ORDER BY h.{column}, h.id",
         (learner_id, start.isoformat(), end.isoformat()))
-    return _items(j, "homework", rows, ("subject_name", "teacher_name"))
+    items = _items(j, "homework", rows, ("subject_name", "teacher_name"))
+    if j.defect_on("HOMEWORK_SUBJECT_RENAMED"):
+        for item in items:
+            item["subject"] = item.pop("subject_name", None)
+    return items
 
 
 def achievements(j: "Journal", learner_id: str, start: dt.date | None, end: dt.date | None,

@@ -914,6 +914,8 @@ class Exporter:
             announced = prev is not None and (prev["state"] == "delivered" or prev["action"] != "created")
             row = db.get("events", event_id)
             if row is None:
+                if self.j.defect_on("EVENT_DELETION_NOT_PUSHED"):
+                    continue
                 if not announced or (prev["action"] == "cancelled" and prev["state"] == "delivered"):
                     continue
                 event = {**json.loads(prev["event_json"]), "status": 2}
@@ -988,7 +990,7 @@ class Exporter:
                 record["error"] = f"transport: {type(exc).__name__}"
             record["http_status"] = status
             code = data.get("error") if isinstance(data, dict) else None
-            if status == 202:
+            if status == (200 if self.j.defect_on("NOTIFICATION_ONLY_200_DELIVERED") else 202):
                 state, final = "delivered", True
                 record["duplicate"] = bool(isinstance(data, dict) and data.get("duplicate"))
                 break

@@ -52,6 +52,9 @@ def test_a_defect_is_killed_only_by_a_fail_of_a_tied_requirement(tmp_path, monke
     assert not other.killed and other.failing == ["AUTH-03"] and other.note == "not caught"
     error = _fake_run(tmp_path / "c", monkeypatch, {"AUTH-04": "ERROR"}, 1)
     assert not error.killed and error.note == "tied requirement only ERROR"
+    # a SHOULD's WARN kills although the base level passes (exit 0); a run that verified nothing does not
+    assert _fake_run(tmp_path / "d", monkeypatch, {"AUTH-04": "WARN"}, 0).killed
+    assert not _fake_run(tmp_path / "e", monkeypatch, {"AUTH-04": "WARN"}, 3).killed
 
 
 def test_the_table_counts_the_killed(tmp_path):

@@ -38,6 +38,12 @@ SAMPLE = textwrap.dedent('''\
         journal.defect_on("SOME_DEFECT")
         if items and journal.defect_on("OTHER_DEFECT"):
             items = []
+            log("only with the defect")
+        if not journal.defect_on("THIRD_DEFECT"):
+            a = 2
+        else:
+            a = 3
+        b = 4 if journal.defect_on("THIRD_DEFECT") else 5
         while a > LIMIT:
             a = a - 1
         return flag if a == 0 else False
@@ -90,6 +96,13 @@ def test_docstrings_annotations_fstrings_and_defect_switches_are_left_alone():
         assert "value {a}" not in m.original, m        # inside an f-string
         assert not m.original.startswith("def check"), m   # the "str" annotation, list[str]
         assert not m.original.startswith("from __future__")
+    # a branch that runs only while a defect is on is not mutated; the other branch is
+    originals = [m.original.strip() for m in mutants_of(SAMPLE, "reference_journal/sample.py")]
+    assert 'log("only with the defect")' not in originals and "a = 3" not in originals
+    assert "a = 2" in originals and any("else 5" in o and "4 if" in o for o in originals)
+    line = SAMPLE.splitlines().index("    b = 4 if journal.defect_on(\"THIRD_DEFECT\") else 5") + 1
+    changed = {m.replacement for m in mutants_of(SAMPLE, "reference_journal/sample.py") if m.line == line}
+    assert changed == {"0", "(6)", "(4)"}      # 5 mutated; 4 (taken only with the defect) not
 
 
 def test_the_journal_modules_mutate_to_valid_python():
@@ -266,3 +279,74 @@ def test_rescore_applies_the_triage_to_a_finished_run(tmp_path, capsys):
     code, _, err = run_cli(capsys, "reference-journal", "mutate", "--rescore", "--out", str(tmp_path / "none"))
     assert code == 2
     assert_one_line_error(err, "--rescore: cannot read", "mutants.json")
+
+
+def test_a_module_can_be_certified_under_each_declared_variant(tmp_path, monkeypatch):
+    """export.py's request-id channel runs only with export_channel = showcase: mutation.yaml
+    declares both channels, and a mutant survives only if it passes under every one."""
+    config = load_config()
+    assert config.variants("reference_journal/export.py") == [
+        ("edu-upload", {"export_channel": "edu-upload"}), ("showcase", {"export_channel": "showcase"})]
+    assert config.variants("reference_journal/passwords.py") == [("", {})]
+    bad = tmp_path / "mutation.yaml"
+    bad.write_text("modules:\n  reference_journal/export.py: {add: [], reason: x, variants: {showcase: 1}}\n",
+                   encoding="utf-8")
+    with pytest.raises(MutationProblem, match="export.py.variants: a map of names to journal settings"):
+        load_config(bad)
+
+    commands: list[list[str]] = []
+    kills_under = {"survives": None, "killed on showcase": "showcase"}
+
+    class Proc:
+        def __init__(self, cmd, **kwargs):
+            commands.append(cmd)
+            report = Path(cmd[cmd.index("--report-dir") + 1])
+            channel = next((cmd[i + 1] for i, a in enumerate(cmd) if a == "--reference-setting"), "")
+            failing = kills_under[current] and channel == f'export_channel="{kills_under[current]}"'
+            report.mkdir(parents=True)
+            (report / "results.json").write_text(json.dumps({"requirements": [
+                {"id": "EXP-06", "verdict": "FAIL" if failing else "PASS"}]}), encoding="utf-8")
+            self.code = 1 if failing else 0
+
+        def wait(self, timeout=None):
+            return self.code
+
+    monkeypatch.setattr(mutation.subprocess, "Popen", Proc)
+    source = (ROOT / "reference_journal/export.py").read_text(encoding="utf-8")
+    mutant = mutants_of(source, "reference_journal/export.py")[0]
+    variants = config.variants("reference_journal/export.py")
+    current = "survives"
+    o = mutation.run_variants(mutant, ["EXP-06"], tmp_path, 60, 1, variants)
+    assert o.status == "survived" and o.variant == "edu-upload+showcase" and len(commands) == 2
+    assert [c[c.index("--reference-setting") + 1] for c in commands] == [
+        'export_channel="edu-upload"', 'export_channel="showcase"']
+    assert (tmp_path / "runs" / f"{mutant.id}@showcase.log").is_file()
+    current, commands[:] = "killed on showcase", []
+    o = mutation.run_variants(mutant, ["EXP-06"], tmp_path, 60, 1, variants)
+    assert (o.status, o.variant, o.verdicts) == ("killed", "showcase", {"EXP-06": "FAIL"})
+    # the first variant that kills ends the mutant's runs
+    kills_under["first"] = "edu-upload"
+    current, commands[:] = "first", []
+    assert mutation.run_variants(mutant, ["EXP-06"], tmp_path, 60, 1, variants).variant == "edu-upload"
+    assert len(commands) == 1
+
+
+def test_certify_refuses_a_reference_setting_the_journal_does_not_have(capsys, tmp_path):
+    for item, message in (("export_channel=nope", "export_channel: must be edu-upload or showcase"),
+                          ("bogus=1", "unknown setting 'bogus'"), ("novalue", "is not KEY=VALUE")):
+        code, _, err = run_cli(capsys, "certify", "--sut", "reference", "--reference-setting", item,
+                               "--report-dir", str(tmp_path / "r"))
+        assert code == 2
+        assert_one_line_error(err, "--reference-setting", message)
+    assert not (tmp_path / "r").exists()
+
+
+def test_mutant_ids_select_exactly_those_mutants(capsys, tmp_path):
+    source = (ROOT / "reference_journal/passwords.py").read_text(encoding="utf-8")
+    wanted = [m.id for m in mutants_of(source, "reference_journal/passwords.py")][:2]
+    plans = mutation.plan(["passwords.py"], None, 1, load_config(), only=wanted)
+    assert [m.id for m in plans[0].mutants] == wanted and not plans[0].whole
+    code, _, err = run_cli(capsys, "reference-journal", "mutate", "--module", "passwords.py", "--mutant", wanted[0],
+                           "--mutant", "passwords.nope.constant.00000000", "--out", str(tmp_path), "--list")
+    assert code == 2
+    assert_one_line_error(err, "--mutant: no such mutant", "passwords.nope.constant.00000000")

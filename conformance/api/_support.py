@@ -333,3 +333,8 @@ class DirectJournal:
 
     def close(self) -> None:
         self.http.close()
+
+
+def item_schema(section: str) -> dict[str, Any]:
+    """journal.yaml's item schema of a diary section (its `$ref`s point into journal.yaml)."""
+    return _item_schema(section)

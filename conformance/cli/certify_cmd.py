@@ -97,6 +97,10 @@ from conformance.cli import UsageProblem
               help="Run again with the SUT, seed, reference defects and selection recorded in RUN_DIR.")
 @click.option("--reference-defect", "defects", multiple=True, metavar="ID",
               help="With --sut reference: switch a seeded defect on (repeatable).")
+@click.option("--reference-setting", "settings", multiple=True, metavar="KEY=VALUE", hidden=True,
+              help="With --sut reference: a setting of the reference journal (reference_journal/config.py), "
+                   "e.g. export_channel=showcase; repeatable. For the suite's own self-checks (mutation "
+                   "testing on each export channel); not recorded for --replay.")
 @click.option("--only", "only", multiple=True, metavar="ID",
               help="Run only the tests of these requirement IDs (repeatable).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -122,7 +126,7 @@ from conformance.cli import UsageProblem
 @click.option("--no-progress", is_flag=True, help="Print pytest's dots instead of one line per requirement.")
 @click.option("--force", is_flag=True, help="Replace an earlier run in --report-dir.")
 def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | None, defects: tuple[str, ...],
-            only: tuple[str, ...], report_dir: Path | None, seed: int | None, level: str, jobs: int | None,
+            settings: tuple[str, ...], only: tuple[str, ...], report_dir: Path | None, seed: int | None, level: str, jobs: int | None,
             test_files: tuple[Path, ...], sut_image: str | None, mocks_image: str, sut_env: tuple[str, ...],
             no_progress: bool, force: bool) -> None:
     """Run the conformance suite against a journal; write results.json and JUnit XML.
@@ -130,8 +134,8 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
     For a vendor journal: start the mocks (`ezhd mocks up --ready-file mocks.json`), configure
     the journal with their URLs, then `ezhd certify --sut sut.toml --mocks mocks.json`.
     """
-    from conformance.session.launch import (read_ready_file, ready_token, reserve_sockets, set_env, spawn_reference,
-                                           start_mocks)
+    from conformance.session.launch import (read_ready_file, reference_settings, ready_token, reserve_sockets,
+                                           set_env, spawn_reference, start_mocks)
     from conformance.session.parallel import run_parts
     from conformance.session.prepare import make_dataset, prepare
     from conformance.session.run import run_pytest, summarise
@@ -173,9 +177,10 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
     if unknown:
         raise UsageProblem(f"--only: unknown requirement ID {', '.join(unknown)}")
     sut = None
+    journal_settings: dict[str, object] = {}
     if sut_arg != "reference":
-        if defects:
-            raise UsageProblem("--reference-defect needs --sut reference")
+        if defects or settings:
+            raise UsageProblem("--reference-defect and --reference-setting need --sut reference")
         try:
             sut = load_sut(Path(sut_arg).resolve())   # absolute: run.json records it for --replay
         except SutError as exc:
@@ -183,6 +188,7 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
     else:
         from reference_journal.defects import unknown as unknown_defects
 
+        journal_settings = reference_settings(settings)
         bad = unknown_defects(defects)
         if bad:
             raise UsageProblem(f"--reference-defect: unknown defect {', '.join(bad)} "
@@ -208,7 +214,7 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
     if parallel:
         assert jobs is not None
         results, setup_problems = run_parts(report_dir, jobs, seed, defects, only, level,
-                                          progress=not no_progress)
+                                          progress=not no_progress, settings=settings)
         raise click.exceptions.Exit(summarise(results, only, report_dir, setup_problems))
 
     options = {"seed": seed, "defects": defects, "only": only, "level": level,
@@ -226,10 +232,10 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
             options["mocks_file"] = str(mocks_file)
         if attached is not None:
             urls = attached
-            journal_ready = spawn_reference(stack, report_dir, urls, defects) if sut is None else None
+            journal_ready = spawn_reference(stack, report_dir, urls, defects, journal_settings) if sut is None else None
         else:   # the journal (a subprocess) starts with the mocks' URLs while the mocks are built
             sockets, urls = reserve_sockets(stack)
-            journal_ready = spawn_reference(stack, report_dir, urls, defects) if sut is None else None
+            journal_ready = spawn_reference(stack, report_dir, urls, defects, journal_settings) if sut is None else None
             start_mocks(stack, report_dir, sockets)
         token = ready_token(mocks_file) if mocks_file is not None else None
         if token:   # a shared stand guards its admin API: the suite's admin clients send the token

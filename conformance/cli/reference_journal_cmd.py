@@ -200,6 +200,9 @@ def kill_matrix_cmd(only: tuple[str, ...], scope: str, jobs: int, seed: int, out
 @click.option("--module", "modules", multiple=True, metavar="PATH[:START-END]",
               help="A module of reference_journal/ (repeatable; a line range keeps only mutants starting "
                    "in it). Default: passwords.py and accounts.py.")
+@click.option("--mutant", "mutant_ids", multiple=True, metavar="ID",
+              help="Only these mutants (ids as in mutants.json or --list; repeatable), e.g. to rerun the "
+                   "survivors of a sample after the tests changed.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="At most N mutants per module, sampled.")
 @click.option("--sample-seed", type=int, default=1, show_default=True, help="Seed of the sample.")
 @click.option("--timeout", type=click.FloatRange(10), default=180.0, show_default=True,
@@ -212,8 +215,9 @@ def kill_matrix_cmd(only: tuple[str, ...], scope: str, jobs: int, seed: int, out
 @click.option("--list", "list_only", is_flag=True, help="List the sampled mutants and their requirements; run nothing.")
 @click.option("--rescore", is_flag=True,
               help="Apply the current triage (conformance/mutation.yaml) to the run in --out; run nothing.")
-def mutate_cmd(modules: tuple[str, ...], limit: int | None, sample_seed: int, timeout: float, jobs: int, seed: int,
-               out: Path, as_markdown: bool, list_only: bool, rescore: bool) -> None:
+def mutate_cmd(modules: tuple[str, ...], mutant_ids: tuple[str, ...], limit: int | None, sample_seed: int,
+               timeout: float, jobs: int, seed: int, out: Path, as_markdown: bool, list_only: bool,
+               rescore: bool) -> None:
     """Mutation testing: certify mutants of the journal's code on the requirements each module implements."""
     from conformance.mutation import MutationProblem, load_config, plan, rescore as rescore_run, run
 
@@ -226,11 +230,15 @@ def mutate_cmd(modules: tuple[str, ...], limit: int | None, sample_seed: int, ti
             _mutation_summary(result, out, as_markdown)
             return
         plans = plan(modules or ("reference_journal/passwords.py", "reference_journal/accounts.py"),
-                     limit, sample_seed, config)
+                     limit, sample_seed, config, only=mutant_ids)
     except MutationProblem as exc:
         raise UsageProblem(str(exc)) from None
     for p in plans:
-        click.echo(f"{p.module}: {len(p.mutants)} of {p.total} mutants; certify --only {' '.join(p.requirements)}")
+        variants = [(n, kv) for n, kv in config.variants(p.module) if n]
+        click.echo(f"{p.module}: {len(p.mutants)} of {p.total} mutants; certify --only {' '.join(p.requirements)}"
+                   + ("; under each of: " + ", ".join(n + " (" + " ".join(f"--reference-setting {k}={v}"
+                                                                         for k, v in kv.items()) + ")"
+                                                    for n, kv in variants) if variants else ""))
     if list_only:
         for p in plans:
             for m in p.mutants:

@@ -12,7 +12,8 @@ test-control runs an export. Checked at mock ЕПГУ «Моё образова�
   another learner of the same school.
 - NOTIF-02: after one event is changed (new place and time) and the other cancelled, the next
   export pushes an `updated` notification with the new values and a `cancelled` one
-  (status 2) to the same parents.
+  (status 2) to the same parents; a third, announced event that the administrator deletes
+  reaches them as `cancelled` too.
 
 One module-scoped scene with one export is shared by the NOTIF-01 tests; NOTIF-02 adds one.
 Exports are `changes` of the event tables only (test-control `tables`), to keep them short.
@@ -27,6 +28,7 @@ import pytest
 
 from conformance.clients import PORTAL_MNEMONIC
 from conformance.notif._support import Family, journal_now, portal_knows_people, staff_member
+from conformance.verdicts import EnvironmentProblem
 
 FMT = "%Y-%m-%d %H:%M:%S"
 EVENT_TABLES = ("events", "event_learners")
@@ -196,3 +198,32 @@ def test_a_changed_and_a_cancelled_event_are_pushed(scene, epgu, smev):
             f"{(note.get('event') or {}).get(name)!r}, not {value!r}")
     note = _check_delivery(epgu, scene["family"], cancelled, "cancelled")
     assert (note.get("event") or {}).get("status") == 2, "a cancellation reached the portal without status 2"
+
+
+@pytest.mark.requirement("NOTIF-02")
+@pytest.mark.surface(driver_operation="delete_event")
+def test_a_deleted_event_is_pushed_as_cancelled(scene, driver, epgu, smev):
+    """An announced event the school deletes (the administrator removes its learners' links and the
+    event, driver `delete_record`) is called off for the parents: the portal gets it as `cancelled`
+    (project reading of NOTIF-02, specs/surfaces/notif.yaml)."""
+    session, test_control = scene["session"], scene["test_control"]
+    first = scene["events"][0]
+    fields = {**first["fields"], "title": first["fields"]["title"] + " (deleted)"}
+    created = session.add_event(**fields)
+    assert created.ok and isinstance(created.data, dict) and created.data.get("id"), (
+        f"a staff member could not create a school event in the journal: {created.describe()}")
+    event = {"id": created.data["id"], "fields": fields, "learners": first["learners"]}
+    _export(test_control, epgu, smev)
+    if not [n for n in _inbox_for(epgu, event["id"]) if n.get("action") == "created"]:
+        raise EnvironmentProblem(f"event {event['id']} never reached the portal as `created`, so its deletion "
+                                 f"proves nothing (see NOTIF-01)")
+    admin = driver.administrator()
+    for learner_id in event["learners"]:
+        answer = admin.delete_record("event_learners", {"event_id": event["id"], "learner_id": learner_id})
+        assert answer.ok, f"the administrator could not delete the event's learner link: {answer.describe()}"
+    answer = admin.delete_record("events", {"id": event["id"]})
+    assert answer.ok, f"the administrator could not delete event {event['id']}: {answer.describe()}"
+    _, answers, violations = _export(test_control, epgu, smev)
+    assert not violations, f"the journal's notifications broke the postNotification contract: {violations[:3]}"
+    assert not _refusals(answers), f"the portal refused the journal's notifications: {_refusals(answers)[:3]}"
+    _check_delivery(epgu, scene["family"], event, "cancelled")

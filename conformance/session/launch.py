@@ -6,7 +6,7 @@ reference journal as a subprocess wired to them, and stop what was started.
 `spawn_reference` can start the journal with their URLs while `start_mocks` builds and serves
 them (`mocks.environment`; no showcase stage delays). `spawn_reference` writes the reference
 journal's settings (a test ЕСИА certificate and key in REPORT_DIR/keys, the mocks' URLs, the
-export timing sized for tests, the settings the chosen defects need), runs `ezhd
+export timing sized for tests, the settings the chosen defects need and those asked for), runs `ezhd
 reference-journal serve` and returns the wait that gives its `Sut`.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import click
 from conformance.cli import SetupProblem, UsageProblem
 
 __all__ = ["CONFORMANCE_DIR", "MOCK_NAMES", "READY_TIMEOUT", "read_ready_file", "ready_token", "reserve_sockets",
-           "start_mocks", "defect_settings", "spawn_reference", "set_env", "restore_env", "stop"]
+           "start_mocks", "reference_settings", "defect_settings", "spawn_reference", "set_env", "restore_env", "stop"]
 
 CONFORMANCE_DIR = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
@@ -105,12 +105,38 @@ def start_mocks(stack: ExitStack, report_dir: Path, sockets: dict[str, Any] | No
         raise SetupProblem(f"cannot start the mocks: {exc}") from None
 
 
-def defect_settings(defects: tuple[str, ...]) -> list[str]:
+def reference_settings(items: tuple[str, ...]) -> dict[str, Any]:
+    """`--reference-setting KEY=VALUE` options as reference journal settings, checked by the
+    journal's own settings loader (reference_journal/config.py); VALUE is read as a TOML value
+    (`3`, `0.5`, `true`, `"x"`) or else taken as a string."""
+    import tomllib
+
+    from reference_journal.config import SettingsError, load_settings
+
+    wanted: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageProblem(f"--reference-setting: {item!r} is not KEY=VALUE (e.g. export_channel=showcase)")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        wanted[key.strip()] = value
+    try:
+        load_settings(overrides=wanted)
+    except SettingsError as exc:
+        raise UsageProblem(f"--reference-setting: {exc}") from None
+    return wanted
+
+
+def defect_settings(defects: tuple[str, ...], settings: dict[str, Any] | None = None) -> list[str]:
     """TOML lines of the journal settings the chosen defects need to show at all (a
-    showcase-channel defect makes the journal export through the showcase channel)."""
+    showcase-channel defect makes the journal export through the showcase channel), and of the
+    settings asked for explicitly (`reference_settings`); a conflict between them is refused."""
     from reference_journal.defects import CATALOGUE
 
-    wanted: dict[str, str] = {}
+    wanted: dict[str, Any] = {}
     for d in defects:
         for key, value in CATALOGUE[d].settings:
             if wanted.setdefault(key, value) != value:
@@ -119,11 +145,17 @@ def defect_settings(defects: tuple[str, ...]) -> list[str]:
     if wanted:
         click.echo("reference journal settings for the chosen defects: "
                    + ", ".join(f"{k} = {v}" for k, v in wanted.items()))
+    for key, value in (settings or {}).items():
+        if wanted.setdefault(key, value) != value:
+            raise UsageProblem(f"--reference-setting: {key} = {value!r}, but a chosen defect needs "
+                               f"{wanted[key]!r}; leave one out")
+    if settings:
+        click.echo("reference journal settings asked for: " + ", ".join(f"{k} = {v}" for k, v in settings.items()))
     return [f"{key} = {json.dumps(value)}" for key, value in wanted.items()]
 
 
 def spawn_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str],
-                    defects: tuple[str, ...]) -> Callable[[], Any]:
+                    defects: tuple[str, ...], settings: dict[str, Any] | None = None) -> Callable[[], Any]:
     """Start the reference journal wired to `urls`; returns the wait for it, which gives its
     `Sut` (environment variables set) once it is ready."""
     from cryptography.hazmat.primitives import serialization
@@ -153,7 +185,7 @@ def spawn_reference(stack: ExitStack, report_dir: Path, urls: dict[str, str],
         f"showcase_url = {json.dumps(urls['epgu'])}",
         f"journal_mnemonic = {json.dumps(REFERENCE_MNEMONIC)}",
         *(f"{key} = {json.dumps(value)}" for key, value in JOURNAL_TEST_SETTINGS.items()),
-        *defect_settings(defects),
+        *defect_settings(defects, settings),
         "",
     ]), encoding="utf-8")
     ready = report_dir / "journal.ready.json"

@@ -82,7 +82,7 @@ def plan_parts(only: tuple[str, ...], jobs: int) -> tuple[list[list[Path]], list
 
 
 def run_parts(report_dir: Path, jobs: int, seed: int, defects: tuple[str, ...], only: tuple[str, ...],
-               level: str, progress: bool) -> tuple[dict[str, Any], list[str]]:
+               level: str, progress: bool, settings: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[str]]:
     """Run the parts in parallel, merge them into REPORT_DIR; the results and what did not answer."""
     import threading
 
@@ -108,6 +108,8 @@ def run_parts(report_dir: Path, jobs: int, seed: int, defects: tuple[str, ...], 
             "--level", level]
     for d in defects:
         base += ["--reference-defect", d]
+    for item in settings:
+        base += ["--reference-setting", item]
     if not progress:
         base.append("--no-progress")
     lock = threading.Lock()

@@ -650,6 +650,10 @@ def probe_link_state_not_checked(b: Bench) -> bool:
     return b.journal.accounts.by_oid(str(parent["oid"])) is not None
 
 
+def probe_link_without_session(b: Bench) -> bool:
+    return b.post("/auth/esia/link").status_code >= 500
+
+
 def probe_log_callback(b: Bench) -> bool:
     assert _signs_in(b, parent_confirmed(b.esia, b.world, prelinked=True)["oid"])
     return "code=" in json.dumps(b.event_log())
@@ -687,12 +691,13 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
     "AUTO_LINK_NOT_LOGGED": probe_auto_link_not_logged,
     "LINK_STATE_NOT_CHECKED": probe_link_state_not_checked,
     "LOG_ESIA_CALLBACK": probe_log_callback,
+    "LINK_WITHOUT_SESSION_CRASHES": probe_link_without_session,
 }
 
 
 def test_every_auth_defect_has_a_probe():
     assert set(PROBES) == {d.id for d in CATALOGUE.values() if d.implemented_in == AUTH}
-    assert len(PROBES) == 31
+    assert len(PROBES) == 32
 
 
 @pytest.mark.parametrize("defect_id", sorted(PROBES))

@@ -286,6 +286,13 @@ def probe_homework_assigned(client, world: World) -> bool:
     return hw["id"] not in {h["id"] for h in client.portal(f"/learners/{child}/homework", oid, params=day).json()["items"]}
 
 
+def probe_homework_subject_renamed(client, world: World) -> bool:
+    parent, child = world.parent(child_under_14=True)
+    items = client.portal(f"/learners/{child}/homework", parent["esia"]["oid"], params=YEAR_PARAMS).json()["items"]
+    assert items, "no homework in the year"
+    return any("subject_name" not in h and "subject" in h for h in items)
+
+
 def probe_achievements_period(client, world: World) -> bool:
     row, oid = _first(world, "achievements", lambda r: True)
     items = client.portal(f"/learners/{row['learner_id']}/achievements", oid,
@@ -504,6 +511,7 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "ATTENDANCE_OMITS_LATENESS": probe_attendance_lateness,
     "LESSONS_OMIT_CANCELLED": probe_lessons_cancelled,
     "HOMEWORK_BY_ASSIGNED_DATE": probe_homework_assigned,
+    "HOMEWORK_SUBJECT_RENAMED": probe_homework_subject_renamed,
     "ACHIEVEMENTS_IGNORE_PERIOD": probe_achievements_period,
     "MARK_TEACHER_FROM_CLASS": probe_mark_teacher,
     "BAD_DATE_500": probe_bad_date_500,

@@ -513,6 +513,27 @@ def probe_event_link_not_notified(make, world) -> bool:
     return [n["event"].get("link") for n in bench.portal.inbox()] != [link]
 
 
+def probe_notification_only_200_delivered(make, world) -> bool:
+    """An event announced to the portal, then cancelled: no cancellation reaches the portal."""
+    client, bench = make(exported_state=True)
+    added = add_event(client, world)
+    export(client, scope="changes")
+    client.journal.db.upsert("events", {**added["row"], "status": 2}, STAMP)
+    export(client, scope="changes")
+    return [n["action"] for n in bench.portal.inbox()] != ["created", "cancelled"]
+
+
+def probe_event_deletion_not_pushed(make, world) -> bool:
+    """An event announced to the portal, then deleted: no cancellation reaches the portal."""
+    client, bench = make(exported_state=True)
+    added = add_event(client, world)
+    export(client, scope="changes")
+    client.journal.db.delete("event_learners", (added["row"]["id"], added["child"]), STAMP)
+    client.journal.db.delete("events", (added["row"]["id"],), STAMP)
+    export(client, scope="changes")
+    return [n["action"] for n in bench.portal.inbox()] != ["created", "cancelled"]
+
+
 def probe_retry_without_backoff(make) -> bool:
     """Two 500s: the second pause is not longer than the first."""
     client, bench = make()
@@ -611,6 +632,8 @@ PROBES: dict[str, Callable[..., bool]] = {
     "EVENTS_NOT_PUSHED": probe_events_not_pushed,
     "EVENT_LINK_NOT_NOTIFIED": probe_event_link_not_notified,
     "DELETE_NOT_RETRIED": probe_delete_not_retried,
+    "NOTIFICATION_ONLY_200_DELIVERED": probe_notification_only_200_delivered,
+    "EVENT_DELETION_NOT_PUSHED": probe_event_deletion_not_pushed,
     "RETRY_WITHOUT_BACKOFF": probe_retry_without_backoff,
     "RETRY_IGNORES_RETRY_AFTER": probe_ignores_retry_after,
     "DELETES_FOR_MARKS_ONLY": probe_deletes_for_marks_only,
@@ -624,7 +647,7 @@ PROBES: dict[str, Callable[..., bool]] = {
 
 def test_every_export_defect_has_a_probe_and_a_switch():
     ids = {d.id for d in CATALOGUE.values() if d.implemented_in == EXPORT}
-    assert set(PROBES) == ids and len(ids) == 21
+    assert set(PROBES) == ids and len(ids) == 23
     source = Path(export_module.__file__).read_text(encoding="utf-8")
     assert set(re.findall(r'defect_on\("([A-Z0-9_]+)"\)', source)) == ids
 
