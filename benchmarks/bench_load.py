@@ -224,13 +224,16 @@ def slow_clients(stand: Stand, n: int, results: list[float]) -> None:
         t.join()
 
 
-def one_file(stand: Stand, rows: int, json_out: Path | None, max_body: int | None) -> None:
+def one_file(stand: Stand, rows: int, json_out: Path | None, max_body: int | None,
+             db_memory_mib: int | None = None) -> None:
     """One big upload through the agent: seconds until the 200, rows/s, the stand's CPU and
     peak RSS; then whether every row is stored once. `max_body` (bytes) raises the agent's and
     the showcase's 100 MB cap first, for a file larger than the published limit."""
     if max_body:
         for name in ("smev", "epgu"):
             stand.admin(name, "PATCH", "/settings", json={"max_body": max_body})
+    if db_memory_mib:
+        stand.admin("epgu", "PATCH", "/settings", json={"db_memory_mib": db_memory_mib})
     body = csv_file("ONE", rows)
     before = rss_mib(stand.proc.pid)
     cpu_before = cpu_seconds(stand.proc.pid)
@@ -274,6 +277,8 @@ def main() -> None:
                     help="instead of the load: one file of ROWS rows through the agent; time, rows/s, peak RSS")
     ap.add_argument("--max-body", type=int, metavar="BYTES",
                     help="with --one-file: raise the agent's and showcase's 100 MB cap to BYTES first")
+    ap.add_argument("--db-memory-mib", type=int, metavar="MIB",
+                    help="with --one-file: the showcase's DuckDB memory limit (default: the stand's)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--code", type=Path, default=ROOT,
                     help="run the stand from this checkout (e.g. `git archive main` unpacked) for a baseline")
@@ -285,7 +290,7 @@ def main() -> None:
                   args.code.resolve())
     stand.start()
     if args.one_file:
-        one_file(stand, args.one_file, args.json, args.max_body)
+        one_file(stand, args.one_file, args.json, args.max_body, args.db_memory_mib)
         return
     rss_before = rss_mib(stand.proc.pid)
     big = big_chunked(stand, args.big, args.big_mib) if args.big else []

@@ -62,6 +62,7 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 OPERATIONS = ("upload", "delete")
 STAGES = ("0", "1", "2", "6")          # stages that last `Settings.delays[stage]` seconds
 TRANSIENT = (-1, 1, 2, 6)   # not written to the store: a request in flight resumes from 0 or 2 anyway
+RECORD_BATCH_SECONDS = 0.2  # request records gather this long before one statement writes them
 
 # Fault endpoints of the HTTP layer and of the lifecycle, and their kinds.
 HTTP_ENDPOINTS = ("upload", "status", "errors", "notifications", "overview", "page",
@@ -148,7 +149,7 @@ class Settings:
     admin_max_body: int = 256 * 1024 * 1024
     portal_max_body: int = 1024 * 1024    # notifications, portal forms
     max_errors: int = 1000                # ФЛК violations kept per request
-    db_memory_mib: int = 256              # DuckDB's memory limit; beyond, it spills to disk
+    db_memory_mib: int = 192              # DuckDB's memory limit; beyond, it spills to disk
     journal_size: int = 10_000
     # portal side
     agent_url: str = "http://127.0.0.1:8090"   # the ПОДД agent; "" = never call the journal
@@ -282,6 +283,7 @@ class Showcase:
         self._saving = threading.Condition()        # guards `_unsaved` (held briefly)
         self._write_lock = threading.Lock()         # held while a batch is written, and by reset()
         self._generation = 0                        # bumped by reset(): older batches are dropped
+        self._flush_now = False                     # flush() asks the writer not to wait for more
         self._load()
         self._writer = threading.Thread(target=self._write_records, name="epgu-records", daemon=True)
         self._writer.start()
@@ -638,7 +640,11 @@ class Showcase:
                     self._saving.wait(1.0)
                 if not self._unsaved and self._closed:
                     return
-                batch, self._unsaved = list(self._unsaved.values()), {}
+                # a statement costs milliseconds whatever its size: let a batch gather
+                until = time.monotonic() + RECORD_BATCH_SECONDS
+                while not self._closed and not self._flush_now and time.monotonic() < until:
+                    self._saving.wait(max(0.0, until - time.monotonic()))
+                batch, self._unsaved, self._flush_now = list(self._unsaved.values()), {}, False
                 generation = self._generation
             with self._write_lock:
                 if generation != self._generation:
@@ -657,6 +663,7 @@ class Showcase:
             with self._saving:
                 pending = bool(self._unsaved)
                 if pending:
+                    self._flush_now = True
                     self._saving.notify()
             if not pending:
                 with self._write_lock:         # a batch being written ends first
