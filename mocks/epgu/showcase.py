@@ -51,7 +51,7 @@ from mocks.common.faults import Fault, FaultQueue
 from mocks.common.journal import RequestJournal
 from mocks.epgu.flk import SHOWCASE_SCHEMA, FlkEngine, FlkResult
 from mocks.epgu.store import DB_FILE, QueryResult, Store
-from specs.showcase_statuses import Status, statuses
+from specs.showcase_statuses import Status, final_codes, statuses
 from specs.tables import TableSet, load_tables
 from specs.validate import load_rules
 
@@ -315,9 +315,10 @@ class Showcase:
                 self._queue.append(rec.request_id)
                 resumed += 1
         self._resumed = resumed
-        if self.spool_dir is not None:         # bodies of requests that never got a record
+        if self.spool_dir is not None:         # bodies no request in flight needs (never recorded, final)
+            live = set(self._queue)
             for leftover in self.spool_dir.iterdir():
-                if leftover.stem not in self._requests or leftover.suffix != ".csv":
+                if leftover.stem not in live or leftover.suffix != ".csv":
                     leftover.unlink(missing_ok=True)
 
     def close(self) -> None:
@@ -754,9 +755,10 @@ class Showcase:
         best: UploadRequest | None = None
         best_key = (0.0, 0.0)
         wait = 0.5
+        final = final_codes()
         for rid in self._queue:
             rec = self._requests.get(rid)
-            if rec is None or status_codes()[rec.code].final:
+            if rec is None or rec.code in final:
                 continue
             live.append(rid)
             busy = rid in self._busy

@@ -19,6 +19,7 @@ the meta tables have a cursor and a lock of their own, so polling never waits fo
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -158,19 +159,19 @@ class Store:
         if operation not in ("upload", "delete"):
             raise ValueError(f"unknown operation {operation!r}")
         remove = f"DELETE FROM {target} AS t USING {q(staged)} AS s WHERE {keys}"
-        with self.lock:
+        with self.lock:         # two round trips: a small file's merge is mostly their overhead
             con = con if con is not None else self.con
-            con.execute("BEGIN TRANSACTION")
             try:
                 if operation == "upload":
-                    n = con.execute(f"{remove}; INSERT INTO {target} ({cols}) SELECT {cols} FROM {q(staged)}"
-                                    ).fetchone()[0]
+                    n = con.execute(f"BEGIN TRANSACTION; {remove}; INSERT INTO {target} ({cols}) "
+                                    f"SELECT {cols} FROM {q(staged)}").fetchone()[0]
                 else:
-                    n = con.execute(f"SELECT count(*) FROM {q(staged)}").fetchone()[0]
+                    n = con.execute(f"BEGIN TRANSACTION; SELECT count(*) FROM {q(staged)}").fetchone()[0]
                     con.execute(remove)
                 con.execute(f"DROP TABLE {q(staged)}; COMMIT" if drop else "COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
                 raise
         return int(n)
 

@@ -187,6 +187,10 @@ def test_request_records_reach_the_store_without_blocking_and_survive_a_restart(
         started = time.monotonic()
         sc.flush()
         assert time.monotonic() - started < 10
+    stray = [tmp_path / "spool" / f"{ids[0]}.csv", tmp_path / "spool" / "ezhd-body-cut.part"]
+    for path in stray:                  # a final request's body, a body cut off by a kill
+        path.write_bytes(b"x")
     with Showcase(state_dir=tmp_path, start=False) as again:
         assert [again.request(rid)["code"] for rid in ids] == [3] * 20
         assert [h["code"] for h in again.request(ids[0])["history"]][-1] == 3
+        assert not any(path.exists() for path in stray), "bodies no request needs are removed on opening"
