@@ -224,19 +224,38 @@ def slow_clients(stand: Stand, n: int, results: list[float]) -> None:
         t.join()
 
 
-def one_file(stand: Stand, rows: int, json_out: Path | None) -> None:
-    """One big upload through the agent: seconds until the 200, rows/s, the stand's peak RSS."""
+def one_file(stand: Stand, rows: int, json_out: Path | None, max_body: int | None,
+             db_memory_mib: int | None = None) -> None:
+    """One big upload through the agent: seconds until the 200, rows/s, the stand's CPU and
+    peak RSS; then whether every row is stored once. `max_body` (bytes) raises the agent's and
+    the showcase's 100 MB cap first, for a file larger than the published limit."""
+    if max_body:
+        for name in ("smev", "epgu"):
+            stand.admin(name, "PATCH", "/settings", json={"max_body": max_body})
+    if db_memory_mib:
+        stand.admin("epgu", "PATCH", "/settings", json={"db_memory_mib": db_memory_mib})
     body = csv_file("ONE", rows)
     before = rss_mib(stand.proc.pid)
+    cpu_before = cpu_seconds(stand.proc.pid)
     started = time.perf_counter()
     r = httpx.post(f"{stand.urls['smev']}/BENCH000/myedu/api/edu-upload/v1/csv/address", content=body,
                    headers={"Content-Type": "application/octet-stream"}, timeout=600)
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds(stand.proc.pid) - cpu_before
     after = rss_mib(stand.proc.pid)
+    stored, distinct = stand.admin("epgu", "POST", "/query", json={
+        "sql": "SELECT count(*), count(DISTINCT id) FROM address"}).json()["rows"][0]
+    spool = stand.state / "spool"
+    left = len(list(spool.iterdir())) if spool.is_dir() else None
     stand.stop()
-    out = {"rows": rows, "file_mib": round(len(body) / 2**20, 1), "status": r.status_code,
+    file_mib = len(body) / 2**20
+    out = {"rows": rows, "file_mib": round(file_mib, 1), "status": r.status_code,
            "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
+           "stand_cpu_s": round(cpu, 2), "rows_per_cpu_s": round(rows / cpu) if cpu else None,
+           "stored_rows": stored, "stored_distinct_ids": distinct, "spool_files_left": left,
            "stand_rss_mib_before": before.get("VmRSS"), "stand_peak_rss_mib": after.get("VmHWM"),
+           "peak_rss_over_file": round(after.get("VmHWM", 0) / file_mib, 2),
+           "peak_rss_growth_over_file": round((after.get("VmHWM", 0) - before.get("VmRSS", 0)) / file_mib, 2),
            "load_average": os.getloadavg()}
     print(json.dumps(out, indent=2))
     if json_out:
@@ -256,6 +275,10 @@ def main() -> None:
     ap.add_argument("--big-mib", type=int, default=200)
     ap.add_argument("--one-file", type=int, metavar="ROWS",
                     help="instead of the load: one file of ROWS rows through the agent; time, rows/s, peak RSS")
+    ap.add_argument("--max-body", type=int, metavar="BYTES",
+                    help="with --one-file: raise the agent's and showcase's 100 MB cap to BYTES first")
+    ap.add_argument("--db-memory-mib", type=int, metavar="MIB",
+                    help="with --one-file: the showcase's DuckDB memory limit (default: the stand's)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--code", type=Path, default=ROOT,
                     help="run the stand from this checkout (e.g. `git archive main` unpacked) for a baseline")
@@ -267,7 +290,7 @@ def main() -> None:
                   args.code.resolve())
     stand.start()
     if args.one_file:
-        one_file(stand, args.one_file, args.json)
+        one_file(stand, args.one_file, args.json, args.max_body, args.db_memory_mib)
         return
     rss_before = rss_mib(stand.proc.pid)
     big = big_chunked(stand, args.big, args.big_mib) if args.big else []

@@ -1,5 +1,6 @@
 """The outer ASGI layer every mock puts around its app: the admin token, a body read whole or
-not at all under a size cap, queued faults, a crash guard and the request journal.
+not at all under a size cap (a large one left on disk, `mocks.common.body`), queued faults, a
+crash guard and the request journal.
 
 `RequestGuard.__call__` is the one sequence; a mock subclasses it and supplies what differs:
 which endpoint a path is, each endpoint's cap, its error shape, its faults and its journal
@@ -22,7 +23,7 @@ from typing import Any
 from starlette.responses import Response
 
 from mocks.common.admin import error_response
-from mocks.common.body import INCOMPLETE, TOO_LARGE, Body, read_body, replay
+from mocks.common.body import INCOMPLETE, SCOPE_KEY, TOO_LARGE, Body, read_body, replay
 
 ADMIN_TOKEN_ENV = "EZHD_MOCKS_ADMIN_TOKEN"
 """The environment variable `ezhd mocks up` and the suite's admin clients read the token from."""
@@ -85,6 +86,12 @@ class RequestGuard:
     def cap(self, endpoint: str) -> int:
         raise NotImplementedError
 
+    def spool_dir(self) -> Any:
+        """Where a large body is spooled while read (None: the system's temporary directory);
+        a mock whose store keeps bodies on disk names a directory on the same file system,
+        so that handing a body on is a link, not a copy."""
+        return None
+
     def error(self, ex: Exchange, status: int, error: str, en: str, ru: str) -> Response:
         """The mock's error answer."""
         raise NotImplementedError
@@ -133,7 +140,7 @@ class RequestGuard:
                 await unauthorized()(scope, receive, send_wrapper)
                 return
             cap = self.cap(ex.endpoint)
-            ex.body = await read_body(scope, receive, cap)
+            ex.body = await read_body(scope, receive, cap, self.spool_dir())
             if ex.body.problem == INCOMPLETE:
                 ex.refused = INCOMPLETE
                 if not ex.body.disconnected:
@@ -147,7 +154,8 @@ class RequestGuard:
             if answer is not None:
                 await answer(scope, receive, send_wrapper)
                 return
-            await self.app(scope, replay(ex.body.data), send_wrapper)
+            scope[SCOPE_KEY] = ex.body         # an upload endpoint takes a large body as its file
+            await self.app(scope, replay(ex.body), send_wrapper)
             self.after(ex)
         except self.passthrough:
             raise
@@ -158,7 +166,10 @@ class RequestGuard:
                 ex.swallow = False
                 await self.crash(ex, exc)(scope, receive, send_wrapper)
         finally:
-            self.record(ex)
+            try:
+                self.record(ex)
+            finally:
+                ex.body.discard()
 
 
 def unauthorized() -> Response:

@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+from mocks.common.body import request_body
 from mocks.common.journal import body_fields
 from mocks.common.guard import Exchange, RequestGuard
 from mocks.epgu import pages, proxy
@@ -124,8 +125,9 @@ async def upload(request: Request) -> Response:
         charset = params.get("charset")
         if charset and charset.lower().replace("-", "") != "utf8":
             raise ShowcaseInputError(f"the charset must be UTF-8, not {charset[:30]!r}", error="bad_encoding")
-        body = await request.body()
-        rid = await asyncio.to_thread(sc.submit, p["datamart"], p["table"], p["operation"], body, sender)
+        body = await request_body(request)     # a large body stays in its spool file
+        rid = await asyncio.to_thread(sc.submit, p["datamart"], p["table"], p["operation"], body.content,
+                                      sender, sha256=body.sha256)
     except ShowcaseError as exc:
         _note(request, error=exc.error)
         return api_error(exc)
@@ -300,6 +302,9 @@ class Guard(RequestGuard):
     def cap(self, endpoint: str) -> int:
         s = self.showcase.settings
         return {"upload": s.max_body, "admin": s.admin_max_body}.get(endpoint, s.portal_max_body)
+
+    def spool_dir(self) -> Any:
+        return self.showcase.spool_dir
 
     def error(self, ex: Exchange, status: int, error: str, en: str, ru: str, retry_after: Any = 1) -> JSONResponse:
         headers = {"Retry-After": str(retry_after)} if status == 503 else {}

@@ -30,25 +30,28 @@ body is gone ends in 4.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import math
+import os
 import re
+import shutil
+import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
-
+from typing import Any, Callable, Iterable
 
 from mocks.common.body import check_utf8
 from mocks.common.faults import Fault, FaultQueue
 from mocks.common.journal import RequestJournal
 from mocks.epgu.flk import SHOWCASE_SCHEMA, FlkEngine, FlkResult
 from mocks.epgu.store import DB_FILE, QueryResult, Store
-from specs.showcase_statuses import Status, statuses
+from specs.showcase_statuses import Status, final_codes, statuses
 from specs.tables import TableSet, load_tables
 from specs.validate import load_rules
 
@@ -59,6 +62,7 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 OPERATIONS = ("upload", "delete")
 STAGES = ("0", "1", "2", "6")          # stages that last `Settings.delays[stage]` seconds
 TRANSIENT = (-1, 1, 2, 6)   # not written to the store: a request in flight resumes from 0 or 2 anyway
+RECORD_BATCH_SECONDS = 0.2  # request records gather this long before one statement writes them
 
 # Fault endpoints of the HTTP layer and of the lifecycle, and their kinds.
 HTTP_ENDPOINTS = ("upload", "status", "errors", "notifications", "overview", "page",
@@ -145,6 +149,7 @@ class Settings:
     admin_max_body: int = 256 * 1024 * 1024
     portal_max_body: int = 1024 * 1024    # notifications, portal forms
     max_errors: int = 1000                # ФЛК violations kept per request
+    db_memory_mib: int = 192              # DuckDB's memory limit; beyond, it spills to disk
     journal_size: int = 10_000
     # portal side
     agent_url: str = "http://127.0.0.1:8090"   # the ПОДД agent; "" = never call the journal
@@ -167,9 +172,12 @@ class Settings:
         for stage, seconds in self.delays.items():
             if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= 3600:
                 raise ValueError(f"delay of stage {stage} must be a number of seconds in 0..3600")
-        for name in ("max_body", "admin_max_body", "portal_max_body", "max_errors", "journal_size"):
+        for name in ("max_body", "admin_max_body", "portal_max_body", "max_errors", "journal_size",
+                     "db_memory_mib"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer")
+        if self.db_memory_mib < 64:
+            raise ValueError("db_memory_mib must be at least 64 (MiB)")
         if not isinstance(self.step, bool):
             raise ValueError("step must be true or false")
         for name in ("journal_mnemonic", "portal_mnemonic"):
@@ -248,10 +256,14 @@ class Showcase:
         self.settings.validate()
         self.tables = tables or load_tables()
         self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.spool_dir: Path | None = None         # uploaded bodies on disk (None: in memory)
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            (self.state_dir / "spool").mkdir(exist_ok=True)
-        self.store = Store(self.tables, self.state_dir / DB_FILE if self.state_dir else None)
+            self.spool_dir = self.state_dir / "spool"
+            self.spool_dir.mkdir(exist_ok=True)
+        self._scratch: Path | None = None            # large bodies of an in-memory showcase
+        self.store = Store(self.tables, self.state_dir / DB_FILE if self.state_dir else None,
+                           memory_mib=self.settings.db_memory_mib)
         self.flk = FlkEngine(con=self.store.con, tables=self.tables)
         self.faults = FaultQueue(HTTP_ENDPOINTS + ("lifecycle",), HTTP_FAULTS + LIFECYCLE_FAULTS)
         self.journal = RequestJournal(self.settings.journal_size)
@@ -264,7 +276,17 @@ class Showcase:
         self._closed = False
         self._busy: set[str] = set()              # requests a thread is moving now
         self._served: dict[str, float] = {}       # source → when its last file was checked
+        self._waiters: dict[str, list[Callable[[], None]]] = {}   # request → called when final
+        # Request records reach the store through one writer thread, in batches, outside the
+        # lifecycle's lock: `_unsaved` holds the latest record of each request not yet written.
+        self._unsaved: dict[str, dict[str, Any]] = {}
+        self._saving = threading.Condition()        # guards `_unsaved` (held briefly)
+        self._write_lock = threading.Lock()         # held while a batch is written, and by reset()
+        self._generation = 0                        # bumped by reset(): older batches are dropped
+        self._flush_now = False                     # flush() asks the writer not to wait for more
         self._load()
+        self._writer = threading.Thread(target=self._write_records, name="epgu-records", daemon=True)
+        self._writer.start()
         self._workers: list[threading.Thread] = []
         if start:
             for i in range(max(1, int(workers))):
@@ -293,6 +315,11 @@ class Showcase:
                 self._queue.append(rec.request_id)
                 resumed += 1
         self._resumed = resumed
+        if self.spool_dir is not None:         # bodies no request in flight needs (never recorded, final)
+            live = set(self._queue)
+            for leftover in self.spool_dir.iterdir():
+                if leftover.stem not in live or leftover.suffix != ".csv":
+                    leftover.unlink(missing_ok=True)
 
     def close(self) -> None:
         with self._cond:
@@ -300,7 +327,13 @@ class Showcase:
             self._cond.notify_all()
         for worker in self._workers:
             worker.join(timeout=10)
+        with self._saving:
+            self._saving.notify_all()
+        self._writer.join(timeout=30)
+        self._call_waiters(list(self._waiters))
         self.store.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def __enter__(self) -> "Showcase":
         return self
@@ -317,6 +350,8 @@ class Showcase:
             changes["delays"] = {**self.settings.delays, **{str(k): v for k, v in changes["delays"].items()}}
         candidate = dataclasses.replace(self.settings, **changes)
         candidate.validate()
+        if candidate.db_memory_mib != self.settings.db_memory_mib:
+            self.store.set_memory_limit(candidate.db_memory_mib)
         with self._cond:
             self.settings = candidate
             self._cond.notify_all()
@@ -330,8 +365,14 @@ class Showcase:
             self._requests.clear()
             self._queue.clear()
             self._sources.clear()
-        self.store.clear_showcase()
-        self.store.clear_meta()
+            waiting = list(self._waiters)
+        with self._write_lock:                 # no record of a forgotten request is written later
+            with self._saving:
+                self._unsaved.clear()
+                self._generation += 1
+            self.store.clear_showcase()
+            self.store.clear_meta()
+        self._call_waiters(waiting)
         self.faults.clear()
         self.journal.clear()
 
@@ -402,20 +443,25 @@ class Showcase:
             raise ShowcaseInputError(f"table {table[:64]!r}: {why}", error="unknown_table",
                                      details=[{"field": "table", "message": "known: " + ", ".join(self.tables.names)}])
 
-    def submit(self, datamart: str, table: str, operation: str, data: bytes, source: str,
-               file_name: str | None = None, *, utf8_checked: bool = False) -> str:
+    def submit(self, datamart: str, table: str, operation: str, data: bytes | Path, source: str,
+               file_name: str | None = None, *, utf8_checked: bool = False, sha256: str | None = None) -> str:
         """Accept one CSV file for the lifecycle; returns the request id (a UUID string).
+
+        `data` is the body, or a file holding it (a large body spooled by the HTTP layer):
+        the showcase links or copies that file into its spool and never reads it into memory.
 
         Raises `ShowcaseAuthError` for an unknown source and `ShowcaseInputError` for a bad
         target, an empty body, a body over `max_body` or a body that is not UTF-8 — those
         never get a request id. Everything else (BOM, delimiter, header, values) is ФЛК:
         the request ends in 7 with the report at `errors()`. `utf8_checked`: the caller (the
-        agent) has already decoded the body, so it is not decoded again."""
+        agent) has already decoded the body, so it is not decoded again; `sha256`: the
+        caller's digest of it, computed while reading."""
         self.authenticate(source, datamart)
         self.check_target(datamart, table, operation)
-        if not data:
+        size = data.stat().st_size if isinstance(data, Path) else len(data)
+        if not size:
             raise ShowcaseInputError("the body is empty: send the CSV file", error="empty_body")
-        if len(data) > self.settings.max_body:
+        if size > self.settings.max_body:
             raise ShowcaseInputError(f"the body is larger than {self.settings.max_body} bytes",
                                      error="too_large", status=413)
         try:
@@ -425,17 +471,18 @@ class Showcase:
             raise ShowcaseInputError(f"the body is not UTF-8 (byte {exc.start}: {exc.reason})",
                                      error="bad_encoding") from None
         rid = str(uuid.uuid4())
-        with self._cond:
-            self._seq += 1
-            seq = self._seq
-        rec = UploadRequest(rid, seq, source, datamart, table, operation, file_name, len(data),
-                            hashlib.sha256(data).hexdigest(), now_iso())
+        rec = UploadRequest(rid, 0, source, datamart, table, operation, file_name, size,
+                            sha256 or _sha256(data), now_iso())
         fault = self.faults.take("lifecycle", LIFECYCLE_FAULTS)
         if fault is not None:
             rec.fault = {"kind": fault.kind, "seconds": fault.seconds}
         self._set(rec, -1, register=True)
         self._write_body(rid, data)
         with self._cond:
+            # arrival is when the body is buffered: the sequence number and the queue's order
+            # are given together, so one source's files are processed in the order of `seq`
+            self._seq += 1
+            rec.seq = self._seq
             rec.next_at = time.monotonic() + self.settings.delays.get("0", 0.0)
             self._set(rec, 0)
             self._queue.append(rid)
@@ -484,17 +531,27 @@ class Showcase:
 
     def wait(self, request_id: str, timeout: float = 10.0) -> dict[str, Any]:
         """Block until the request is final (or `timeout` passes); its status then."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                rec = self._get(request_id)
-                if rec is None or status_codes()[rec.code].final:
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cond.wait(min(left, 0.5))
+        done = threading.Event()
+        self.on_final(request_id, done.set)
+        done.wait(timeout)
         return self.status(request_id)
+
+    def on_final(self, request_id: str, callback: Callable[[], None]) -> None:
+        """Call `callback()` (from whichever thread ends it) once the request is final, or is
+        forgotten by a reset; at once when it already is. A waiter costs nothing until then."""
+        with self._cond:
+            rec = self._get(request_id)
+            if rec is not None and not status_codes()[rec.code].final:
+                self._waiters.setdefault(request_id, []).append(callback)
+                return
+        callback()
+
+    def _call_waiters(self, request_ids: Iterable[str]) -> None:
+        with self._cond:
+            callbacks = [cb for rid in request_ids for cb in self._waiters.pop(rid, [])]
+        for callback in callbacks:
+            with contextlib.suppress(Exception):
+                callback()
 
     def release(self, request_id: str) -> dict[str, Any]:
         """End a `stall` fault: the request leaves 6 at its next step."""
@@ -565,20 +622,76 @@ class Showcase:
             if register:
                 self._requests[rec.request_id] = rec
             if code not in TRANSIENT:
-                self.store.save_request(rec.persisted())
+                record = rec.persisted()
+                record["history"] = list(record["history"])
+                with self._saving:
+                    self._unsaved[rec.request_id] = record
+                    self._saving.notify()
             self._cond.notify_all()
+        if status_codes()[code].final:
+            self._call_waiters([rec.request_id])
+
+    def _write_records(self) -> None:
+        """The writer thread: every record not yet in the store, written in one statement per
+        batch, outside the lifecycle's lock (a request's final record follows its merge, so a
+        restart re-runs at most a request whose data is already stored: the same upsert)."""
+        while True:
+            with self._saving:
+                while not self._unsaved and not self._closed:
+                    self._saving.wait(1.0)
+                if not self._unsaved and self._closed:
+                    return
+                # a statement costs milliseconds whatever its size: let a batch gather
+                until = time.monotonic() + RECORD_BATCH_SECONDS
+                while not self._closed and not self._flush_now and time.monotonic() < until:
+                    self._saving.wait(max(0.0, until - time.monotonic()))
+                batch, self._unsaved, self._flush_now = list(self._unsaved.values()), {}, False
+                generation = self._generation
+            with self._write_lock:
+                if generation != self._generation:
+                    continue
+                try:
+                    self.store.save_requests(batch)
+                except Exception:           # a closed store at shutdown; never stop the writer
+                    if self._closed:
+                        return
+                    time.sleep(0.1)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every request record is written to the store."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._saving:
+                pending = bool(self._unsaved)
+                if pending:
+                    self._flush_now = True
+                    self._saving.notify()
+            if not pending:
+                with self._write_lock:         # a batch being written ends first
+                    with self._saving:
+                        if not self._unsaved:
+                            return
+            time.sleep(0.005)
 
     def _spool_path(self, request_id: str) -> Path | None:
-        return self.state_dir / "spool" / f"{request_id}.csv" if self.state_dir is not None else None
+        return self.spool_dir / f"{request_id}.csv" if self.spool_dir is not None else None
 
-    def _write_body(self, request_id: str, data: bytes) -> None:
+    def _write_body(self, request_id: str, data: bytes | Path) -> None:
         path = self._spool_path(request_id)
-        if path is None:
+        if path is None and isinstance(data, bytes):
             self._bodies[request_id] = data
+            return
+        if path is None:                       # an in-memory showcase keeps a large body on disk too
+            if self._scratch is None:
+                self._scratch = Path(tempfile.mkdtemp(prefix="ezhd-showcase-spool-"))
+            path = self._scratch / f"{request_id}.csv"
+            self._bodies[request_id] = path
+        tmp = path.with_suffix(".part")
+        if isinstance(data, Path):
+            _link_or_copy(data, tmp)
         else:
-            tmp = path.with_suffix(".part")
             tmp.write_bytes(data)
-            tmp.replace(path)
+        tmp.replace(path)
 
     def _body(self, request_id: str) -> bytes | Path | None:
         path = self._spool_path(request_id)
@@ -589,7 +702,9 @@ class Showcase:
     def _drop_body(self, request_id: str) -> None:
         path = self._spool_path(request_id)
         if path is None:
-            self._bodies.pop(request_id, None)
+            found = self._bodies.pop(request_id, None)
+            if isinstance(found, Path):
+                found.unlink(missing_ok=True)
         else:
             path.unlink(missing_ok=True)
 
@@ -640,9 +755,10 @@ class Showcase:
         best: UploadRequest | None = None
         best_key = (0.0, 0.0)
         wait = 0.5
+        final = final_codes()
         for rid in self._queue:
             rec = self._requests.get(rid)
-            if rec is None or status_codes()[rec.code].final:
+            if rec is None or rec.code in final:
                 continue
             live.append(rid)
             busy = rid in self._busy
@@ -743,7 +859,7 @@ class Showcase:
                 try:
                     self._decide(rec, result, engine)
                 finally:
-                    engine.drop_staged(result)
+                    engine.drop_staged(result)         # (the merge drops it itself)
         except Exception as exc:       # anything unexpected: the request fails, the mock goes on
             self._finish(rec, 4, reason=f"processing failed: {type(exc).__name__}: {str(exc)[:300]}")
 
@@ -758,7 +874,8 @@ class Showcase:
             return
         if result.staged is None:
             raise RuntimeError("the ФЛК kept no staged rows for a clean file")
-        rec.rows = self.store.merge(rec.table_name, result.staged, rec.operation, con=engine.con)
+        rec.rows = self.store.merge(rec.table_name, result.staged, rec.operation, con=engine.con, drop=True)
+        result.staged = None
         self._finish(rec, 3)
 
     def _finish(self, rec: UploadRequest, code: int, reason: str | None = None) -> None:
@@ -779,3 +896,20 @@ class Showcase:
                 "line": int(line) if line is not None else None, "column": d.get("column"),
                 "rule": rule, "detail": str(detail or ""), "value": d.get("value"),
                 "message": {"ru": catalogue["ru"], "en": catalogue["en"]}}
+
+
+def _sha256(data: bytes | Path) -> str:
+    if isinstance(data, Path):
+        with open(data, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    return hashlib.sha256(data).hexdigest()
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """`target` becomes a hard link to `source` (same file system), else a copy made by the
+    kernel (no pass through Python's memory)."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)

@@ -1,20 +1,28 @@
 """The embedded DuckDB of mock ЕПГУ: showcase tables, request history, portal state.
 
 One database (a file `epgu.duckdb` in the state directory, or in memory) holds
-- schema `showcase`: one VARCHAR table per export table of `specs/tables`, primary key
-  declared, made by `flk.ensure_showcase_schema` (values are kept as the CSV text);
+- schema `showcase`: one VARCHAR table per export table of `specs/tables`, in spec column
+  order (values are kept as the CSV text). The primary key is *not* declared: the merge keeps
+  it unique (one merge at a time: delete the staged keys, insert the staged rows; a file's
+  own keys are unique by its ФЛК). A declared key would make a big upsert maintain an index
+  in memory, several times the cost in time and memory of the rows themselves
+  (benchmarks/README.md, issue 15); a state directory from before is migrated on opening;
 - schema `epgu_mock`: the mock's own state — upload requests with their status history,
   their ФЛК reports, registered source systems, portal personas and received notifications.
 
 `Store` knows nothing of the request lifecycle: it merges a staged table into a showcase
 table atomically, reads rows, checksums, persists records, and runs the read-only queries of
-the ПОДД agent's SQL mode. The main connection (ФЛК, merges) is guarded by `lock`; reads
+the ПОДД agent's SQL mode. DuckDB's memory is limited (`memory_mib`); what a big file's ФЛК
+or merge needs beyond spills to a temporary directory beside the database. The main connection (ФЛК, merges) is guarded by `lock`; reads
 use short-lived cursors (own DuckDB connections to the same database, MVCC-isolated), and
 the meta tables have a cursor and a lock of their own, so polling never waits for a ФЛК run.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import duckdb
 
-from mocks.epgu.flk import SHOWCASE_SCHEMA, ensure_showcase_schema
+from mocks.epgu.flk import SHOWCASE_SCHEMA
 from specs.tables import Table, TableSet
 
 META_SCHEMA = "epgu_mock"
@@ -85,15 +93,43 @@ def q(name: str) -> str:
 class Store:
     """The DuckDB database of one mock; `path=None` keeps it in memory."""
 
-    def __init__(self, tables: TableSet, path: Path | None = None) -> None:
+    def __init__(self, tables: TableSet, path: Path | None = None, memory_mib: int | None = None) -> None:
         self.tables = tables
         self.path = path
         self.con = duckdb.connect(str(path) if path is not None else ":memory:")
         self.lock = threading.RLock()          # the main connection: ФЛК runs and merges
-        ensure_showcase_schema(self.con, SHOWCASE_SCHEMA)
+        # spilled data goes beside the database, or to a directory of our own (an in-memory one)
+        self._scratch = None if path is not None else tempfile.mkdtemp(prefix="ezhd-epgu-duckdb-")
+        temp = str(path) + ".tmp" if path is not None else self._scratch
+        self.con.execute("SET temp_directory = " + "'" + temp.replace("'", "''") + "'")
+        if memory_mib:
+            self.set_memory_limit(memory_mib)
+        self._ensure_showcase_tables()
         self.con.execute(_META_DDL)
         self._meta = self.con.cursor()
         self._meta_lock = threading.Lock()
+
+    def set_memory_limit(self, mib: int) -> None:
+        self.con.execute(f"SET memory_limit = '{int(mib)}MiB'")
+
+    def _ensure_showcase_tables(self) -> None:
+        """One table per spec table, without a declared key (see the module's docstring); a
+        table of an older state directory that declares one is rebuilt without it."""
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {SHOWCASE_SCHEMA}")
+        keyed = {r[0] for r in self.con.execute(
+            "SELECT table_name FROM duckdb_constraints() WHERE schema_name = ? AND constraint_type = 'PRIMARY KEY'",
+            [SHOWCASE_SCHEMA]).fetchall()}
+        for table in self.tables:
+            target = f"{SHOWCASE_SCHEMA}.{q(table.name)}"
+            cols = ", ".join(f"{q(c)} VARCHAR" for c in table.column_names)
+            if table.name in keyed:
+                old = q(table.name + "__keyed")
+                self.con.execute(f"BEGIN TRANSACTION; ALTER TABLE {target} RENAME TO {old}; "
+                                 f"CREATE TABLE {target} ({cols}); "
+                                 f"INSERT INTO {target} SELECT * FROM {SHOWCASE_SCHEMA}.{old}; "
+                                 f"DROP TABLE {SHOWCASE_SCHEMA}.{old}; COMMIT")
+            else:
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({cols})")
 
     def close(self) -> None:
         with self.lock, self._meta_lock:
@@ -101,35 +137,41 @@ class Store:
                 self._meta.close()
             finally:
                 self.con.close()
+                if self._scratch is not None:
+                    shutil.rmtree(self._scratch, ignore_errors=True)
 
     # -- showcase data ---------------------------------------------------------------------
 
     def table(self, name: str) -> Table:
         return self.tables[name]
 
-    def merge(self, table: str, staged: str, operation: str, con: Any = None) -> int:
-        """Apply a staged table (VARCHAR, spec column order) to the showcase table in one
-        transaction: `upload` replaces rows by primary key, `delete` removes exactly the keyed
+    def merge(self, table: str, staged: str, operation: str, con: Any = None, drop: bool = False) -> int:
+        """Apply a staged table (VARCHAR, spec column order, its keys unique) to the showcase
+        table in one transaction: `upload` replaces rows by primary key (the stored rows of the
+        staged keys are deleted, the staged rows inserted), `delete` removes exactly the keyed
         rows. Returns the number of staged rows. `con`: the connection (a cursor of this
-        store's) that holds the staged temp table; merges run one at a time."""
+        store's) that holds the staged temp table; `drop`: drop it in the same transaction.
+        Merges run one at a time, which is what keeps a key unique."""
         spec = self.table(table)
         target = f"{SHOWCASE_SCHEMA}.{q(table)}"
         cols = ", ".join(q(c) for c in spec.column_names)
         keys = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
-        with self.lock:
+        if operation not in ("upload", "delete"):
+            raise ValueError(f"unknown operation {operation!r}")
+        remove = f"DELETE FROM {target} AS t USING {q(staged)} AS s WHERE {keys}"
+        with self.lock:         # two round trips: a small file's merge is mostly their overhead
             con = con if con is not None else self.con
-            n = con.execute(f"SELECT count(*) FROM {q(staged)}").fetchone()[0]
-            con.execute("BEGIN TRANSACTION")
             try:
                 if operation == "upload":
-                    con.execute(f"INSERT OR REPLACE INTO {target} ({cols}) SELECT {cols} FROM {q(staged)}")
-                elif operation == "delete":
-                    con.execute(f"DELETE FROM {target} AS t USING {q(staged)} AS s WHERE {keys}")
+                    n = con.execute(f"BEGIN TRANSACTION; {remove}; INSERT INTO {target} ({cols}) "
+                                    f"SELECT {cols} FROM {q(staged)}").fetchone()[0]
                 else:
-                    raise ValueError(f"unknown operation {operation!r}")
-                con.execute("COMMIT")
+                    n = con.execute(f"BEGIN TRANSACTION; SELECT count(*) FROM {q(staged)}").fetchone()[0]
+                    con.execute(remove)
+                con.execute(f"DROP TABLE {q(staged)}; COMMIT" if drop else "COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
                 raise
         return int(n)
 
@@ -285,10 +327,17 @@ class Store:
                 return []
 
     def save_request(self, record: dict[str, Any]) -> None:
-        values = [record.get(c) for c in _REQUEST_COLUMNS]
-        values = [json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v for v in values]
-        marks = ", ".join("?" for _ in _REQUEST_COLUMNS)
-        self._meta_exec(f"INSERT OR REPLACE INTO {META_SCHEMA}.requests VALUES ({marks})", values)
+        self.save_requests([record])
+
+    def save_requests(self, records: Sequence[dict[str, Any]], per_statement: int = 200) -> None:
+        """Insert or replace request records, many in one statement (one transaction each)."""
+        marks = "(" + ", ".join("?" for _ in _REQUEST_COLUMNS) + ")"
+        for at in range(0, len(records), per_statement):
+            part = records[at:at + per_statement]
+            values = [json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
+                      for record in part for v in (record.get(c) for c in _REQUEST_COLUMNS)]
+            self._meta_exec(f"INSERT OR REPLACE INTO {META_SCHEMA}.requests VALUES "
+                            + ", ".join(marks for _ in part), values)
 
     def load_requests(self) -> list[dict[str, Any]]:
         rows = self._meta_exec(f"SELECT * FROM {META_SCHEMA}.requests ORDER BY seq")

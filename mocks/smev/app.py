@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from mocks.common.body import request_body, spool_file
 from mocks.common.journal import body_fields
 from mocks.common.guard import Exchange, RequestGuard
 from mocks.smev.core import AgentCore, Settings, UploadFile
@@ -109,8 +110,10 @@ async def _upload(request: Request, files: list[UploadFile], duplicate: bool) ->
     core = core_of(request)
     p = request.path_params
     operation = "upload" if request.method == "POST" else "delete"
-    outcome = await anyio.to_thread.run_sync(
-        lambda: core.upload(p["mnemonic"], p["version"], operation, files, duplicate))
+    submitted = await anyio.to_thread.run_sync(
+        lambda: core.submit_upload(p["mnemonic"], p["version"], operation, files, duplicate))
+    await core.until_final(submitted)       # no thread is held while the showcase works
+    outcome = await anyio.to_thread.run_sync(lambda: core.verdict(p["mnemonic"], operation, submitted))
     note(request, upload={"operation": operation, "files": outcome.files})
     headers = {"X-Request-Id": ", ".join(outcome.request_ids)} if outcome.request_ids else {}
     if outcome.error is not None:
@@ -140,8 +143,8 @@ async def upload_table(request: Request) -> Response:
                              "тело запроса должно быть application/octet-stream (файл CSV)",
                              "the body must be application/octet-stream (the CSV file)",
                              [{"message": f"got Content-Type {ctype or '(none)'}"}])
-        body = await request.body()
-        if not body:
+        body = await request_body(request)     # a large body stays in its spool file
+        if not body.size:
             raise AgentError(400, "empty_body", "тело запроса пусто: передайте файл CSV",
                              "the body is empty: send the CSV file")
         files = [UploadFile(f"{table}.csv", table, body)]
@@ -175,17 +178,22 @@ async def upload_multipart(request: Request) -> Response:
                 raise AgentError(400, "invalid_request", "нет поля files с файлами CSV",
                                  "the multipart field 'files' with the CSV files is missing")
             files: list[UploadFile] = []
-            for part in parts:
-                if not isinstance(part, StarletteUpload) or not part.filename:
-                    raise AgentError(400, "bad_file_name",
-                                     "каждая часть files должна быть файлом с именем {таблица}.csv",
-                                     "each part of 'files' must be a file named {table}.csv")
-                table = core.table_of(part.filename)
-                files.append(UploadFile(part.filename.replace("\\", "/").rsplit("/", 1)[-1],
-                                        table, await part.read()))
+            try:
+                for part in parts:
+                    if not isinstance(part, StarletteUpload) or not part.filename:
+                        raise AgentError(400, "bad_file_name",
+                                         "каждая часть files должна быть файлом с именем {таблица}.csv",
+                                         "each part of 'files' must be a file named {table}.csv")
+                    table = core.table_of(part.filename)
+                    await part.seek(0)
+                    body = await anyio.to_thread.run_sync(spool_file, part.file, core.spool_dir())
+                    files.append(UploadFile(part.filename.replace("\\", "/").rsplit("/", 1)[-1], table, body))
+                return await _upload(request, files, _duplicate(request))
+            finally:
+                for f in files:
+                    f.body.discard()
         finally:
             await form.close()
-        return await _upload(request, files, _duplicate(request))
     except AgentError as exc:
         return _refuse(request, exc)
 
@@ -413,6 +421,9 @@ class Guard(RequestGuard):
 
     def cap(self, endpoint: str) -> int:
         return _cap(self.core, endpoint)
+
+    def spool_dir(self) -> Any:
+        return self.core.spool_dir()
 
     def _refuse(self, ex: Exchange, exc: AgentError) -> Response:
         ex.scope.setdefault("smev", {})["error"] = exc.note()

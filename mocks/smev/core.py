@@ -11,6 +11,7 @@ Our readings where the sources are silent are listed in specs/README.md («Mock 
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import concurrent.futures
 import dataclasses
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from mocks.common.body import check_utf8
+from mocks.common.body import Body, check_utf8
 from mocks.common.faults import Fault, FaultQueue
 from mocks.common.journal import RequestJournal
 from mocks.smev import sql as sqlmode
@@ -117,9 +118,14 @@ class Provider:
 
 @dataclass
 class UploadFile:
+    """One file of an upload: its `body` is bytes in memory or, when large, its spool file."""
     file_name: str
     table: str
-    data: bytes
+    body: Body
+
+    @classmethod
+    def of(cls, file_name: str, table: str, data: bytes) -> "UploadFile":
+        return cls(file_name, table, Body.of(data))
 
 
 @dataclass
@@ -223,6 +229,11 @@ class AgentCore:
         with self._lock:
             self.settings = candidate
         return self.settings
+
+    def spool_dir(self) -> Path | None:
+        """Where the HTTP layer spools large upload bodies: the showcase's own spool when it
+        keeps one on disk (so a body reaches it by a link), else the system's temp directory."""
+        return getattr(self.showcase, "spool_dir", None)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -384,6 +395,12 @@ class AgentCore:
         """Submit the files to the showcase (parents first for upload, children first for
         delete), wait for the ФЛК verdict, and answer as edu-upload.yaml states: 200, 400
         `flk_failed` with the violations, 500 when the showcase failed to process."""
+        submitted = self.submit_upload(mnemonic, version, operation, files, duplicate)
+        return self.verdict(mnemonic, operation, submitted, wait=True)
+
+    def submit_upload(self, mnemonic: str, version: str, operation: str, files: list[UploadFile],
+                      duplicate: bool = False) -> list[tuple[UploadFile, str]]:
+        """The first half of `upload`: check the files and submit them; (file, request id)."""
         self.check_upload_target(mnemonic, version)
         if not files:
             raise upload_error("invalid_request", "нет файлов: передайте их в поле files",
@@ -396,15 +413,15 @@ class AgentCore:
                 raise upload_error("bad_file_name", f"таблица {f.table} передана дважды",
                                    f"table {f.table} is sent twice: one file per table")
             seen.add(f.table)
-            if not f.data:
+            if not f.body.size:
                 raise upload_error("empty_body", f"файл {f.table}.csv пуст", f"file {f.table}.csv is empty",
                                    [file_violation(f, "header", "the file is empty: no header line")])
-            if f.data.startswith(BOM):
+            if f.body.head(len(BOM)) == BOM:
                 raise upload_error("bad_encoding", f"файл {f.table}.csv начинается с BOM",
                                    f"file {f.table}.csv starts with a byte-order mark",
                                    [file_violation(f, "encoding", "UTF-8 without a byte-order mark is required")])
             try:
-                check_utf8(f.data)
+                check_utf8(f.body.content)
             except UnicodeDecodeError as exc:
                 raise upload_error("bad_encoding", f"файл {f.table}.csv не в кодировке UTF-8",
                                    f"file {f.table}.csv is not UTF-8",
@@ -418,15 +435,36 @@ class AgentCore:
         for f in files:
             for _ in range(2 if duplicate else 1):
                 submitted.append((f, self._submit(mnemonic, operation, f)))
-        return self._verdict(mnemonic, operation, submitted)
+        return submitted
+
+    def step_mode(self) -> bool:
+        return bool(getattr(getattr(self.showcase, "settings", None), "step", False))
+
+    async def until_final(self, submitted: list[tuple[UploadFile, str]]) -> None:
+        """Wait (at most `flk_wait`) until every submitted request is final, holding no thread:
+        the showcase calls back when it ends a request (nothing is waited for in step mode)."""
+        if self.step_mode() or not submitted:
+            return
+        loop = asyncio.get_running_loop()
+
+        def done(future: asyncio.Future) -> None:
+            if not future.done():
+                future.set_result(None)
+        futures = []
+        for _, rid in submitted:
+            future = loop.create_future()
+            self.showcase.on_final(rid, lambda f=future: loop.call_soon_threadsafe(done, f))
+            futures.append(future)
+        await asyncio.wait(futures, timeout=self.settings.flk_wait)
 
     def _submit(self, mnemonic: str, operation: str, f: UploadFile) -> str:
         from mocks.epgu.showcase import ShowcaseError
         if not self.showcase.is_source(mnemonic):     # a shared showcase reset on its own
             self.showcase.register_source(mnemonic, [self.settings.datamart])
         try:
-            return self.showcase.submit(self.settings.datamart, f.table, operation, f.data,
-                                        mnemonic, f.file_name, utf8_checked=True)  # checked in upload()
+            return self.showcase.submit(self.settings.datamart, f.table, operation, f.body.content,
+                                        mnemonic, f.file_name, utf8_checked=True,  # checked in upload()
+                                        sha256=f.body.sha256)
         except ShowcaseError as exc:
             known = ("empty_body", "bad_encoding", "unknown_table", "too_large")
             code = exc.error if exc.error in known else "invalid_request"
@@ -434,17 +472,19 @@ class AgentCore:
                 code = "unknown_mnemonic"
             raise upload_error(code, f"{f.table}.csv: {exc.message}", f"{f.table}.csv: {exc.message_en}") from None
 
-    def _verdict(self, mnemonic: str, operation: str,
-                 submitted: list[tuple[UploadFile, str]]) -> UploadOutcome:
-        step_mode = bool(getattr(getattr(self.showcase, "settings", None), "step", False))
+    def verdict(self, mnemonic: str, operation: str, submitted: list[tuple[UploadFile, str]],
+                wait: bool = False) -> UploadOutcome:
+        """The second half of `upload`: the answer from the submitted requests' statuses (with
+        `wait`, after waiting for each to be final, at most `flk_wait` in all)."""
+        step_mode = self.step_mode()
         deadline = time.monotonic() + self.settings.flk_wait
         files: list[dict[str, Any]] = []
         for f, rid in submitted:
-            if step_mode:
+            if step_mode or not wait:
                 status = self.showcase.status(rid)
             else:
                 status = self.showcase.wait(rid, max(0.0, deadline - time.monotonic()))
-            files.append({"file": f.file_name, "table": f.table, "bytes": len(f.data),
+            files.append({"file": f.file_name, "table": f.table, "bytes": f.body.size,
                           "request_id": rid, "code": status["code"]})
         ids = [entry["request_id"] for entry in files]
         codes = [entry["code"] for entry in files]

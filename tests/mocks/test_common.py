@@ -211,25 +211,60 @@ def test_read_body_gives_nothing_of_a_body_the_client_abandoned():
         assert (got.problem, got.disconnected, got.data, got.size) == ("incomplete", True, b"", 10)
 
 
-def test_read_body_keeps_at_most_the_spool_threshold_in_memory(monkeypatch):
-    """A large body goes to a temporary file while it is read; refused, it is just dropped."""
-    import tempfile
-
-    import mocks.common.body as body_module
-
-    made = []
-
-    class Recording(tempfile.SpooledTemporaryFile):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, **kw)
-            made.append(self)
-    monkeypatch.setattr(body_module.tempfile, "SpooledTemporaryFile", Recording)
+def test_a_large_body_stays_in_its_spool_file_and_a_refused_one_leaves_no_file(tmp_path):
+    """Past the 1 MiB threshold a body goes to a file while it is read and stays there (never
+    a whole copy in memory); refused, the file is gone."""
     chunk = b"x" * 65536
     receive, _ = _receive_of([chunk] * 40)             # 2.5 MiB, over the 1 MiB threshold
-    got = _read(_post(), receive, cap=10 * 2**20)
-    assert got.ok and got.size == 40 * 65536 and got.data == chunk * 40
-    assert made and made[0]._rolled, "the body went to disk once past the threshold"
+    got = asyncio.run(read_body(_post(), receive, 10 * 2**20, tmp_path))
+    assert got.ok and got.size == 40 * 65536 and got.data == b""
+    assert got.path is not None and got.path.parent == tmp_path and got.path.read_bytes() == chunk * 40
     assert got.sha256 == hashlib.sha256(chunk * 40).hexdigest()
+    assert b"".join(got.chunks(100_000)) == chunk * 40 and got.head(3) == b"xxx"
+    got.discard()
+    assert list(tmp_path.iterdir()) == []
+    for chunks, cap, length in (([chunk] * 40, 2 * 2**20, None),       # over the cap mid-stream
+                                ([chunk] * 30, 10 * 2**20, 40 * 65536)):  # shorter than declared
+        receive, _ = _receive_of(chunks)
+        refused = asyncio.run(read_body(_post(length), receive, cap, tmp_path))
+        assert refused.problem and refused.path is None and list(tmp_path.iterdir()) == []
+    receive, _ = _receive_of([b"small"])
+    small = asyncio.run(read_body(_post(), receive, 1000, tmp_path))
+    assert (small.data, small.path, small.content) == (b"small", None, b"small")
+
+
+def test_replay_hands_a_spooled_body_on_a_chunk_at_a_time(tmp_path):
+    data = bytes(range(256)) * 10_000                  # 2.5 MB
+    receive, _ = _receive_of([data])
+    body = asyncio.run(read_body(_post(len(data)), receive, 10 * 2**20, tmp_path))
+
+    async def drain():
+        got, messages = bytearray(), 0
+        again = replay(body)
+        while True:
+            message = await again()
+            got += message["body"]
+            messages += 1
+            if not message["more_body"]:
+                return bytes(got), messages
+    got, messages = asyncio.run(drain())
+    assert got == data and messages > 1
+    body.discard()
+
+
+def test_check_utf8_of_a_file_names_the_byte_as_for_bytes(tmp_path):
+    from mocks.common.body import check_utf8
+
+    data = "я".encode() * 600_000 + b"\xff" + b"tail"
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    with pytest.raises(UnicodeDecodeError) as from_file:
+        check_utf8(path, chunk=1 << 16)
+    with pytest.raises(UnicodeDecodeError) as from_bytes:
+        check_utf8(data)
+    assert from_file.value.start == from_bytes.value.start == 1_200_000
+    path.write_bytes("я".encode() * 600_000)
+    check_utf8(path, chunk=1 << 16 | 1)                # a chunk border inside a character
 
 
 def test_read_body_refuses_sizes_that_differ_from_content_length():
