@@ -17,9 +17,11 @@ import datetime as dt
 import json
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+import orjson
 
 from conformance.report.redact import redact, redact_exchange, redact_text
 from conformance.report.waivers import Applied
@@ -32,6 +34,9 @@ RESULTS_NAME = "results.json"
 RUN_NAME = "run.json"
 MAX_EXCHANGES = 200      # per transcript shown in HTML
 MAX_VALUE_CHARS = 20_000  # per shown value (bodies)
+# a value this long (compact JSON) is cut to about this much before it is redacted for the page:
+# only its first MAX_VALUE_CHARS are shown, and redacting megabytes of the rest cost seconds
+CUT_ABOVE = 2 * MAX_VALUE_CHARS
 #: verdicts best first, WAIVED between SKIPPED and WARN
 DISPLAY_ORDER = ("PASS", "NOT_APPLICABLE", "SKIPPED", "WAIVED", "WARN", "NOT_TESTED", "ERROR", "FAIL")
 _RANK = {v: i for i, v in enumerate(DISPLAY_ORDER)}
@@ -61,6 +66,9 @@ class Transcript:
     notes: list[str]
     found: bool
     truncated: bool = False
+    # per exchange: the keys whose values were cut before redaction (load_transcript's
+    # `cut_above`), each with the value's whole length in characters (as JSON text)
+    cut: list[dict[str, int]] = field(default_factory=list)
 
 
 def load_input(path: Path | str) -> RunInput:
@@ -89,8 +97,11 @@ def resolve_evidence(path: str, base_dir: Path) -> Path:
     return candidate if candidate.is_absolute() else base_dir / candidate
 
 
-def load_transcript(path: str, base_dir: Path, limit: int | None = MAX_EXCHANGES) -> Transcript:
-    """Read a JSON Lines transcript, each exchange redacted; a missing file is a note."""
+def load_transcript(path: str, base_dir: Path, limit: int | None = MAX_EXCHANGES,
+                    cut_above: int | None = None) -> Transcript:
+    """Read a JSON Lines transcript, each exchange redacted; a missing file is a note.
+    `cut_above`: a structured value longer than that (compact JSON) keeps only a head of about
+    that size (for a page that shows less of it anyway; `Transcript.cut` says which)."""
     resolved = resolve_evidence(path, base_dir)
     try:
         text = resolved.read_text(encoding="utf-8", errors="replace")
@@ -98,6 +109,7 @@ def load_transcript(path: str, base_dir: Path, limit: int | None = MAX_EXCHANGES
         return Transcript(path, resolved, [], [f"{exc.strerror or 'cannot read'}"], found=False)
     exchanges: list[Any] = []
     notes: list[str] = []
+    cuts: list[dict[str, int]] = []
     truncated = False
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -106,11 +118,66 @@ def load_transcript(path: str, base_dir: Path, limit: int | None = MAX_EXCHANGES
             truncated = True
             break
         try:
-            exchanges.append(redact_exchange(json.loads(line)))
+            exchange = json.loads(line)
         except ValueError:
             notes.append(f"line {number}: not JSON")
             exchanges.append({"raw": redact_text(line)})
-    return Transcript(path, resolved, exchanges, notes, found=True, truncated=truncated)
+            cuts.append({})
+            continue
+        cut = _cut_long_values(exchange, cut_above) if cut_above is not None else {}
+        exchanges.append(redact_exchange(exchange))
+        cuts.append(cut)
+    return Transcript(path, resolved, exchanges, notes, found=True, truncated=truncated, cut=cuts)
+
+
+def _cut_long_values(exchange: Any, limit: int) -> dict[str, int]:
+    """Replace, in place, each structured value (or JSON text) of `exchange` longer than `limit`
+    characters of JSON by its head (`_head`); the cut keys with their whole lengths."""
+    cut: dict[str, int] = {}
+    if not isinstance(exchange, dict):
+        return cut
+    for key, value in exchange.items():
+        if isinstance(value, str) and len(value) > limit and value.lstrip()[:1] in ("{", "["):
+            try:   # a JSON body kept as text is shown parsed anyway (`_show`)
+                value = json.loads(value)
+            except ValueError:
+                continue
+            length = len(exchange[key])
+        elif isinstance(value, (dict, list)):
+            try:
+                length = len(orjson.dumps(value).decode())
+            except TypeError:
+                continue
+        else:
+            continue
+        if length > limit:
+            exchange[key] = _head(value, limit)[0]
+            cut[key] = length
+    return cut
+
+
+def _head(value: Any, budget: int) -> tuple[Any, int]:
+    """The first items of `value`, in JSON order, until about `budget` characters of compact
+    JSON are taken; with the budget left. Strings are never split (a half secret would not
+    be recognised)."""
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        budget -= 2
+        for key, item in value.items():
+            if budget <= 0:
+                break
+            out[key], budget = _head(item, budget - len(str(key)) - 4)
+        return out, budget
+    if isinstance(value, list):
+        items: list[Any] = []
+        budget -= 2
+        for item in value:
+            if budget <= 0:
+                break
+            head, budget = _head(item, budget - 2)
+            items.append(head)
+        return items, budget
+    return value, budget - len(str(value)) - 2
 
 
 def explain(message: str | None) -> dict[str, str | None] | None:
@@ -244,11 +311,12 @@ def build_view(inp: RunInput, applied: Applied | None = None, *, lang: str = "ru
             waiver = applied.for_test(req["id"], test["nodeid"])
             transcripts = []
             for path in test["evidence"]:
-                tr = (evidence_map or {}).get(path) or load_transcript(path, inp.base_dir)
+                tr = (evidence_map or {}).get(path) or load_transcript(path, inp.base_dir, cut_above=CUT_ABOVE)
                 exchanges = []
-                for e in tr.exchanges:
+                for index, e in enumerate(tr.exchanges):
                     exchange_no += 1
-                    exchanges.append({**_exchange_view(e), "anchor": f"ex-{exchange_no}"})
+                    cut = tr.cut[index] if index < len(tr.cut) else {}
+                    exchanges.append({**_exchange_view(e, cut), "anchor": f"ex-{exchange_no}"})
                 transcripts.append({"path": shown_path(tr.path, inp.base_dir), "found": tr.found, "notes": tr.notes,
                                     "truncated": tr.truncated, "anchor": f"tx-{req['id']}-{number}-{len(transcripts) + 1}",
                                     "exchanges": exchanges,
@@ -316,9 +384,10 @@ def build_view(inp: RunInput, applied: Applied | None = None, *, lang: str = "ru
     }
 
 
-def _exchange_view(exchange: Any) -> dict[str, Any]:
+def _exchange_view(exchange: Any, cut: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Heading fields (method, url, status), who talked to whom (`conformance/evidence.py`:
-    from, to, setup) and every other key as display text."""
+    from, to, setup) and every other key as display text; `cut`: keys whose values were cut
+    before redaction, with their whole lengths."""
     if not isinstance(exchange, dict):
         return {"head": "", "fields": [("value", _show(exchange))], "caller": None, "party": None, "setup": False}
     head = " ".join(str(exchange[k]) for k in ("method", "url") if exchange.get(k) is not None)
@@ -328,7 +397,7 @@ def _exchange_view(exchange: Any) -> dict[str, Any]:
     caller = exchange.get("from") if isinstance(exchange.get("from"), str) else None
     party = exchange.get("to") if caller is not None and isinstance(exchange.get("to"), str) else None
     skip = {"method", "url", "status", "status_code"} | ({"from", "to", "setup"} if caller is not None else set())
-    fields = [(str(k), _show(v)) for k, v in exchange.items() if k not in skip]
+    fields = [(str(k), _show(v, (cut or {}).get(k))) for k, v in exchange.items() if k not in skip]
     return {"head": head, "fields": fields, "caller": caller, "party": party, "setup": bool(exchange.get("setup"))}
 
 
@@ -375,12 +444,28 @@ def _surface_marks(marks: Mapping[str, Any], dimensions: Mapping[str, Any]) -> l
     return out
 
 
-def _show(value: Any) -> str:
+def _pretty(value: Any) -> str:
+    """`json.dumps(value, ensure_ascii=False, indent=2)`, by orjson (the same text, ~20× faster)
+    where it can: not for NaN or infinities (orjson writes null), non-string keys or integers
+    beyond 64 bits. The compact check runs in json's C encoder."""
+    try:
+        json.dumps(value, allow_nan=False)
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    except (TypeError, ValueError):
+        return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def _show(value: Any, whole: int | None = None) -> str:
+    """A value as display text, at most MAX_VALUE_CHARS; `whole`: the value was cut before
+    redaction (`_cut_long_values`) and had that many characters."""
+    if whole is not None:
+        text = _pretty(value)[:MAX_VALUE_CHARS]
+        return text + f"\n… (cut: the whole value, {whole} characters as JSON, is in the transcript file)"
     if isinstance(value, (dict, list)):
-        text = json.dumps(value, ensure_ascii=False, indent=2)
+        text = _pretty(value)
     elif isinstance(value, str) and value.strip()[:1] in ("{", "["):
         try:
-            text = json.dumps(json.loads(value), ensure_ascii=False, indent=2)
+            text = _pretty(json.loads(value))
         except ValueError:
             text = value
     else:

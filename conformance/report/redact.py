@@ -31,6 +31,11 @@ _AUTH_SCHEME = re.compile(r"\b(Bearer|Basic|Digest|bearer)(\s+)[A-Za-z0-9._~+/=:
 _PAIR = re.compile(rf"(?i)(?<![A-Za-z0-9_-])({_NAMES})(=)([^&\s\"';,]+)")
 _JSON_PAIR = re.compile(rf"(?i)(\"(?:{_NAMES})\"\s*:\s*)\"(?:[^\"\\]|\\.)*\"")
 _HEADER_LINE = re.compile(rf"(?im)^((?:{_NAMES})\s*:[ \t]*)\S.*$")
+# what every pattern above needs somewhere in the (lower-cased) text: most strings of a transcript
+# have none, and a substring test is much cheaper than the patterns
+_HINT = re.compile("|".join(re.escape(h) for h in sorted(
+    {"private key", "bearer", "basic", "digest"} | {v for k in SECRET_KEYS for v in (k, k.replace("_", "-"))},
+    key=len, reverse=True)))
 
 
 def is_secret_key(name: Any, value: Any = "") -> bool:
@@ -59,6 +64,8 @@ def redact(data: Any) -> Any:
 def redact_text(text: str) -> str:
     """`text` with private keys, credentials and secret name/value pairs replaced."""
     if not text:
+        return text
+    if not _HINT.search(text.lower()):
         return text
     text = _PEM_KEY.sub(f"-----{REDACTED} PRIVATE KEY-----", text)
     text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
@@ -94,7 +101,9 @@ def redact_body(body: Any) -> Any:
                 parsed = json.loads(stripped)
             except ValueError:
                 return redact_text(body)
-            return json.dumps(redact(parsed), ensure_ascii=False)
+            dumped = json.dumps(parsed, ensure_ascii=False)
+            # no secret name anywhere in its keys and strings: nothing to replace
+            return json.dumps(redact(parsed), ensure_ascii=False) if _HINT.search(dumped.lower()) else dumped
         return redact_text(body)
     return redact(body)
 

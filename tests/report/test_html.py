@@ -9,7 +9,7 @@ from cli_helpers import assert_one_line_error, run_cli
 from conformance.junit import write_junit
 from conformance.report.model import explain, load_input, rerun_command
 from conformance.results import load_results, write_results
-from report_helpers import FAILING, SECRETS, TOKEN, make_run, transcript_lines
+from report_helpers import ACCESS_TOKEN, FAILING, SECRETS, TOKEN, make_run, transcript_lines
 
 
 def test_default_output_language_and_content(tmp_path, capsys) -> None:
@@ -158,3 +158,35 @@ def test_protocol_header_requirement_text_descriptions_and_surface(tmp_path) -> 
     assert '<span class="part s-missing" title="link">' in page and '<td class="num">2/10</td>' in page
     # the pictures, server-side SVG with no script needed
     assert page.count('id="chart-areas"') == 2 and "<svg" in page
+
+
+def test_a_long_value_is_cut_before_redaction_and_says_where_the_rest_is(tmp_path) -> None:
+    from conformance.report.html import render_html
+    from conformance.report.model import CUT_ABOVE, MAX_VALUE_CHARS, load_transcript
+    from conformance.report.redact import REDACTED
+
+    run = make_run(tmp_path / "run", ("AUTH-02",))
+    rows = [{"n": i, "access_token": f"{ACCESS_TOKEN}-{i}", "text": "x" * 40} for i in range(3000)]
+    line = {"method": "GET", "url": "https://journal.example.ru/_admin/journal", "status": 200,
+            "response_body": rows, "request_body": json.dumps(rows)}
+    short = {"method": "GET", "url": "https://journal.example.ru/a", "status": 200, "response_body": rows[:3]}
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps(line) + "\n" + json.dumps(short) + "\n", encoding="utf-8")
+
+    whole = load_transcript(str(path), tmp_path)              # packages and the console: nothing cut
+    assert len(whole.exchanges[0]["response_body"]) == 3000 and whole.cut == [{}, {}]
+    cut = load_transcript(str(path), tmp_path, cut_above=CUT_ABOVE)
+    assert set(cut.cut[0]) == {"response_body", "request_body"} and cut.cut[1] == {}
+    assert cut.cut[0]["response_body"] > CUT_ABOVE
+    head = cut.exchanges[0]["response_body"]
+    assert 0 < len(head) < 3000 and head[0] == {"n": 0, "access_token": REDACTED, "text": "x" * 40}
+
+    results = load_results(run / "results.json")
+    test = next(r for r in results["requirements"] if r["id"] == "AUTH-02")["tests"][0]
+    test["evidence"] = [str(path)]
+    write_results(results, run / "results.json")
+    page = render_html(load_input(run))
+    assert ACCESS_TOKEN not in page
+    assert page.count("is in the transcript file") == 2
+    assert "&#34;n&#34;: 0," in page and "&#34;n&#34;: 2999," not in page
+    assert len(json.dumps(head, indent=2)) >= MAX_VALUE_CHARS   # the head fills what is shown

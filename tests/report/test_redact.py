@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from conformance.report.redact import REDACTED, redact, redact_exchange, redact_text
+from conformance.report.redact import REDACTED, SECRET_KEYS, redact, redact_body, redact_exchange, redact_text
 
 
 def test_by_key_name_at_any_depth() -> None:
@@ -37,3 +37,21 @@ def test_exchange_bodies_and_urls() -> None:
     assert out["request_body"] == f"client_secret={REDACTED}&password={REDACTED}"
     assert json.loads(out["response_body"]) == {"id_token": REDACTED, "n": 1}
     assert out["response"] == {"headers": {"Cookie": REDACTED}, "body": {"refresh_token": REDACTED}}
+
+
+def test_text_without_any_secret_name_is_returned_as_is_and_hints_cover_every_pattern() -> None:
+    plain = "Оценка 5 по предмету «Алгебра», 2026-09-01T10:00:00Z; status 404"
+    assert redact_text(plain) is plain
+    # every secret name, in either spelling and any case, still reaches the patterns
+    for name in SECRET_KEYS:
+        for spelling in (name, name.replace("_", "-"), name.upper()):
+            assert "s3cr3tvalue" not in redact_text(f"{spelling}=s3cr3tvalue"), spelling
+            assert "s3cr3tvalue" not in redact_text(f'{{"{spelling}": "s3cr3tvalue"}}'), spelling
+    assert "s3cr3tvalue" not in redact_text("Authorization: BASIC s3cr3tvalue")
+    assert "MIIB" not in redact_text("-----BEGIN OPENSSH PRIVATE KEY-----\nMIIB\n")
+
+
+def test_a_json_body_without_secrets_is_reserialised_as_before() -> None:
+    body = json.dumps({"rows": [{"learner": "Иванов", "mark": 5}]}, ensure_ascii=False, indent=1)
+    assert redact_body(body) == json.dumps(json.loads(body), ensure_ascii=False)
+    assert json.loads(redact_body(json.dumps({"rows": [{"Refresh-Token": "r"}]}))) == {"rows": [{"Refresh-Token": REDACTED}]}
