@@ -1013,6 +1013,8 @@ class EsiaAuth:
                      tokens: Mapping[str, Any] | None) -> None:
         if purpose == "sign_in" and self.j.defect_on("FAILED_SIGN_IN_NOT_LOGGED"):
             return
+        if purpose == "sign_in" and refusal.reason == "esia_denied" and self.j.defect_on("ESIA_REFUSAL_NOT_LOGGED"):
+            return
         details: dict[str, Any] = {"method": "esia", "reason": refusal.reason}
         if refusal.fields:
             details["fields"] = refusal.fields
@@ -1024,7 +1026,8 @@ class EsiaAuth:
             details["oid"] = str(oid)
         self.j.events.record(ev.LINK if purpose == "link" else ev.SIGN_IN,
                              f"esia:{oid}" if oid is not None else "anonymous", ev.FAILURE, ip=ip,
-                             details=details, unscrubbed=self._token_dump(tokens))
+                             details=details, unscrubbed=self._token_dump(tokens),
+                             empty_actor=oid is None and self.j.defect_on("ANONYMOUS_ACTOR_EMPTY"))
 
 
 class _Shared(httpx.AsyncBaseTransport):

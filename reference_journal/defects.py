@@ -326,6 +326,11 @@ defect("HOMEWORK_SUBJECT_RENAMED", ["API-01"], "a display field under the vendor
        """Homework items carry the subject's name as `subject` instead of journal.yaml's
        `subject_name`: a property the item schema does not allow (vendor additions are `x_…`
        only), which the portal does not read.""", JOURNAL, "reference_journal.diary")
+defect("SEND_DATETIME_EMPTY_BEFORE_EXPORT", ["API-02"], "an unsent record answered without its send time",
+       """A diary record not yet sent to the showcase is answered with `send_datetime: null`
+       instead of the time of the answer (journal.yaml), which the item schema does not allow;
+       exported records are answered correctly. Found by the fourth mutation sample.""", JOURNAL,
+       "reference_journal.diary")
 defect("ACHIEVEMENTS_IGNORE_PERIOD", ["API-06"], "achievement period ignored",
        """`from`/`to` are ignored: every achievement of the learner is returned.""", JOURNAL,
        "reference_journal.diary")
@@ -402,6 +407,14 @@ defect("CONSENT_NOT_LOGGED", ["LOG-01"], "consent not logged",
 defect("ESIA_SIGN_IN_NOT_LOGGED", ["LOG-01"], "ЕСИА sign-ins not logged",
        """Sign-ins with the journal's own password are logged; sign-ins through ЕСИА open a
        session without a record.""", AUTH, "reference_journal.auth")
+defect("ESIA_REFUSAL_NOT_LOGGED", ["LOG-01"], "a sign-in refused at ЕСИА not logged",
+       """When the user refuses at ЕСИА (the callback brings `error=access_denied`), the journal
+       shows its refusal page but writes no record; other failed sign-ins, with a password or
+       through ЕСИА, are logged.""", AUTH, "reference_journal.auth")
+defect("ANONYMOUS_ACTOR_EMPTY", ["LOG-01"], "no actor in records of unknown users",
+       """A failed ЕСИА sign-in whose user the journal does not know (no trusted oid) is logged
+       with an empty actor instead of `anonymous`; LOG-01 asks an actor of every record. Found
+       by the fourth mutation sample.""", AUTH, "reference_journal.auth")
 defect("AUTO_LINK_NOT_LOGGED", ["LOG-01"], "automatic ЕСИА linking not logged",
        """The link a first ЕСИА sign-in makes is stored without an event log record (manual
        linking and re-issue are still logged).""", AUTH, "reference_journal.auth")

@@ -26,7 +26,7 @@ def _items(j: "Journal", table: str, rows: list[dict[str, Any]], extras: tuple[s
     out = []
     for row in rows:
         item = j.db.to_json(spec, row)
-        if item.get("send_datetime") is None:
+        if item.get("send_datetime") is None and not j.defect_on("SEND_DATETIME_EMPTY_BEFORE_EXPORT"):
             item["send_datetime"] = now
         for name in extras:
             item[name] = row.get(name)

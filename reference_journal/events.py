@@ -74,16 +74,17 @@ class EventLog:
 
     def record(self, event: str, actor: str, outcome: str = SUCCESS, object: str | None = None,
                ip: str | None = None, message_id: str | None = None,
-               details: Mapping[str, Any] | None = None, *, unscrubbed: Mapping[str, Any] | None = None) -> None:
-        """Append one record. `unscrubbed` bypasses the secret filter; only seeded defects
-        use it (LOG_ATTEMPTED_PASSWORD)."""
+               details: Mapping[str, Any] | None = None, *, unscrubbed: Mapping[str, Any] | None = None,
+               empty_actor: bool = False) -> None:
+        """Append one record. `unscrubbed` bypasses the secret filter and `empty_actor` writes
+        no actor; only seeded defects use them (LOG_ATTEMPTED_PASSWORD, ANONYMOUS_ACTOR_EMPTY)."""
         if outcome not in (SUCCESS, FAILURE):
             raise ValueError(f"outcome must be {SUCCESS} or {FAILURE}")
         data = {**scrub(details), **(unscrubbed or {})}
         self.db.execute(
             "INSERT INTO event_log (time, actor, event, object, outcome, ip, message_id, details) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (utc_text(self.clock.now()), actor or "anonymous", event, object, outcome, ip, message_id,
+            (utc_text(self.clock.now()), "" if empty_actor else actor or "anonymous", event, object, outcome, ip, message_id,
              json.dumps(data, ensure_ascii=False, sort_keys=True) if data else None))
 
     def read(self, start: dt.datetime | None = None, end: dt.datetime | None = None,

@@ -237,3 +237,59 @@ def test_mark_names_its_own_teacher_and_subject(portal, people, ds, epgu, export
         assert got["subject_name"] == subject["name"], (
             f"mark {mark['id']}: subject_name {got['subject_name']!r}, the journal's subject is {subject['name']!r}")
     agree_with_showcase(epgu, ds, "marks", items)
+
+
+@pytest.mark.requirement("API-02")
+@pytest.mark.surface(journal_operation="getMarks")
+def test_a_mark_not_yet_exported_is_answered_with_the_time_of_the_answer(run, people, driver, portal, epgu, ds,
+                                                                          fams, test_control):
+    """A mark a teacher has just given is in the parent's answer at once, before any export, and
+    its `send_datetime` is the time of the answer on the journal's clock (journal.yaml: the time
+    the record was last sent, or of this answer when it has not been sent), never empty and not
+    before its `create_datetime`. Record datetimes are read as the local time of the journal's
+    clock, in the offset its test-control clock reports (project reading)."""
+    from conformance.exp import _support as exp
+    from conformance.verdicts import EnvironmentProblem
+    from conformance.world import journal_now
+
+    browser, session, school = exp.teacher_or_skip(run, people, driver, "giving a mark")
+    added: set[str] = set()
+    try:
+        learners = {r["id"] for r in ds.rows("learners") if r["organisation_id"] == school}
+        fam = next((f for f in fams if f.learner_id in learners), None)
+        base = next((r for r in exp.dataset(run, "marks") if fam and r["learner_id"] == fam.learner_id), None)
+        if fam is None or base is None:
+            raise EnvironmentProblem(f"the dataset has no learner of {school} (the signed-in teacher's school) "
+                                     "with a mark and a prelinked, confirmed parent")
+        day = dt.date.fromisoformat(base["mark_date"])
+        known = {i["id"] for i in ask(portal, fam, "marks", day, day)}
+        answer = session.add_mark(fam.learner_id, **{**exp.mark_fields(base), "comment": "API-02 conformance"})
+        assert answer.ok, f"a teacher could not add a mark: {answer.describe()}"
+        before = journal_now(test_control).replace(tzinfo=None, microsecond=0)
+        items = ask(portal, fam, "marks", day, day)
+        after = journal_now(test_control).replace(tzinfo=None, microsecond=0)
+        fresh = [i for i in items if i.get("id") not in known]
+        added.update(str(i["id"]) for i in fresh if i.get("id"))
+        assert fresh, (f"a mark given to {fam.learner_id} for {day} is not in their parent's answer for that day "
+                       f"({len(items)} items, all known before)")
+        got = fresh[0]
+        sent, created = got.get("send_datetime"), got.get("create_datetime")
+        assert isinstance(sent, str) and sent, (
+            f"mark {got.get('id')}, not exported yet, is answered with send_datetime {sent!r}: journal.yaml wants "
+            "the time of the answer")
+        stored = showcase_rows(epgu, "marks", [got["id"]]).get(got["id"])
+        if stored is not None:     # the journal sent it meanwhile (its own schedule): the time it was sent
+            assert ds.text("marks", "send_datetime", sent) == ds.text("marks", "send_datetime", stored["send_datetime"]), (
+                f"mark {got['id']} is in the showcase sent at {stored['send_datetime']}, answered as sent at {sent}")
+        else:
+            when = dt.datetime.strptime(sent, "%Y-%m-%d %H:%M:%S")
+            slack = dt.timedelta(seconds=2)
+            assert before - slack <= when <= after + slack, (
+                f"mark {got['id']}, not exported yet, is answered with send_datetime {sent}; the answer came "
+                f"between {before} and {after} on the journal's clock")
+        assert isinstance(created, str) and created <= sent, (
+            f"mark {got['id']}: create_datetime {created!r} is after its send_datetime {sent!r}")
+    finally:
+        for mark_id in added:
+            session.delete_mark(mark_id)
+        browser.close()

@@ -13,6 +13,10 @@ from conformance.notif._support import journal_now
 
 TIME_KEYS = ("time", "timestamp", "at", "when", "datetime", "date_time", "occurred_at", "created_at", "ts")
 OUTCOME_KEYS = ("outcome", "result", "status", "success", "succeeded")
+# LOG-01's "actor": a field named like one of these (lower-cased, `-` as `_`), or holding
+# "actor" or starting with "user" in its name
+ACTOR_KEYS = frozenset({"actor", "user", "who", "subject", "principal", "initiator", "performed_by", "by", "author",
+                        "login", "account", "account_id", "oid", "пользователь", "инициатор", "субъект"})
 FAILURE = re.compile(r"fail|denied|refus|reject|invalid|error|wrong|unauthori", re.I)
 SUCCESS = re.compile(r"^(success|succeeded|ok|allowed|granted|accepted|done|true)$", re.I)
 # How a record says what happened, in words its auditor reads (Russian or English): the
@@ -97,8 +101,25 @@ def outcome_of(record: dict[str, Any]) -> str | None:
     return None
 
 
+def actor_of(record: dict[str, Any]) -> str | None:
+    """The text of the record's actor field (`ACTOR_KEYS`) when it holds a value; else None."""
+    for key, value in record.items():
+        name = str(key).strip().lower().replace("-", "_")
+        if name in ACTOR_KEYS or "actor" in name or name.startswith("user"):
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return str(value)
+            if isinstance(value, (dict, list)) and value:
+                return text(value)
+    return None
+
+
 def check_record(record: dict[str, Any], start: dt.datetime, end: dt.datetime, outcome: str, what: str) -> None:
-    """The record has a time within the window (1 s of slack either side) and the outcome."""
+    """The record has a time within the window (1 s of slack either side), the outcome and an
+    actor (a field such as `actor`, `user` or `login` with a value; LOG-01: "each record has
+    time, actor, …"). Who the actor is is not judged: a journal may name a user by an id of its
+    own, which the suite cannot know (the tests ask that the record names the subject)."""
     moment = time_of(record)
     assert moment is not None, f"the log record of {what} has no time with a UTC offset: {text(record)[:300]}"
     slack = dt.timedelta(seconds=1)
@@ -106,3 +127,6 @@ def check_record(record: dict[str, Any], start: dt.datetime, end: dt.datetime, o
         f"the log record of {what} is timed {moment.isoformat()}, outside {start.isoformat()} … {end.isoformat()}")
     assert outcome_of(record) == outcome, (f"the log record of {what} does not state the outcome {outcome}: "
                                            f"{text(record)[:300]}")
+    who = actor_of(record)
+    assert who, (f"the log record of {what} names no actor (LOG-01: each record has one; a field such as actor, "
+                 f"user or login with a value, \"anonymous\" when nobody signed in): {text(record)[:300]}")

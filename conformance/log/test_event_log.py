@@ -24,8 +24,8 @@ import uuid
 
 import pytest
 
-from conformance.browser import query
-from conformance.log._support import AuditLog, check_record, mentioning, text, time_of
+from conformance.browser import Browser, query
+from conformance.log._support import AuditLog, check_record, mentioning, named, outcome_of, text, time_of
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.")
 SECOND = dt.timedelta(seconds=1)
@@ -211,3 +211,28 @@ def test_no_secret_of_an_esia_sign_in_reaches_the_log(people, browser, audit):
     for what, value in secrets.items():
         if value and len(value) >= 6:
             assert value not in dump, f"{what} is written to the event log"
+
+
+@pytest.mark.requirement("LOG-01")
+@pytest.mark.surface(event_kind="sign_in_failure", session="esia")
+def test_a_refused_esia_sign_in_is_logged(run, people, audit):
+    """The user presses «Отказать» at ЕСИА: the journal's callback gets `error=access_denied` and
+    no code, so nobody is signed in and the journal does not know who it was. The log still
+    holds a failed sign-in record, with its time, outcome and an actor (`anonymous` will do)."""
+    person = people.pick("staff", prelinked=True, account_type="confirmed")
+    browser = Browser(run)
+    try:
+        browser.esia_admin("DELETE", "/faults")
+        start = audit.now() - SECOND
+        seen = {text(r) for r in audit.read(start, audit.now() + SECOND)}   # earlier failures in the slack
+        landing = browser.land(browser.at_esia(browser.start(), person["oid"], action="deny"))
+        assert not landing.signed_in, f"a sign-in refused at ЕСИА gave a session: {landing.describe()}"
+        end = audit.now() + SECOND
+        items = audit.read(start, end)
+    finally:
+        browser.close()
+    failures = [r for r in named(items, "sign_in") if outcome_of(r) == "failure" and text(r) not in seen]
+    assert failures, (f"the event log of {start.isoformat()} … {end.isoformat()} has no failed sign-in after a "
+                      f"sign-in refused at ЕСИА ({len(items)} records in the period): "
+                      + "; ".join(text(r)[:150] for r in items[-3:]))
+    check_record(failures[-1], start, end, "failure", "the sign-in refused at ЕСИА")

@@ -654,6 +654,22 @@ def probe_link_without_session(b: Bench) -> bool:
     return b.post("/auth/esia/link").status_code >= 500
 
 
+def _refused_at_esia(b: Bench) -> list[dict]:
+    parent = parent_confirmed(b.esia, b.world, prelinked=True)
+    b.get(b.at_esia(b.start(), parent["oid"], action="deny"))
+    return b.events("sign_in", "failure")
+
+
+def probe_esia_refusal_not_logged(b: Bench) -> bool:
+    return not _refused_at_esia(b)
+
+
+def probe_anonymous_actor_empty(b: Bench) -> bool:
+    failures = _refused_at_esia(b)
+    assert failures, "the refusal was not logged at all"
+    return not failures[-1]["actor"]
+
+
 def probe_log_callback(b: Bench) -> bool:
     assert _signs_in(b, parent_confirmed(b.esia, b.world, prelinked=True)["oid"])
     return "code=" in json.dumps(b.event_log())
@@ -691,13 +707,15 @@ PROBES: dict[str, Callable[[Bench], bool]] = {
     "AUTO_LINK_NOT_LOGGED": probe_auto_link_not_logged,
     "LINK_STATE_NOT_CHECKED": probe_link_state_not_checked,
     "LOG_ESIA_CALLBACK": probe_log_callback,
+    "ESIA_REFUSAL_NOT_LOGGED": probe_esia_refusal_not_logged,
+    "ANONYMOUS_ACTOR_EMPTY": probe_anonymous_actor_empty,
     "LINK_WITHOUT_SESSION_CRASHES": probe_link_without_session,
 }
 
 
 def test_every_auth_defect_has_a_probe():
     assert set(PROBES) == {d.id for d in CATALOGUE.values() if d.implemented_in == AUTH}
-    assert len(PROBES) == 32
+    assert len(PROBES) == 34
 
 
 @pytest.mark.parametrize("defect_id", sorted(PROBES))

@@ -293,6 +293,15 @@ def probe_homework_subject_renamed(client, world: World) -> bool:
     return any("subject_name" not in h and "subject" in h for h in items)
 
 
+def probe_send_datetime_empty(client, world: World) -> bool:
+    parent, teen = world.parent(child_under_14=False)
+    persona = world.persona(teen)
+    token = client.sign_in(persona["internal_login"], persona["internal_password"])
+    added = client.web("POST", f"/learners/{teen}/achievements", token, json=ACHIEVEMENT).json()["id"]
+    seen = client.portal(f"/learners/{teen}/achievements", parent["esia"]["oid"]).json()["items"]
+    return next(a for a in seen if a["id"] == added).get("send_datetime") is None
+
+
 def probe_achievements_period(client, world: World) -> bool:
     row, oid = _first(world, "achievements", lambda r: True)
     items = client.portal(f"/learners/{row['learner_id']}/achievements", oid,
@@ -512,6 +521,7 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "LESSONS_OMIT_CANCELLED": probe_lessons_cancelled,
     "HOMEWORK_BY_ASSIGNED_DATE": probe_homework_assigned,
     "HOMEWORK_SUBJECT_RENAMED": probe_homework_subject_renamed,
+    "SEND_DATETIME_EMPTY_BEFORE_EXPORT": probe_send_datetime_empty,
     "ACHIEVEMENTS_IGNORE_PERIOD": probe_achievements_period,
     "MARK_TEACHER_FROM_CLASS": probe_mark_teacher,
     "BAD_DATE_500": probe_bad_date_500,
