@@ -239,6 +239,15 @@ defect("JOIN_REQUEST_AUTO_APPROVED", ["ROLE-05"], "join request approved without
 defect("JOIN_APPROVED_BY_OTHER_SCHOOL", ["ROLE-05"], "any school's administrator may approve",
        """A join request to one school can be approved by the administrator of another
        school.""", JOURNAL, "reference_journal.web")
+defect("JOIN_LEARNER_NOT_ENROLLED", ["ROLE-05"], "an approved learner is put in no class",
+       """Approving a request to join as a learner creates the learner and gives the account its
+       role, but not the membership of the class asked for (or chosen by the administrator):
+       the learner is in no class, so has no schedule and is exported without one. Found by
+       the fifth mutation sample.""", JOURNAL, "reference_journal.web")
+defect("JOIN_DECISION_REVERSIBLE", ["ROLE-05"], "an approved request can be rejected afterwards",
+       """A join request already approved can be decided again: a later rejection is taken
+       (the request shows as rejected) although the account keeps the role and data the
+       approval gave. Found by the fifth mutation sample.""", JOURNAL, "reference_journal.web")
 defect("GRADE_JOIN_AUTO_APPROVED", ["ROLE-05"], "requests naming a grade level approved at once",
        """The approval step is keyed on the class: a join request that names only a grade level
        (no class) is approved as soon as it is filed, and the requester sees the school's data.""",

@@ -730,8 +730,9 @@ def _approve(j: Journal, req_id: int, admin: Account | None, class_id: str | Non
                                      "last_name": req["last_name"], "first_name": req["first_name"],
                                      "middle_name": req["middle_name"], "birth_date": req["birth_date"],
                                      "gender": req["gender"], "create_datetime": now}, now)
-            j.db.upsert("class_learners", {"class_id": class_id, "learner_id": person_id,
-                                           "start_date": j.clock.today().isoformat(), "create_datetime": now}, now)
+            if not j.defect_on("JOIN_LEARNER_NOT_ENROLLED"):
+                j.db.upsert("class_learners", {"class_id": class_id, "learner_id": person_id,
+                                               "start_date": j.clock.today().isoformat(), "create_datetime": now}, now)
             table, role = "learners", "student"
         else:
             person_id = _new_key(j, "REP")
@@ -764,7 +765,7 @@ async def decide_join_request(request: Request) -> Response:
     org = j.organisation_of(account)
     if org is not None and org != req["organisation_id"] and not j.defect_on("JOIN_APPROVED_BY_OTHER_SCHOOL"):
         raise _forbidden("not_allowed", "заявка подана в другую школу", "the request is for another school")
-    if req["status"] != "pending":
+    if req["status"] != "pending" and not (j.defect_on("JOIN_DECISION_REVERSIBLE") and req["status"] == "approved"):
         raise JournalError(409, "already_decided", "решение по заявке уже принято", "the request is already decided")
     data = await _body(request)
     decision = _field(data, "decision", str, choices=("approve", "reject"))

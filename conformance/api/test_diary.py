@@ -43,19 +43,13 @@ def fams(people, ds) -> list[sup.Family]:
 
 
 @pytest.fixture(scope="module")
-def exported(test_control, epgu, ds) -> None:
+def exported(test_control, epgu) -> None:
     """One full export of the diary tables to the showcase for the module, with the tables they
     reference (transitively) when the showcase does not hold those yet."""
-    counts = epgu.get("/tables") or {}
-    wanted, todo = set(SHOWCASE_TABLES), list(SHOWCASE_TABLES)
-    while todo:
-        for col in ds.tables[todo.pop()].foreign_keys:
-            target = col.references[0]
-            if target not in wanted and not counts.get(target):
-                wanted.add(target)
-                todo.append(target)
-    job = test_control.export("full", tables=[t for t in ds.tables.export_order() if t in wanted])
-    assert job["state"] == "done", f"the full export of {sorted(wanted)} did not finish: {str(job)[:500]}"
+    from conformance.exp._support import export_with_references
+
+    job = export_with_references(test_control, epgu, SHOWCASE_TABLES)
+    assert job["state"] == "done", f"the full export of the diary tables did not finish: {str(job)[:500]}"
 
 
 def ask(portal, fam: sup.Family, section: str, start: dt.date | None, end: dt.date | None) -> list[dict[str, Any]]:

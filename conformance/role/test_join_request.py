@@ -4,7 +4,8 @@ A new journal account (created by the journal administrator, signed in with its 
 asks to join a school as the parent of one of its learners or as a new learner, naming a class
 or only a grade level. Until the school's administrator approves, and after a rejection, the
 account sees none of the school's data (no diary section of that learner or a classmate); the
-administrator of another school neither sees the request nor can approve it. School administrators are dataset staff with
+administrator of another school neither sees the request nor can approve it; a decided request
+cannot be decided again; an approved learner is exported as a learner of the class asked for. School administrators are dataset staff with
 that role, signed in through ЕСИА. The requests are the tests' own; nothing of the dataset is
 changed except the new parent link an approval creates."""
 from __future__ import annotations
@@ -21,6 +22,7 @@ from conformance.role._support import SECTIONS, STRONG_PASSWORD, Dataset
 from conformance.verdicts import EnvironmentProblem
 
 GUARDIAN, MALE, FEMALE = 3, 1, 2      # codes of learner_representatives.relation and learners.gender
+NEW_LEARNER = {"last_name": "Новиков", "first_name": "Илья", "gender": MALE, "birth_date": "2012-03-04"}
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +96,7 @@ def _request(session: UserSession, dataset: Dataset, child: str, kind: str = "re
     place = ({"class_id": dataset.latest_class[child]} if by == "class"
              else {"grade_level": _grade_of(run, dataset.latest_class[child])})
     person = ({"learner_id": child, "relation": GUARDIAN, "last_name": "Новикова", "first_name": "Анна",
-               "gender": FEMALE} if who == "representative"
-              else {"last_name": "Новиков", "first_name": "Илья", "gender": MALE, "birth_date": "2012-03-04"})
+               "gender": FEMALE} if who == "representative" else dict(NEW_LEARNER))
     answer = session.file_join_request(kind=who, organisation_id=dataset.organisation(child), **place, **person)
     assert answer.ok, f"the journal did not take a join request ({kind}) to the school of {child}: {answer.describe()}"
     request_id = answer.data.get("id") if isinstance(answer.data, dict) else None
@@ -133,7 +134,8 @@ def _waiting(admin: UserSession) -> set[str]:
 @pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.surface(
     actor="school_admin", driver_operation=["file_join_request", "decide_join_request"], join_request=k))
     for k in KINDS])
-def test_a_join_request_waits_for_the_schools_administrator(run, driver, dataset, schools, browsers, kind):
+def test_a_join_request_waits_for_the_schools_administrator(run, driver, dataset, schools, browsers, kind,
+                                                            test_control, epgu):
     child = _child(dataset, schools)
     newcomer = _newcomer(driver)
     request_id = _request(newcomer, dataset, child, kind, run)
@@ -146,9 +148,36 @@ def test_a_join_request_waits_for_the_schools_administrator(run, driver, dataset
     decided = admin.decide_join_request(request_id, "approve", **placed)
     assert decided.ok, f"the school's own administrator could not approve the request ({kind}): {decided.describe()}"
     assert request_id not in _waiting(admin), f"the approved request {request_id} still waits for a decision"
+    again = admin.decide_join_request(request_id, "reject")
+    assert 400 <= again.status < 500, (f"a second decision (reject) on the request {request_id}, already approved, "
+                                       f"was not refused with a 4xx: {again.describe()}")
     if KINDS[kind][0] == "representative":
         after = newcomer.diary(child, "marks", *dataset.window)
-        assert after.ok, f"after approval the new parent still cannot read {child}'s marks: {after.describe()}"
+        assert after.ok, (f"after approval (and a refused second decision) the new parent cannot read {child}'s "
+                          f"marks: {after.describe()}")
+    else:
+        _enrolled(test_control, epgu, dataset.latest_class[child], kind)
+
+
+def _enrolled(test_control, epgu, class_id: str, kind: str) -> None:
+    """The approved learner is a learner of the class asked for (or chosen by the administrator):
+    the journal's next export carries them and their membership of that class."""
+    from conformance.exp._support import export_with_references
+
+    job = export_with_references(test_control, epgu, ("learners", "class_learners"))
+    if job["state"] != "done":
+        raise EnvironmentProblem(f"an export of learners and class memberships did not finish: {str(job)[:300]}")
+    who = NEW_LEARNER
+    found = epgu.post("/query", json={
+        "sql": "SELECT DISTINCT cl.class_id FROM showcase.learners l JOIN showcase.class_learners cl "
+               "ON cl.learner_id = l.id WHERE l.last_name = ? AND l.first_name = ? "
+               "AND CAST(l.birth_date AS VARCHAR) = ?",
+        "params": [who["last_name"], who["first_name"], who["birth_date"]], "maxrows": 50})
+    classes = {row[0] for row in found["rows"]}
+    assert class_id in classes, (
+        f"the school administrator approved {who['last_name']} {who['first_name']} ({who['birth_date']}) as a "
+        f"learner of class {class_id} ({kind}); the export that followed holds "
+        + (f"them in class(es) {sorted(classes)} only" if classes else "no such learner in any class"))
 
 
 @pytest.mark.requirement("ROLE-05")

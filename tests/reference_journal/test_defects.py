@@ -223,6 +223,38 @@ def probe_join_other_school(client, world: World) -> bool:
                       json={"decision": "approve"}).status_code == 200
 
 
+def _own_school_admin(client, world: World, child: str) -> str:
+    org = next(r["organisation_id"] for r in world.rows["learners"] if r["id"] == child)
+    own = {r["id"] for r in world.rows["staff"] if r["organisation_id"] == org}
+    head = next(p for p in world.personas if "school_admin" in p["roles"] and p["record_id"] in own)
+    return client.sign_in(head["internal_login"], head["internal_password"])
+
+
+def probe_join_decision_reversible(client, world: World) -> bool:
+    _, child, request_id = _newcomer_request(client, world)
+    admin = _own_school_admin(client, world, child)
+    path = f"/join-requests/{request_id}/decision"
+    assert client.web("POST", path, admin, json={"decision": "approve"}).status_code == 200
+    return client.web("POST", path, admin, json={"decision": "reject"}).status_code == 200
+
+
+def probe_join_learner_not_enrolled(client, world: World) -> bool:
+    admin = client.sign_in("admin", ADMIN_PASSWORD)
+    client.web("POST", "/accounts", admin, json={"login": "novikov.i", "password": "Novyi-Uchenik-1!"})
+    token = client.sign_in("novikov.i", "Novyi-Uchenik-1!")
+    _, child = world.parent(child_under_14=True)
+    org = next(r["organisation_id"] for r in world.rows["learners"] if r["id"] == child)
+    class_id = next(r["class_id"] for r in world.rows["class_learners"] if r["learner_id"] == child)
+    body = {"kind": "learner", "organisation_id": org, "class_id": class_id, "last_name": "Новиков",
+            "first_name": "Илья", "gender": 1, "birth_date": "2012-03-04"}
+    request_id = client.web("POST", "/join-requests", token, json=body).json()["id"]
+    decided = client.web("POST", f"/join-requests/{request_id}/decision", _own_school_admin(client, world, child),
+                         json={"decision": "approve"})
+    assert decided.status_code == 200, decided.text
+    learner = client.journal.accounts.by_login("novikov.i").person_id
+    return not client.journal.db.query("SELECT * FROM class_learners WHERE learner_id = ?", (learner,))
+
+
 def probe_requests_shown_to_every_school(client, world: World) -> bool:
     _, child, request_id = _newcomer_request(client, world)
     listed = client.web("GET", "/join-requests", _other_school_admin(client, world, child)).json()["items"]
@@ -521,6 +553,8 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "LESSONS_OMIT_CANCELLED": probe_lessons_cancelled,
     "HOMEWORK_BY_ASSIGNED_DATE": probe_homework_assigned,
     "HOMEWORK_SUBJECT_RENAMED": probe_homework_subject_renamed,
+    "JOIN_DECISION_REVERSIBLE": probe_join_decision_reversible,
+    "JOIN_LEARNER_NOT_ENROLLED": probe_join_learner_not_enrolled,
     "SEND_DATETIME_EMPTY_BEFORE_EXPORT": probe_send_datetime_empty,
     "ACHIEVEMENTS_IGNORE_PERIOD": probe_achievements_period,
     "MARK_TEACHER_FROM_CLASS": probe_mark_teacher,
