@@ -36,6 +36,8 @@ async def _sbom(request: Request) -> Response:
 
 async def _journal_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, JournalError)
+    if request.url.path.startswith("/api/") and request.app.state.journal.defect_on("ERROR_MESSAGE_EMPTY"):
+        exc.message_ru = exc.message_en = ""
     return exc.response(request)
 
 

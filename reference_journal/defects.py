@@ -340,6 +340,10 @@ defect("SEND_DATETIME_EMPTY_BEFORE_EXPORT", ["API-02"], "an unsent record answer
        instead of the time of the answer (journal.yaml), which the item schema does not allow;
        exported records are answered correctly. Found by the fourth mutation sample.""", JOURNAL,
        "reference_journal.diary")
+defect("ERROR_MESSAGE_EMPTY", ["API-08"], "refusals of the on-demand API explain nothing",
+       """Errors of the on-demand API keep their status and `error` code but carry an empty
+       `message` (journal.yaml: a human-readable explanation, not empty). Found by the fifth
+       mutation sample.""", JOURNAL, "reference_journal.app")
 defect("ACHIEVEMENTS_IGNORE_PERIOD", ["API-06"], "achievement period ignored",
        """`from`/`to` are ignored: every achievement of the learner is returned.""", JOURNAL,
        "reference_journal.diary")

@@ -334,6 +334,13 @@ def probe_send_datetime_empty(client, world: World) -> bool:
     return next(a for a in seen if a["id"] == added).get("send_datetime") is None
 
 
+def probe_error_message_empty(client, world: World) -> bool:
+    parent, _ = world.parent(child_under_14=True)
+    resp = client.portal("/learners/EZHD-0009.LRN999/marks", parent["esia"]["oid"], params=YEAR_PARAMS)
+    assert resp.status_code == 404, resp.text
+    return resp.json()["message"] == ""
+
+
 def probe_achievements_period(client, world: World) -> bool:
     row, oid = _first(world, "achievements", lambda r: True)
     items = client.portal(f"/learners/{row['learner_id']}/achievements", oid,
@@ -553,6 +560,7 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "LESSONS_OMIT_CANCELLED": probe_lessons_cancelled,
     "HOMEWORK_BY_ASSIGNED_DATE": probe_homework_assigned,
     "HOMEWORK_SUBJECT_RENAMED": probe_homework_subject_renamed,
+    "ERROR_MESSAGE_EMPTY": probe_error_message_empty,
     "JOIN_DECISION_REVERSIBLE": probe_join_decision_reversible,
     "JOIN_LEARNER_NOT_ENROLLED": probe_join_learner_not_enrolled,
     "SEND_DATETIME_EMPTY_BEFORE_EXPORT": probe_send_datetime_empty,
