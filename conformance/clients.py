@@ -26,6 +26,15 @@ from mocks.common.guard import ADMIN_TOKEN_ENV, admin_headers
 PORTAL_MNEMONIC = "EPGU"     # the portal's mnemonic at the agent (mocks/epgu settings)
 
 
+def pauses(first: float = 0.01, most: float = 0.1):
+    """Pauses between polls of something that is usually done at once: short first, doubling
+    to `most` (most exports of the reference journal finish in tens of milliseconds)."""
+    pause = first
+    while True:
+        yield pause
+        pause = min(most, pause * 2)
+
+
 class MockAdmin:
     """One mock's admin API (`{base}/_admin`)."""
 
@@ -145,13 +154,14 @@ class TestControl:
         started = self.call("POST", "/export", expect=(202,), json={"scope": scope, **extra})
         job_id = started["job_id"]
         deadline = time.monotonic() + timeout
-        while True:
+        for pause in pauses():
             job = self.call("GET", f"/export/{job_id}")
             if job["state"] in ("done", "failed"):
                 return job
             if time.monotonic() > deadline:
                 raise EnvironmentProblem(f"export job {job_id} still {job['state']} after {timeout:.0f} s")
-            time.sleep(0.1)
+            time.sleep(pause)
+        raise AssertionError("unreachable")
 
     def clock(self) -> dict[str, Any]:
         return self.call("GET", "/clock")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from conformance.browser import Browser
-from conformance.clients import MockAdmin
+from conformance.clients import MockAdmin, pauses
 from conformance.driver import JournalDriver, UserSession
 from conformance.people import People
 from conformance.verdicts import EnvironmentProblem
@@ -85,11 +85,12 @@ def settled_since(epgu: MockAdmin, seq: int, table: str | None = None, timeout: 
     a journal that does not wait for the final status may finish its job before the showcase
     does, and the verdict is about what the showcase ends up with."""
     deadline = time.monotonic() + timeout
-    while True:
+    for pause in pauses():
         found = requests_since(epgu, seq, table)
         if all(r.get("final", r["code"] in status.final_codes()) for r in found) or time.monotonic() > deadline:
             return found
-        time.sleep(0.1)
+        time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def export_changes(test_control: Any, epgu: MockAdmin, tables: list[str] | None = None) -> dict[str, Any]:
