@@ -157,12 +157,17 @@ def probe_teen_cannot_add(client, world: World) -> bool:
     return client.web("POST", f"/learners/{teen['record_id']}/achievements", token, json=ACHIEVEMENT).status_code == 403
 
 
-def probe_learner_achievements_hidden(client, world: World) -> bool:
+def _teen_adds_achievement(client, world: World) -> tuple[str, list[dict[str, Any]]]:
+    """A learner of 14+ adds an achievement of their own; (its id, the parent's portal view)."""
     parent, teen = world.parent(child_under_14=False)
     persona = world.persona(teen)
     token = client.sign_in(persona["internal_login"], persona["internal_password"])
     added = client.web("POST", f"/learners/{teen}/achievements", token, json=ACHIEVEMENT).json()["id"]
-    seen = client.portal(f"/learners/{teen}/achievements", parent["esia"]["oid"]).json()["items"]
+    return added, client.portal(f"/learners/{teen}/achievements", parent["esia"]["oid"]).json()["items"]
+
+
+def probe_learner_achievements_hidden(client, world: World) -> bool:
+    added, seen = _teen_adds_achievement(client, world)
     return added not in {a["id"] for a in seen}
 
 
@@ -326,11 +331,7 @@ def probe_homework_subject_renamed(client, world: World) -> bool:
 
 
 def probe_send_datetime_empty(client, world: World) -> bool:
-    parent, teen = world.parent(child_under_14=False)
-    persona = world.persona(teen)
-    token = client.sign_in(persona["internal_login"], persona["internal_password"])
-    added = client.web("POST", f"/learners/{teen}/achievements", token, json=ACHIEVEMENT).json()["id"]
-    seen = client.portal(f"/learners/{teen}/achievements", parent["esia"]["oid"]).json()["items"]
+    added, seen = _teen_adds_achievement(client, world)
     return next(a for a in seen if a["id"] == added).get("send_datetime") is None
 
 
