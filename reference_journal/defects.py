@@ -344,6 +344,11 @@ defect("ERROR_MESSAGE_EMPTY", ["API-08"], "refusals of the on-demand API explain
        """Errors of the on-demand API keep their status and `error` code but carry an empty
        `message` (journal.yaml: a human-readable explanation, not empty). Found by the fifth
        mutation sample.""", JOURNAL, "reference_journal.app")
+defect("LEARNER_ACHIEVEMENT_LEVEL_IGNORED", ["ROLE-03"], "a learner's own achievement loses its level",
+       """An achievement a learner of 14+ enters is stored with the lowest level code whatever
+       level they chose (the form's field is not read); the school's entries keep theirs. Found
+       by the sixth mutation sample (a field of the learner's entry lost).""", JOURNAL,
+       "reference_journal.web")
 defect("ACHIEVEMENTS_IGNORE_PERIOD", ["API-06"], "achievement period ignored",
        """`from`/`to` are ignored: every achievement of the learner is returned.""", JOURNAL,
        "reference_journal.diary")

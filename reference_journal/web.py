@@ -300,6 +300,8 @@ async def add_achievement(request: Request) -> Response:
         "subject_id": _field(data, "subject_id", str, required=False, max_length=132),
         "added_by": added_by, "create_datetime": j.clock.stamp(), "send_datetime": None,
     }
+    if added_by == 2 and j.defect_on("LEARNER_ACHIEVEMENT_LEVEL_IGNORED"):
+        row["level"] = min(_codes(j, "achievements", "level"))
     if row["achievement_date"] > j.clock.today().isoformat():
         raise JournalError(400, "invalid_body", "дата достижения в будущем", "the achievement date is in the future",
                            [Detail("дата в будущем", "in the future", field="achievement_date", rule="not_future")])

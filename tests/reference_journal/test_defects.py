@@ -157,12 +157,12 @@ def probe_teen_cannot_add(client, world: World) -> bool:
     return client.web("POST", f"/learners/{teen['record_id']}/achievements", token, json=ACHIEVEMENT).status_code == 403
 
 
-def _teen_adds_achievement(client, world: World) -> tuple[str, list[dict[str, Any]]]:
+def _teen_adds_achievement(client, world: World, body: dict[str, Any] = ACHIEVEMENT) -> tuple[str, list[dict[str, Any]]]:
     """A learner of 14+ adds an achievement of their own; (its id, the parent's portal view)."""
     parent, teen = world.parent(child_under_14=False)
     persona = world.persona(teen)
     token = client.sign_in(persona["internal_login"], persona["internal_password"])
-    added = client.web("POST", f"/learners/{teen}/achievements", token, json=ACHIEVEMENT).json()["id"]
+    added = client.web("POST", f"/learners/{teen}/achievements", token, json=body).json()["id"]
     return added, client.portal(f"/learners/{teen}/achievements", parent["esia"]["oid"]).json()["items"]
 
 
@@ -328,6 +328,11 @@ def probe_homework_subject_renamed(client, world: World) -> bool:
     items = client.portal(f"/learners/{child}/homework", parent["esia"]["oid"], params=YEAR_PARAMS).json()["items"]
     assert items, "no homework in the year"
     return any("subject_name" not in h and "subject" in h for h in items)
+
+
+def probe_learner_achievement_level_ignored(client, world: World) -> bool:
+    added, seen = _teen_adds_achievement(client, world, {**ACHIEVEMENT, "level": 2})
+    return next(a for a in seen if a["id"] == added)["level"] != 2
 
 
 def probe_send_datetime_empty(client, world: World) -> bool:
@@ -561,6 +566,7 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "LESSONS_OMIT_CANCELLED": probe_lessons_cancelled,
     "HOMEWORK_BY_ASSIGNED_DATE": probe_homework_assigned,
     "HOMEWORK_SUBJECT_RENAMED": probe_homework_subject_renamed,
+    "LEARNER_ACHIEVEMENT_LEVEL_IGNORED": probe_learner_achievement_level_ignored,
     "ERROR_MESSAGE_EMPTY": probe_error_message_empty,
     "JOIN_DECISION_REVERSIBLE": probe_join_decision_reversible,
     "JOIN_LEARNER_NOT_ENROLLED": probe_join_learner_not_enrolled,
