@@ -30,7 +30,8 @@ _API_PREFIXES = ("/api/", "/web/api/", "/test-control/", "/driver/")
 async def _sbom(request: Request) -> Response:
     j: Journal = request.app.state.journal
     return JSONResponse(sbom(nonfree=j.defect_on("NONFREE_COMPONENT"),
-                             nested_nonfree=j.defect_on("NONFREE_NESTED_COMPONENT")),
+                             nested_nonfree=j.defect_on("NONFREE_NESTED_COMPONENT"),
+                             any_classifier=j.defect_on("SBOM_LICENCE_FROM_ANY_CLASSIFIER")),
                         media_type="application/vnd.cyclonedx+json")
 
 

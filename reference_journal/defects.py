@@ -475,6 +475,11 @@ defect("LOG_ESIA_REFRESH_TOKEN", ["LOG-03"], "ЕСИА refresh token logged",
 defect("NONFREE_COMPONENT", ["FREE-01"], "proprietary component in the SBOM",
        """The software bill of materials lists a proprietary ГОСТ cryptography provider
        (КриптоПро CSP) among the journal's components.""", JOURNAL, "reference_journal.sbom")
+defect("SBOM_LICENCE_FROM_ANY_CLASSIFIER", ["FREE-01"], "the SBOM takes any classifier for a licence",
+       """For a package that states its licence only in trove classifiers, the SBOM writer takes
+       the first classifier, whatever it is: a component "licensed" under "OSI Approved: 5 -
+       Production/Stable". What the components are licensed under is then not shown. Found by
+       the sixth mutation sample.""", JOURNAL, "reference_journal.sbom")
 defect("NONFREE_NESTED_COMPONENT", ["FREE-01"], "proprietary component nested in the SBOM",
        """The SBOM's top-level components are all free, but one of them carries a nested
        component (CycloneDX `components` inside a component): the bundled proprietary ГОСТ

@@ -27,7 +27,9 @@ NONFREE = {"name": "КриптоПро CSP", "version": "5.0.13000", "publisher"
            "licenses": [{"license": {"id": "LicenseRef-proprietary", "name": "КриптоПро CSP EULA (proprietary)"}}]}
 
 
-def _licence(meta: Any) -> list[dict[str, Any]]:
+def _licence(meta: Any, any_classifier: bool = False) -> list[dict[str, Any]]:
+    """A package's licence from its metadata; `any_classifier`: the SBOM_LICENCE_FROM_ANY_CLASSIFIER
+    defect (the first trove classifier is taken for the licence, whatever it says)."""
     expression = meta.get("License-Expression")
     if expression:
         return [{"expression": expression}]
@@ -35,7 +37,7 @@ def _licence(meta: Any) -> list[dict[str, Any]]:
     if text and len(text) <= 40 and "\n" not in text:
         return [{"license": {"id": text}}] if re.fullmatch(r"[A-Za-z0-9.+-]+", text) else [{"license": {"name": text}}]
     for classifier in meta.get_all("Classifier") or []:
-        if classifier.startswith("License :: OSI Approved :: "):
+        if classifier.startswith("License :: OSI Approved :: ") or any_classifier:
             name = classifier.rsplit(" :: ", 1)[1]
             spdx = _CLASSIFIER_SPDX.get(name)
             return [{"license": {"id": spdx}}] if spdx else [{"license": {"name": f"OSI Approved: {name}"}}]
@@ -60,8 +62,8 @@ def _requirements(name: str) -> list[str]:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def components() -> tuple[dict[str, Any], ...]:
+@functools.lru_cache(maxsize=2)
+def components(any_classifier: bool = False) -> tuple[dict[str, Any], ...]:
     seen: dict[str, dict[str, Any]] = {}
     queue = list(ROOTS)
     while queue:
@@ -75,7 +77,7 @@ def components() -> tuple[dict[str, Any], ...]:
             continue
         version = meta["Version"]
         seen[key] = {"type": "library", "bom-ref": f"pkg:pypi/{key}@{version}", "name": meta["Name"],
-                     "version": version, "purl": f"pkg:pypi/{key}@{version}", "licenses": _licence(meta)}
+                     "version": version, "purl": f"pkg:pypi/{key}@{version}", "licenses": _licence(meta, any_classifier)}
         queue.extend(_requirements(name))
     items = sorted(seen.values(), key=lambda c: c["name"].lower())
     items.append({"type": "platform", "bom-ref": "python", "name": "CPython", "version": platform.python_version(),
@@ -85,10 +87,11 @@ def components() -> tuple[dict[str, Any], ...]:
     return tuple(items)
 
 
-def sbom(nonfree: bool = False, nested_nonfree: bool = False) -> dict[str, Any]:
+def sbom(nonfree: bool = False, nested_nonfree: bool = False, any_classifier: bool = False) -> dict[str, Any]:
     """The CycloneDX document (`nonfree` = the NONFREE_COMPONENT defect, `nested_nonfree` =
-    NONFREE_NESTED_COMPONENT: the same component bundled inside a free library's entry)."""
-    comps = [dict(c) for c in components()]
+    NONFREE_NESTED_COMPONENT: the same component bundled inside a free library's entry,
+    `any_classifier` = SBOM_LICENCE_FROM_ANY_CLASSIFIER)."""
+    comps = [dict(c) for c in components(any_classifier)]
     if nonfree:
         comps.append({"type": "library", "bom-ref": "cryptopro-csp", **NONFREE})
     if nested_nonfree:

@@ -535,6 +535,11 @@ def probe_nonfree_nested_component(client, world: World) -> bool:
     return any("proprietary" in repr(n["licenses"]).lower() for c in doc["components"] for n in c.get("components", []))
 
 
+def probe_sbom_licence_from_any_classifier(client, world: World) -> bool:
+    doc = client.get("/sbom.json").json()
+    return any("Production/Stable" in repr(c.get("licenses")) for c in doc["components"])
+
+
 def probe_login_for_adults_only(client, world: World) -> bool:
     child = world.learner(under_14=True)
     return client.portal("/me/login", child["esia"]["oid"]).status_code != 200
@@ -591,6 +596,7 @@ PROBES: dict[str, Callable[[Any, World], bool]] = {
     "NONFREE_COMPONENT": probe_nonfree_component,
     "LOGIN_FOR_ADULTS_ONLY": probe_login_for_adults_only,
     "NONFREE_NESTED_COMPONENT": probe_nonfree_nested_component,
+    "SBOM_LICENCE_FROM_ANY_CLASSIFIER": probe_sbom_licence_from_any_classifier,
     "BIRTHDAY_COUNTED_NEXT_DAY": probe_birthday_counted_next_day,
     "UNDER_14_WRITES_VIA_ESIA": probe_under_14_writes_via_esia,
     "TEEN_WRITES_WITH_PASSWORD_ONLY": probe_teen_writes_with_password_only,
