@@ -297,6 +297,11 @@ defect("NO_STATUS_POLLING", ["EXP-06"], "request id taken as success",
        """On the showcase channel the journal records an upload as done as soon as it gets a
        request id and never polls its status, so ФЛК errors go unnoticed.""", EXPORT,
        settings={"export_channel": "showcase"})
+defect("FLK_REPORT_ENDS_FILE", ["EXP-06"], "a ФЛК report ends the file",
+       """When the showcase's ФЛК reports records of a file, the journal records the whole file as
+       refused and sends nothing more: the named records are not held back (or corrected) and
+       the file's other records never reach the showcase. Found by mutation testing (a status 7
+       with a report taken as a plain refusal).""", EXPORT)
 defect("RETRY_ON_400", ["EXP-06"], "a refused file is resent unchanged",
        """A file refused with 400 (or status 7) is sent again, unchanged, until the job's
        attempt limit, instead of being corrected or reported.""", EXPORT)

@@ -648,7 +648,7 @@ class Exporter:
                 entry["retry_in"] = self._backoff(attempt, None)
                 await asyncio.sleep(entry["retry_in"])
                 continue
-            if verdict.kind == "refused":
+            if verdict.kind == "refused" or (verdict.kind == "flk" and self.j.defect_on("FLK_REPORT_ENDS_FILE")):
                 return Delivery(False, [], held, verdict.error)
             if verdict.kind == "retry":
                 if self.j.defect_on("NO_RETRY_ON_503"):

@@ -115,6 +115,28 @@ def test_a_refused_file_is_not_resent_unchanged(run, test_control, smev, epgu):
 
 
 @pytest.mark.requirement("EXP-06")
+def test_after_a_flk_report_the_named_record_is_held_and_the_rest_sent(run, test_control, smev, epgu):
+    """The showcase's ФЛК reports the first record of the file (the `flk` lifecycle fault: status
+    7, a report naming line 2): the journal must correct the file or hold that record back and
+    send the rest (EXP-06: "after ФЛК errors it corrects and re-sends"), not resend it unchanged
+    nor give the whole file up."""
+    if len(sup.dataset(run, TABLE)) < 2:
+        raise EnvironmentProblem(f"the dataset has fewer than two {TABLE} records: no rest to send")
+    seen = _export(run, test_control, smev, epgu, lifecycle={"kind": "flk", "count": 1})
+    requests = seen["requests"]
+    if not requests or requests[0]["code"] != sup.FLK:
+        raise EnvironmentProblem(f"the injected ФЛК report did not end the first request of {TABLE} in status "
+                                 f"{sup.FLK}: {sup.describe_requests(requests)}")
+    again = sup.resent_unchanged(seen["sends"])
+    assert not again, (f"the showcase's ФЛК reported line 2 of {TABLE}.csv and the journal sent the same file "
+                       f"again {len(again)} time(s): it must correct it or hold that record back")
+    assert any(r["code"] == sup.OK for r in requests[1:]), (
+        f"the showcase's ФЛК reported one record of {TABLE}.csv (status {sup.FLK}) and the journal never sent "
+        f"the file's other records again: they did not reach the showcase (requests: "
+        f"{sup.describe_requests(requests)}; the job: {str(seen['job'].get('error') or seen['job'].get('state'))[:200]})")
+
+
+@pytest.mark.requirement("EXP-06")
 def test_an_upload_counts_only_after_its_final_status(run, test_control, smev, epgu):
     seen = _export(run, test_control, smev, epgu, lifecycle={"kind": "fail", "count": 1})
     if seen["channel"] == sup.SHOWCASE:

@@ -26,7 +26,9 @@ Fault endpoints: `upload`, `status`, `errors`, `notifications`, `overview`, `pag
 `journal_login`, `password_reset` with kinds `status` (answer `status`, default 500; 503
 adds `Retry-After`, `retry_after` seconds, default 1), `delay` (`seconds`, then the normal answer) and `drop` (the connection
 closes before a complete answer); and `lifecycle` with kinds `fail` (the request ends in 4)
-and `stall` (it stays in 6 for `seconds`; 0 = until released). Each fault serves the next
+`stall` (it stays in 6 for `seconds`; 0 = until released) and `flk` (a clean file with records
+ends in 7, its report naming the first record's first non-key column, rule `pattern`). Each
+fault serves the next
 `count` requests. Errors: 400/404 `{error, message}`.
 """
 from __future__ import annotations

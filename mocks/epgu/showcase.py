@@ -68,7 +68,7 @@ RECORD_BATCH_SECONDS = 0.2  # request records gather this long before one statem
 HTTP_ENDPOINTS = ("upload", "status", "errors", "notifications", "overview", "page",
                   "journal_login", "password_reset")
 HTTP_FAULTS = ("status", "delay", "drop")
-LIFECYCLE_FAULTS = ("fail", "stall")
+LIFECYCLE_FAULTS = ("fail", "stall", "flk")
 
 UNAUTHORIZED_RU = "Идентификатор Системы-источника не допустимый или подпись ошибочная"
 BAD_INPUT_RU = "Ошибка входных данных"
@@ -864,9 +864,11 @@ class Showcase:
             self._finish(rec, 4, reason=f"processing failed: {type(exc).__name__}: {str(exc)[:300]}")
 
     def _decide(self, rec: UploadRequest, result: FlkResult, engine: FlkEngine) -> None:
-        """Store the ФЛК report (7) or merge the staged rows (3)."""
-        if not result.ok:
-            errors = [self._violation(rec, e) for e in result.errors]
+        """Store the ФЛК report (7) or merge the staged rows (3). The `flk` fault turns a clean
+        file with records into a report naming its first record (see `_injected`)."""
+        injected = result.ok and result.rows > 0 and bool(rec.fault) and rec.fault.get("kind") == "flk"
+        if not result.ok or injected:
+            errors = [self._violation(rec, e) for e in result.errors] if not injected else [self._injected(rec)]
             self.store.save_errors(rec.request_id, errors)
             rec.error_count = max(int(result.error_count), len(errors))
             rec.rows = result.rows
@@ -882,6 +884,15 @@ class Showcase:
         self._drop_body(rec.request_id)
         rec.stall_until = None
         self._set(rec, code, reason=reason)
+
+    def _injected(self, rec: UploadRequest) -> dict[str, Any]:
+        """The `flk` fault's finding: the first record's first column that is not a key breaks
+        the `pattern` rule (value not shown). As a real report, it names a line and a column the
+        journal can hold back and send the rest without."""
+        spec = self.store.table(rec.table_name)
+        column = next((c for c in spec.column_names if c not in spec.primary_key), spec.column_names[0])
+        return self._violation(rec, {"rule": "pattern", "line": 2, "column": column, "value": None,
+                                     "detail": f"{column} breaks the pattern rule (injected fault `flk`)"})
 
     def _violation(self, rec: UploadRequest, error: Any) -> dict[str, Any]:
         """A ФЛК error as `FlkViolation` of showcase.yaml (the catalogue message in ru/en)."""

@@ -222,6 +222,21 @@ def test_lifecycle_faults_fail_and_stall_the_next_requests(sc):
         sc.add_fault("upload", "stall")
 
 
+def test_the_flk_fault_reports_the_first_record_of_a_clean_file_and_stores_nothing(sc):
+    sc.add_fault("lifecycle", "flk")
+    rows = [organisation("EZ1-ORG1"), organisation("EZ1-ORG2")]
+    reported = submit(sc, "organisations", rows)
+    sc.run_pending()
+    assert sc.status(reported)["code"] == 7
+    (finding,) = sc.errors(reported)["errors"]
+    first_plain = next(c for c in ORG_COLUMNS if c != "id")
+    assert (finding["line"], finding["column"], finding["rule"], finding["value"]) == (2, first_plain, "pattern", None)
+    assert sc.rows("organisations")[0] == 0          # rejected as a whole, as a real report
+    resent = submit(sc, "organisations", rows[1:])        # the journal holds the named record back
+    sc.run_pending()
+    assert sc.status(resent)["code"] == 3 and sc.rows("organisations")[0] == 1
+
+
 def test_settings_are_validated(sc):
     with pytest.raises(ValueError, match="unknown setting"):
         sc.configure(colour="red")

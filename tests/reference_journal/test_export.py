@@ -488,6 +488,14 @@ def probe_retry_on_400(make) -> bool:
     return len(digests) != len(set(digests))
 
 
+def probe_flk_report_ends_file(make) -> bool:
+    """After a ФЛК report the rest of the file is never sent again."""
+    client, bench = make()
+    plant_bad_ogrn(client)
+    export(client, scope="full", tables=["organisations"])
+    return not any(r["code"] == 3 for r in bench.requests("organisations"))
+
+
 def probe_hashed_in_clear(make) -> bool:
     client, bench = make()
     export(client, scope="full", tables=["organisations", "learners"])
@@ -628,6 +636,7 @@ PROBES: dict[str, Callable[..., bool]] = {
     "NO_RETRY_ON_503": probe_no_retry,
     "NO_STATUS_POLLING": probe_no_polling,
     "RETRY_ON_400": probe_retry_on_400,
+    "FLK_REPORT_ENDS_FILE": probe_flk_report_ends_file,
     "HASHED_FIELD_IN_CLEAR": probe_hashed_in_clear,
     "EVENTS_NOT_PUSHED": probe_events_not_pushed,
     "EVENT_LINK_NOT_NOTIFIED": probe_event_link_not_notified,
@@ -647,7 +656,7 @@ PROBES: dict[str, Callable[..., bool]] = {
 
 def test_every_export_defect_has_a_probe_and_a_switch():
     ids = {d.id for d in CATALOGUE.values() if d.implemented_in == EXPORT}
-    assert set(PROBES) == ids and len(ids) == 23
+    assert set(PROBES) == ids and len(ids) == 24
     source = Path(export_module.__file__).read_text(encoding="utf-8")
     assert set(re.findall(r'defect_on\("([A-Z0-9_]+)"\)', source)) == ids
 
