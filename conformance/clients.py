@@ -153,15 +153,14 @@ class TestControl:
         """Run an export now and wait for it; the finished job (state done or failed)."""
         started = self.call("POST", "/export", expect=(202,), json={"scope": scope, **extra})
         job_id = started["job_id"]
-        deadline = time.monotonic() + timeout
-        for pause in pauses():
+        deadline, waits = time.monotonic() + timeout, pauses()
+        while True:
             job = self.call("GET", f"/export/{job_id}")
             if job["state"] in ("done", "failed"):
                 return job
             if time.monotonic() > deadline:
                 raise EnvironmentProblem(f"export job {job_id} still {job['state']} after {timeout:.0f} s")
-            time.sleep(pause)
-        raise AssertionError("unreachable")
+            time.sleep(next(waits))
 
     def clock(self) -> dict[str, Any]:
         return self.call("GET", "/clock")

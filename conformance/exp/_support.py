@@ -84,13 +84,12 @@ def settled_since(epgu: MockAdmin, seq: int, table: str | None = None, timeout: 
     """`requests_since`, once the showcase has finished processing them (or `timeout` passed):
     a journal that does not wait for the final status may finish its job before the showcase
     does, and the verdict is about what the showcase ends up with."""
-    deadline = time.monotonic() + timeout
-    for pause in pauses():
+    deadline, waits = time.monotonic() + timeout, pauses()
+    while True:
         found = requests_since(epgu, seq, table)
         if all(r.get("final", r["code"] in status.final_codes()) for r in found) or time.monotonic() > deadline:
             return found
-        time.sleep(pause)
-    raise AssertionError("unreachable")
+        time.sleep(next(waits))
 
 
 def export_changes(test_control: Any, epgu: MockAdmin, tables: list[str] | None = None) -> dict[str, Any]:

@@ -173,6 +173,7 @@ class _QuickCheck:
             _SPEC_URI, Resource.from_contents(document, default_specification=DRAFT202012))
         self._validators: dict[tuple[str, ...], Any] = {}
         self._templates: dict[str, re.Pattern[str]] = {}
+        self._params: dict[tuple[str, str], list[tuple[str, str, bool, list[Any]]]] = {}
 
     def _at(self, parts: list[Any]) -> tuple[Any, list[Any]]:
         """The node at `parts`, local `$ref`s followed; with the parts where it really is."""
@@ -222,16 +223,24 @@ class _QuickCheck:
             return False
         return self._valid(parts + [media, "schema"], data)
 
+    def _parameters(self, op: Operation) -> list[tuple[str, str, bool, list[Any]]]:
+        """(in, name, required, parts) of each parameter of `op`, an operation's own overriding
+        its path's; header names lower-cased. Worked out once per operation."""
+        key = (op.template, op.method)
+        if key not in self._params:
+            item = self.document["paths"][op.template]
+            params: dict[tuple[str, str], tuple[str, str, bool, list[Any]]] = {}
+            for where, listed in ((["paths", op.template], item), (["paths", op.template, op.method], item[op.method])):
+                for i in range(len(listed.get("parameters") or [])):
+                    obj, _ = self._at(where + ["parameters", i])
+                    name = obj["name"].lower() if obj["in"] == "header" else obj["name"]
+                    params[(obj["in"], name)] = (obj["in"], name, bool(obj.get("required")), where + ["parameters", i])
+            self._params[key] = list(params.values())
+        return self._params[key]
+
     def request_ok(self, op: Operation, path: str, query: list[tuple[str, str]], headers: list[tuple[str, str]],
                    body: bytes | None, content_type: str) -> bool:
-        item = self.document["paths"][op.template]
-        operation = item[op.method]
-        params: dict[tuple[str, str], list[Any]] = {}
-        for where, listed in ((["paths", op.template], item), (["paths", op.template, op.method], operation)):
-            for i in range(len(listed.get("parameters") or [])):
-                obj, _ = self._at(where + ["parameters", i])
-                params[(obj["in"], obj["name"].lower() if obj["in"] == "header" else obj["name"])] = \
-                    where + ["parameters", i]
+        operation = self.document["paths"][op.template][op.method]
         names = [k for k, _ in query]
         if len(names) != len(set(names)):
             return False
@@ -244,10 +253,9 @@ class _QuickCheck:
         if found is None:
             return False
         values["path"] = found.groupdict()
-        for (where, name), parts in params.items():
-            obj, _ = self._at(parts)
+        for where, name, required, parts in self._parameters(op):
             raw = values.get(where, {}).get(name)
-            if where == "cookie" or (raw is None and obj.get("required")):
+            if where == "cookie" or (raw is None and required):
                 return False
             if raw is not None and not self._primitive(parts, raw):
                 return False
