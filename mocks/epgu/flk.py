@@ -430,6 +430,7 @@ class _Run:
         self.stage: str | None = None
         self.stage_sql: str | None = None   # (line, columns...) of the staged records
         self.scan_line = "line"             # the line of a scan row: its column, or from rowid
+        self.scan_values = False            # the scan holds the keys and the flagged records' fields
 
     # -- plumbing ------------------------------------------------------------------------------------
 
@@ -622,6 +623,11 @@ class _Run:
         # Without a line column the scan's rowid numbers the records: the joins only probe, and
         # DuckDB keeps the probe side's order; `report` confirms it on every line it reports.
         self.scan_line = "line" if numbered else "(rowid + 2)"
+        # The scan names lines by itself when they are a column, or when it reads one table with
+        # no join (DuckDB keeps a single table's order then, as documented): then reporting
+        # takes values from the scan instead of reading the file again, numbered. A staged
+        # file is cheap to look up; with joins the order is confirmed by that second reading.
+        self.scan_values = self.stage_sql is None and (numbered or not fks)
         scan = self.temp("scan")
         checked: list[tuple[int, int, int, list[str | None]]] = []
         if small:
@@ -826,7 +832,15 @@ class _Run:
         inner = f"SELECT {', '.join(base)} FROM ({records}) src {' '.join(joins)}"
         middle = f"SELECT *, {', '.join(codes)} FROM ({inner})" if codes else inner
         line = "line, " if numbered else ""
-        return f"SELECT {line}hash({pk}) AS h, ({pack_sql(program, code_of, flags)}) AS err FROM ({middle})"
+        scan = f"SELECT {line}hash({pk}) AS h, ({pack_sql(program, code_of, flags)}) AS err"
+        if not self.scan_values:
+            return f"{scan} FROM ({middle})"
+        # The key of every record and the fields of each flagged one ride along (no measurable
+        # cost in the pass), so reporting needs no second reading of the file.
+        cols = ", ".join(q(n) for n in self.names)
+        keys = ", ".join(f"{q(k)} AS {q('k:' + k)}" for k in self.table.primary_key)
+        return (f"SELECT {line}h, err, {keys}, CASE WHEN (err >> 1) <> 0 THEN [{cols}] END AS {q('v:')} "
+                f"FROM ({scan}, {cols} FROM ({middle}))")
 
     # -- reporting -----------------------------------------------------------------------------------
 
@@ -847,6 +861,29 @@ class _Run:
         self.drop(want)
         return {int(r[0]): (int(r[1]), list(r[2:])) for r in rows}
 
+    def scan_values_of(self, scan: str, flagged: list[int], candidates: list[int]) -> dict[int, tuple[int, list[str | None]]]:
+        """`values` from the scan itself: every field of the flagged lines, the key of the
+        lines whose key hash repeats (the other fields None)."""
+        wanted = sorted(set(flagged) | set(candidates))
+        if not wanted:
+            return {}
+        want = self.temp("want")
+        self.con.execute(f"CREATE TEMP TABLE {q(want)} (line INTEGER)")
+        self.con.executemany(f"INSERT INTO {q(want)} VALUES (?)", [[x] for x in wanted])
+        keys = ", ".join(q("k:" + k) for k in self.table.primary_key)
+        index = [self.names.index(k) for k in self.table.primary_key]
+        out: dict[int, tuple[int, list[str | None]]] = {}
+        for ln, h, fields, *key in self.con.execute(
+                f"SELECT s.ln, s.h, s.{q('v:')}, {keys} FROM (SELECT {self.scan_line} AS ln, * FROM {q(scan)}) s "
+                f"SEMI JOIN {q(want)} w ON s.ln = w.line").fetchall():
+            if fields is None:
+                fields = [None] * len(self.names)
+                for i, k in zip(index, key):
+                    fields[i] = k
+            out[int(ln)] = (int(h), list(fields))
+        self.drop(want)
+        return out
+
     def report(self, program: RowProgram, scan: str, stop: _Stop | None,
                fks: list[tuple[str, str]], path: str) -> FlkResult:
         line = self.scan_line
@@ -855,14 +892,17 @@ class _Run:
         findings = " + ".join(f"(((err >> {s.offset}) & {s.mask}::{word}) <> 0)::BIGINT"
                               for s in program.slots) or "0"
         rows, count = self.con.execute(
-            f"SELECT count(*), coalesce(sum({findings}), 0) FROM {q(scan)} WHERE {where}").fetchall()[0]
+            f"SELECT count(*), coalesce(sum({findings}) FILTER (WHERE err <> 0), 0) FROM {q(scan)} WHERE {where}").fetchall()[0]
         rows, count = int(rows), int(count)
         limit = max(self.max_errors, 1)
         flagged = [(int(ln), int(h), int(w)) for ln, h, w in self.con.execute(
             f"SELECT {line} AS ln, h, err FROM {q(scan)} WHERE {where} AND (err >> 1) <> 0::{word} "
             f"ORDER BY ln LIMIT {limit}").fetchall()]
         candidates = self.duplicate_candidates(scan, where, rows)
-        values = self.values([ln for ln, _, _ in flagged] + [ln for ln, _ in candidates])
+        if self.scan_values:
+            values = self.scan_values_of(scan, [ln for ln, _, _ in flagged], [ln for ln, _ in candidates])
+        else:
+            values = self.values([ln for ln, _, _ in flagged] + [ln for ln, _ in candidates])
         # The scan's order is the file's: confirmed on every line reported.
         for ln, h in [(ln, h) for ln, h, _ in flagged] + candidates:
             if ln not in values or values[ln][0] != h:
@@ -981,6 +1021,7 @@ class _Run:
         self.stage, stop = self.assemble(lines)
         self.stage_sql = f"SELECT * FROM {q(self.stage)}"
         self.scan_line = "line"
+        self.scan_values = False
         self.drop(lines)
         fks, self_refs = self.references()
         program = self.engine.program(self.table, self.operation, [c for c, _ in fks], newlines=True)

@@ -218,21 +218,54 @@ def test_lines_are_numbered_as_the_reference_numbers_them(engine, text):
         assert all(gl is not None for _, gl, _, _ in got)
 
 
-def test_a_scan_out_of_file_order_is_caught_and_numbered_again(engine, monkeypatch):
-    """The streamed scan numbers records by its row order; every reported line is checked
-    against the primary key read again, and a mismatch reads the file with numbers."""
+def test_a_joined_scan_out_of_file_order_is_caught_and_numbered_again(store, monkeypatch):
+    """A scan joined with stored keys numbers records by its row order, which DuckDB does not
+    promise to keep through a join: every reported line is checked against the primary key
+    read again, and a mismatch reads the file with numbers."""
     original = flk._Run.scan_sql
 
     def shuffled(self, *args, **kwargs):
         sql = original(self, *args, **kwargs)
         return sql if kwargs.get("numbered", True) else f"SELECT * FROM ({sql}) ORDER BY h"
     monkeypatch.setattr(flk._Run, "scan_sql", shuffled)
+    store.execute("INSERT INTO showcase.organisations (id) VALUES ('S-0')")
     rows = [R.format(i, "x") for i in range(40)] + [R.format(3, "dup")]
     rows[17] = rows[17].replace("2025-01-01 00:00:01", "2025-02-30 00:00:01")
     data = "\n".join([H, *rows]).encode()
-    result = engine.check(data, "subjects", stored_schema=None, _path="fast")
-    assert findings(result.errors) == reference("subjects", data)
+    result = FlkEngine(store).check(data, "subjects", _path="fast")
+    keys = KeyStore()
+    keys.add("organisations", ("S-0",))
+    assert findings(result.errors) == reference("subjects", data, keys)
     assert [(e.rule, e.line) for e in result.errors] == [("type", 19), ("pk_unique", 42)]
+
+
+class _Recording:
+    """A connection that keeps the SQL it runs."""
+
+    def __init__(self, con):
+        self.con, self.sql = con, []
+
+    def execute(self, sql, *args):
+        self.sql.append(sql)
+        return self.con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+
+def test_a_scan_without_joins_reports_from_itself_without_reading_the_file_again():
+    """One table read with no join keeps the file's order (DuckDB documents it), so the scan
+    carries the keys and the flagged fields and the file is read once for its records."""
+    con = _Recording(duckdb.connect())
+    rows = [R.format(i, "x") for i in range(40)] + [R.format(3, "dup")]
+    rows[17] = rows[17].replace("2025-01-01 00:00:01", "2025-02-30 00:00:01")
+    data = "\n".join([H, *rows]).encode()
+    result = FlkEngine(con).check(data, "subjects", stored_schema=None, _path="fast")
+    assert findings(result.errors) == reference("subjects", data)
+    assert [(e.rule, e.line, e.value) for e in result.errors] == [
+        ("type", 19, "2025-02-30 00:00:01"), ("pk_unique", 42, None)]
+    reads = [sql for sql in con.sql if "read_csv(" in sql and "delim=';'" in sql]
+    assert len(reads) == 1, reads
 
 
 def test_the_exact_path_is_taken_only_when_needed(engine):
