@@ -60,6 +60,7 @@ from specs.validate import load_rules
 from specs.values import check_value, mask
 
 SHOWCASE_SCHEMA = "showcase"
+STAGED_VIEW_PREFIX = "flk_view_"   # a kept result that is a view over the caller's file, not a table
 OPERATIONS = ("upload", "delete")
 
 _LINE_DELIM = "\x1f\x1e\x1d"      # a delimiter no line holds, to read each line whole
@@ -132,7 +133,8 @@ class FlkError:
 @dataclass
 class FlkResult:
     """The verdict on one file. `staged` names a DuckDB temp table with the parsed records
-    (VARCHAR, spec column order) when kept; `notes` say what was not checked and why."""
+    (VARCHAR, spec column order) when kept, or for a large file the caller keeps on disk a temp
+    view reading them from it (`STAGED_VIEW_PREFIX`); `notes` say what was not checked and why."""
 
     table: str
     file: str
@@ -159,6 +161,12 @@ class FlkResult:
         return {"table": self.table, "file": self.file, "operation": self.operation,
                 "rows": self.rows, "ok": self.ok, "error_count": self.error_count,
                 "errors": errors, "notes": list(self.notes)}
+
+
+def drop_staged_sql(name: str) -> str:
+    """The statement dropping a kept result: a view over the caller's file or a temp table."""
+    kind = "VIEW" if name.startswith(STAGED_VIEW_PREFIX) else "TABLE"
+    return f"DROP {kind} IF EXISTS {q(name)}"
 
 
 class FlkUsageError(ValueError):
@@ -193,6 +201,11 @@ class _Source:
             fh.write(data)
         self._temp = name
         return Path(name)
+
+    @property
+    def kept_by_caller(self) -> bool:
+        """The file is the caller's (a path), not a temporary copy removed when the check ends."""
+        return self._temp is None
 
     def close(self) -> None:
         if self._temp:
@@ -383,9 +396,9 @@ class FlkEngine:
         return result
 
     def drop_staged(self, result: FlkResult) -> None:
-        """Drop the staged table of a result (no error when it is already gone)."""
+        """Drop the staged table (or view) of a result (no error when it is already gone)."""
         if result.staged:
-            self.con.execute(f"DROP TABLE IF EXISTS {q(result.staged)}")
+            self.con.execute(drop_staged_sql(result.staged))
             result.staged = None
 
     def program(self, table: Table, operation: str, fks: Sequence[str], newlines: bool,
@@ -431,6 +444,7 @@ class _Run:
         self.stage_sql: str | None = None   # (line, columns...) of the staged records
         self.scan_line = "line"             # the line of a scan row: its column, or from rowid
         self.scan_values = False            # the scan holds the keys and the flagged records' fields
+        self.view = False                   # keep_staged: a view over the file instead of a table
 
     # -- plumbing ------------------------------------------------------------------------------------
 
@@ -570,18 +584,19 @@ class _Run:
 
     # -- pass 2: DuckDB's CSV reader ----------------------------------------------------------------
 
-    def records_sql(self, numbered: bool = True) -> str:
+    def records_sql(self, numbered: bool = True, rejects: bool = True) -> str:
         """The records DuckDB's reader reads (refused ones left out; each run of the reader
         logs them to its own tables). `numbered`: (line, columns...) with pass 1's patches,
         numbered by a window function, which makes the pipeline single-threaded; otherwise
-        (columns...) in file order, read in parallel."""
+        (columns...) in file order, read in parallel. Without `rejects` a refused line is an
+        error (for a file already found clean)."""
         nl = "\\r\\n" if self.newlines == "crlf" else "\\n"
         cols = ", ".join(f"{lit(n)}: 'VARCHAR'" for n in self.names)
+        logged = (f", store_rejects=true, rejects_table={lit(self.temp('rej'))}, "
+                  f"rejects_scan={lit(self.temp('rscan'))}") if rejects else ""
         reader = (f"read_csv({lit(str(self.source.path))}, columns={{{cols}}}, delim=';', quote='\"', "
                   f"escape='\"', header=true, auto_detect=false, new_line='{nl}', strict_mode=true, "
-                  f"null_padding=false, allow_quoted_nulls=true, "
-                  f"store_rejects=true, rejects_table={lit(self.temp('rej'))}, "
-                  f"rejects_scan={lit(self.temp('rscan'))})")
+                  f"null_padding=false, allow_quoted_nulls=true{logged})")
         if not numbered:
             return f"SELECT * FROM {reader}"
         base = f"SELECT (row_number() OVER () + 1)::INTEGER AS line, * FROM {reader}"
@@ -609,7 +624,12 @@ class _Run:
         numbered = bool(read.patches) or self.force == "numbered"
         records = self.records_sql(numbered=numbered)
         rejects = self.temps[-2]
-        if self.keep_staged or self_refs or self.force == "staged" or small:
+        # A large file the caller keeps on disk is not staged for the merge: a view reads it
+        # again when it is merged (`finish`), in parallel, which costs less than holding every
+        # record in DuckDB's memory (spilled under the showcase's limit) and copying it twice.
+        self.view = (self.keep_staged and not small and not self_refs and not read.patches
+                     and self.force is None and self.source.kept_by_caller)
+        if (self.keep_staged and not self.view) or self_refs or self.force == "staged" or small:
             # A plain CREATE TABLE ... AS SELECT keeps the file's order (DuckDB documents it), so
             # rowid numbers the records without a window function.
             self.stage = self.temp("stage")
@@ -938,7 +958,12 @@ class _Run:
             self.save_keys(stop)
         staged = None
         whole_stage = self.stage is not None and self.stage_sql == f"SELECT (rowid + 2)::INTEGER AS line, * FROM {q(self.stage)}"
-        if self.keep_staged and stop is None and whole_stage:
+        if self.keep_staged and stop is None and self.view and self.stage is None:
+            staged = f"{STAGED_VIEW_PREFIX}{self.tag}"
+            cols = ", ".join(q(n) for n in self.names)
+            self.con.execute(f"CREATE TEMP VIEW {q(staged)} AS SELECT {cols} FROM "
+                             f"({self.records_sql(numbered=False, rejects=False)})")
+        elif self.keep_staged and stop is None and whole_stage:
             # the staged table already holds exactly the file's records, in order and with its
             # columns: handed over as it is (one statement less per upload), not dropped
             staged = self.stage

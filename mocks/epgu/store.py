@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import duckdb
 
-from mocks.epgu.flk import SHOWCASE_SCHEMA
+from mocks.epgu.flk import SHOWCASE_SCHEMA, STAGED_VIEW_PREFIX, drop_staged_sql
 from specs.tables import Table, TableSet
 
 META_SCHEMA = "epgu_mock"
@@ -149,7 +149,8 @@ class Store:
         """Apply a staged table (VARCHAR, spec column order, its keys unique) to the showcase
         table in one transaction: `upload` replaces rows by primary key (the stored rows of the
         staged keys are deleted, the staged rows inserted), `delete` removes exactly the keyed
-        rows. Returns the number of staged rows. `con`: the connection (a cursor of this
+        rows. Returns the number of staged rows. `staged` may be a view over a large clean
+        file (`STAGED_VIEW_PREFIX`), read again here. `con`: the connection (a cursor of this
         store's) that holds the staged temp table; `drop`: drop it in the same transaction.
         Merges run one at a time, which is what keeps a key unique."""
         spec = self.table(table)
@@ -158,20 +159,34 @@ class Store:
         keys = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
         if operation not in ("upload", "delete"):
             raise ValueError(f"unknown operation {operation!r}")
-        remove = f"DELETE FROM {target} AS t USING {q(staged)} AS s WHERE {keys}"
+        pk = ", ".join(q(k) for k in spec.primary_key)
+        remove = f"DELETE FROM {target} AS t USING (SELECT {pk} FROM {q(staged)}) AS s WHERE {keys}"
+        # The rows' order in a showcase table means nothing (every read orders by key), so the
+        # insert may run on every thread: keeping the order makes DuckDB insert on one thread
+        # under its memory limit. The setting is this connection's own, and put back at once.
+        unordered, ordered = "SET SESSION preserve_insertion_order = false", "RESET SESSION preserve_insertion_order"
+        view = staged.startswith(STAGED_VIEW_PREFIX)
         with self.lock:         # two round trips: a small file's merge is mostly their overhead
             con = con if con is not None else self.con
             try:
                 if operation == "upload":
-                    n = con.execute(f"BEGIN TRANSACTION; {remove}; INSERT INTO {target} ({cols}) "
+                    begin, replace = f"{unordered}; BEGIN TRANSACTION; ", f"{remove}; "
+                    if view:
+                        con.execute(begin)
+                        begin = ""
+                        if not con.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:
+                            replace = ""    # a first upload: nothing to replace, the file not read for it
+                    n = con.execute(f"{begin}{replace}INSERT INTO {target} ({cols}) "
                                     f"SELECT {cols} FROM {q(staged)}").fetchone()[0]
                 else:
-                    n = con.execute(f"BEGIN TRANSACTION; SELECT count(*) FROM {q(staged)}").fetchone()[0]
+                    n = con.execute(f"{unordered}; BEGIN TRANSACTION; SELECT count(*) FROM {q(staged)}").fetchone()[0]
                     con.execute(remove)
-                con.execute(f"DROP TABLE {q(staged)}; COMMIT" if drop else "COMMIT")
+                con.execute(f"{drop_staged_sql(staged)}; COMMIT; {ordered}" if drop else f"COMMIT; {ordered}")
             except BaseException:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):
+                    con.execute(ordered)
                 raise
         return int(n)
 

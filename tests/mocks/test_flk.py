@@ -396,6 +396,51 @@ def test_a_kept_staged_table_holds_the_records_in_spec_order(store):
     assert not [n for (n,) in store.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()]
 
 
+def test_a_large_file_kept_on_disk_is_kept_as_a_view_over_it(store, tmp_path):
+    """A large clean file the caller keeps on disk is not copied into DuckDB: the kept result
+    is a view reading the same records from it (the same as a staged table of its bytes)."""
+    engine = FlkEngine(store)
+    rows = [R.format(i, "x") for i in range(flk._PYTHON_MAX_LINES + 10)]
+    path = tmp_path / "subjects.csv"
+    path.write_bytes("\n".join([H, *rows]).encode())
+    on_disk = engine.check(path, "subjects", keep_staged=True, stored_schema=None)
+    copied = engine.check(path.read_bytes(), "subjects", keep_staged=True, stored_schema=None)
+    assert on_disk.ok and on_disk.staged.startswith(flk.STAGED_VIEW_PREFIX)
+    assert not copied.staged.startswith(flk.STAGED_VIEW_PREFIX)
+    assert store.execute(f'SELECT * FROM "{on_disk.staged}"').fetchall() == \
+        store.execute(f'SELECT * FROM "{copied.staged}"').fetchall()
+    assert [r[0] for r in store.execute(f'DESCRIBE "{on_disk.staged}"').fetchall()] == \
+        list(TABLES["subjects"].column_names)
+    engine.drop_staged(on_disk)
+    engine.drop_staged(copied)
+    assert not store.execute("SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal").fetchall()
+    assert not store.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+
+
+def test_a_merge_leaves_the_connection_keeping_insertion_order(tmp_path):
+    """The merge inserts without keeping the rows' order, on the ФЛК's own connection; the
+    ФЛК numbers lines by that order, so the setting is put back after a merge and a failed one."""
+    from mocks.epgu.store import Store
+
+    store = Store(TABLES)
+    try:
+        cur = store.con.cursor()
+        engine = FlkEngine(cur)
+        path = tmp_path / "subjects.csv"
+        path.write_bytes("\n".join([H, *(R.format(i, "x") for i in range(600))]).encode())
+        keeps = "SELECT current_setting('preserve_insertion_order')"
+        for _ in range(2):                              # a first upload, then one replacing it
+            result = engine.check(path, "subjects", keep_staged=True, stored_schema=None)
+            assert store.merge("subjects", result.staged, "upload", con=cur, drop=True) == 600
+            assert cur.execute(keeps).fetchone()[0] is True
+        assert store.con.execute("SELECT count(*), count(DISTINCT id) FROM showcase.subjects").fetchone() == (600, 600)
+        with pytest.raises(duckdb.Error):
+            store.merge("subjects", "no_such_staged_table", "upload", con=cur)
+        assert cur.execute(keeps).fetchone()[0] is True
+    finally:
+        store.close()
+
+
 def test_max_errors_limits_the_list_not_the_count(engine):
     rows = [R.format(i, "x").replace("2025-01-01 00:00:01", "2025-13-01 00:00:01") for i in range(30)]
     data = "\n".join([H, *rows]).encode()
