@@ -10,8 +10,8 @@ One database (a file `epgu.duckdb` in the state directory, or in memory) holds
 - schema `epgu_mock`: the mock's own state — upload requests with their status history,
   their ФЛК reports, registered source systems, portal personas and received notifications.
 
-`Store` knows nothing of the request lifecycle: it merges a staged table into a showcase
-table atomically, reads rows, checksums, persists records, and runs the read-only queries of
+`Store` knows nothing of the request lifecycle: it merges a staged table (or a view over a
+large clean file, `flk.STAGED_VIEW_PREFIX`) into a showcase table atomically, reads rows, checksums, persists records, and runs the read-only queries of
 the ПОДД agent's SQL mode. DuckDB's memory is limited (`memory_mib`); what a big file's ФЛК
 or merge needs beyond spills to a temporary directory beside the database. The main connection (ФЛК, merges) is guarded by `lock`; reads
 use short-lived cursors (own DuckDB connections to the same database, MVCC-isolated), and
