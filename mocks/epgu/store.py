@@ -161,16 +161,19 @@ class Store:
             raise ValueError(f"unknown operation {operation!r}")
         pk = ", ".join(q(k) for k in spec.primary_key)
         remove = f"DELETE FROM {target} AS t USING (SELECT {pk} FROM {q(staged)}) AS s WHERE {keys}"
-        # The rows' order in a showcase table means nothing (every read orders by key), so the
-        # insert may run on every thread: keeping the order makes DuckDB insert on one thread
-        # under its memory limit. The setting is this connection's own, and put back at once.
-        unordered, ordered = "SET SESSION preserve_insertion_order = false", "RESET SESSION preserve_insertion_order"
+        # The rows' order in a showcase table means nothing (every read orders by key), so a
+        # large file's insert may run on every thread: keeping the order makes DuckDB insert on
+        # one thread under its memory limit. The setting is this connection's own, and put back
+        # at once (a small file's merge skips the two statements).
         view = staged.startswith(STAGED_VIEW_PREFIX)
+        unordered, ordered = "", ""
+        if view:
+            unordered, ordered = "SET SESSION preserve_insertion_order = false; ", "; RESET SESSION preserve_insertion_order"
         with self.lock:         # two round trips: a small file's merge is mostly their overhead
             con = con if con is not None else self.con
             try:
                 if operation == "upload":
-                    begin, replace = f"{unordered}; BEGIN TRANSACTION; ", f"{remove}; "
+                    begin, replace = f"{unordered}BEGIN TRANSACTION; ", f"{remove}; "
                     if view:
                         con.execute(begin)
                         begin = ""
@@ -179,14 +182,15 @@ class Store:
                     n = con.execute(f"{begin}{replace}INSERT INTO {target} ({cols}) "
                                     f"SELECT {cols} FROM {q(staged)}").fetchone()[0]
                 else:
-                    n = con.execute(f"{unordered}; BEGIN TRANSACTION; SELECT count(*) FROM {q(staged)}").fetchone()[0]
+                    n = con.execute(f"{unordered}BEGIN TRANSACTION; SELECT count(*) FROM {q(staged)}").fetchone()[0]
                     con.execute(remove)
-                con.execute(f"{drop_staged_sql(staged)}; COMMIT; {ordered}" if drop else f"COMMIT; {ordered}")
+                con.execute(f"{drop_staged_sql(staged)}; COMMIT{ordered}" if drop else f"COMMIT{ordered}")
             except BaseException:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                with contextlib.suppress(duckdb.Error):
-                    con.execute(ordered)
+                if ordered:
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute(ordered.lstrip("; "))
                 raise
         return int(n)
 

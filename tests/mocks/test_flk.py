@@ -435,7 +435,7 @@ def test_a_merge_leaves_the_connection_keeping_insertion_order(tmp_path):
             assert cur.execute(keeps).fetchone()[0] is True
         assert store.con.execute("SELECT count(*), count(DISTINCT id) FROM showcase.subjects").fetchone() == (600, 600)
         with pytest.raises(duckdb.Error):
-            store.merge("subjects", "no_such_staged_table", "upload", con=cur)
+            store.merge("subjects", flk.STAGED_VIEW_PREFIX + "gone", "upload", con=cur)
         assert cur.execute(keeps).fetchone()[0] is True
     finally:
         store.close()
