@@ -622,21 +622,27 @@ class _Run:
         program = self.engine.program(self.table, self.operation, [c for c, _ in fks], newlines=False,
                                       found_valid=found_valid, sql=not small)
         numbered = bool(read.patches) or self.force == "numbered"
-        records = self.records_sql(numbered=numbered)
-        rejects = self.temps[-2]
         # A large file the caller keeps on disk is not staged for the merge: a view reads it
         # again when it is merged (`finish`), in parallel, which costs less than holding every
         # record in DuckDB's memory (spilled under the showcase's limit) and copying it twice.
         self.view = (self.keep_staged and not small and not self_refs and not read.patches
                      and self.force is None and self.source.kept_by_caller)
+        rejects: str | None = None
         if (self.keep_staged and not self.view) or self_refs or self.force == "staged" or small:
             # A plain CREATE TABLE ... AS SELECT keeps the file's order (DuckDB documents it), so
-            # rowid numbers the records without a window function.
+            # rowid numbers the records without a window function. A small file is read first
+            # without a log of refused lines (two tables to make, read and drop on every upload):
+            # then a refused line is an error, and the file is read again with the log.
             self.stage = self.temp("stage")
-            try:
-                self.con.execute(f"CREATE TEMP TABLE {q(self.stage)} AS {records}")
-            except duckdb.InvalidInputException as exc:
-                raise _Exact() from exc
+            for logged in ([False, True] if small else [True]):
+                records = self.records_sql(numbered=numbered, rejects=logged)
+                rejects = self.temps[-2] if logged else None
+                try:
+                    self.con.execute(f"CREATE TEMP TABLE {q(self.stage)} AS {records}")
+                    break
+                except duckdb.InvalidInputException as exc:
+                    if logged:
+                        raise _Exact() from exc
             self.stage_sql = (f"SELECT * FROM {q(self.stage)}" if numbered
                               else f"SELECT (rowid + 2)::INTEGER AS line, * FROM {q(self.stage)}")
             records, numbered = self.stage_sql, True
@@ -654,6 +660,9 @@ class _Run:
             checked = self.check_in_python(program, fks, self_refs, long=read.longest > self.limit)
             n_records = len(checked)
         else:
+            if self.stage is None:
+                records = self.records_sql(numbered=numbered)
+                rejects = self.temps[-2]
             try:
                 self.con.execute(f"CREATE TEMP TABLE {q(scan)} AS {self.scan_sql(program, records, fks, self_refs, long=read.longest > self.limit, numbered=numbered)}")
             except duckdb.InvalidInputException as exc:   # the CSV reader gave up on a line
@@ -662,7 +671,7 @@ class _Run:
         # Every physical line is the header, a record, a blank line DuckDB skipped or a line it
         # refused; anything else means a quoted value spanning lines: DuckDB numbers records,
         # not lines, so only the exact path can name the lines.
-        refused = self.con.execute(
+        refused = [] if rejects is None else self.con.execute(
             f"SELECT line, any_value(csv_line), bool_and(error_type IN ({_STRUCTURAL})), "
             f"bool_or(error_type = 'INVALID ENCODING') FROM {q(rejects)} GROUP BY line ORDER BY line").fetchall()
         bad_utf8 = [int(r[0]) for r in refused if r[3]]

@@ -396,6 +396,20 @@ def test_a_kept_staged_table_holds_the_records_in_spec_order(store):
     assert not [n for (n,) in store.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()]
 
 
+def test_a_clean_small_file_is_read_once_without_a_log_of_refused_lines(store):
+    """Each upload of a small file used to make, read and drop DuckDB's tables of refused lines;
+    a clean one now needs none, and a broken one is read again with them, to the same findings."""
+    con = _Recording(store)
+    engine = FlkEngine(con)
+    clean = "\n".join([H, *(R.format(i, "x") for i in range(5))]).encode()
+    assert engine.check(clean, "subjects", stored_schema=None, keep_staged=True).ok
+    assert not [sql for sql in con.sql if "store_rejects" in sql]
+    broken = "\n".join([H, R.format(1, "x"), '"S-2";"S-0"', R.format(3, "y")]).encode()
+    result = engine.check(broken, "subjects", stored_schema=None)
+    assert findings(result.errors) == reference("subjects", broken)
+    assert [(e.rule, e.line) for e in result.errors] == [("field_count", 3)]
+
+
 def test_a_large_file_kept_on_disk_is_kept_as_a_view_over_it(store, tmp_path):
     """A large clean file the caller keeps on disk is not copied into DuckDB: the kept result
     is a view reading the same records from it (the same as a staged table of its bytes)."""
