@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from typing import Any
+from typing import Any, Iterable
 
 import httpx
 
@@ -85,21 +85,31 @@ class Portal:
         self.mnemonic = run["journal"]["mnemonic"]
         self.base = f"{self.agent}/{self.mnemonic}/ezhd"
         self.http = evidence.client("portal→agent")
-        self._consents_after: float | None = None
+        self._consents_after: dict[str, float] = {}     # a child's reference -> wall-clock time
 
-    def consents_stamped_until(self, when: dt.datetime) -> None:
-        """Consent notifications were sent stamped (`changed_at`) up to `when`, ahead of the
-        wall clock: the next one waits until the wall clock has passed it, so a later test that
-        stamps with the wall clock is not taken for a stale change (journal.yaml: the later
-        `changed_at` wins). Waiting here, not where the stamps were given, costs only a test
-        that sends a consent that soon."""
-        self._consents_after = max(self._consents_after or 0.0, when.timestamp() + 1.0)
+    def consents_stamped_until(self, when: dt.datetime, children: Iterable[str]) -> None:
+        """Consent notifications about these children (any of their references: learner_id,
+        child_oid, child_snils) were sent stamped (`changed_at`) up to `when`, ahead of the
+        wall clock: the next one about any of them waits until the wall clock has passed it,
+        so a later test that stamps with the wall clock is not taken for a stale change
+        (journal.yaml: the later `changed_at` of the child's consent wins). Waiting here, not
+        where the stamps were given, costs only a test that sends a consent about the same
+        child that soon; a consent about another child does not wait."""
+        for ref in children:
+            self._consents_after[str(ref)] = max(self._consents_after.get(str(ref), 0.0), when.timestamp() + 1.0)
+
+    def consent_waits(self, *children: str) -> bool:
+        """Whether a consent about a child with these references would wait now."""
+        now = time.time()
+        return any(self._consents_after.get(str(ref), 0.0) > now for ref in children)
 
     def call(self, method: str, path: str, oid: int | str | None = None, sender: str | None = PORTAL_MNEMONIC,
              **kwargs: Any) -> httpx.Response:
-        if path == self.CONSENTS and self._consents_after is not None:
-            time.sleep(max(0.0, min(10.0, self._consents_after - time.time())))
-            self._consents_after = None
+        body = kwargs.get("json")
+        if path == self.CONSENTS and self._consents_after and isinstance(body, dict):
+            named = {str(body[k]) for k in ("learner_id", "child_oid", "child_snils") if body.get(k) is not None}
+            until = max((self._consents_after.pop(ref, 0.0) for ref in named), default=0.0)
+            time.sleep(max(0.0, min(10.0, until - time.time())))
         headers = dict(kwargs.pop("headers", None) or {})
         if sender is not None:
             headers["X-Smev-Sender"] = sender

@@ -32,6 +32,7 @@ class Timeline:
 
     def __init__(self) -> None:
         self.last = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        self.children: set[str] = set()     # every reference of each child the stamps were about
 
     def next(self) -> dt.datetime:
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -43,12 +44,14 @@ class Timeline:
 def clock(portal) -> Iterator[Timeline]:
     line = Timeline()
     yield line
-    # later tests stamp with the wall clock: the portal's next consent waits until it passed the last stamp here
-    portal.consents_stamped_until(line.last)
+    # later tests stamp with the wall clock: the portal's next consent about one of these children
+    # waits until it passed the last stamp here
+    portal.consents_stamped_until(line.last, line.children)
 
 
-def _child(run, people) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    """A consenting child under 14 with a linked parent, and the child's references."""
+def _child(run, people, clock: Timeline) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """A consenting child under 14 with a linked parent, and the child's references (noted on
+    `clock`: its stamps are about this child)."""
     snils = {r["id"]: r.get("snils") for r in records(run, "learners")}
     child = people.pick("learner", prelinked=True, account_type="child", under_14=True,
                         where=lambda p: p.get("consent") == "granted" and p["oid"] not in people.claimed
@@ -56,6 +59,7 @@ def _child(run, people) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]
                         and snils.get(people.of(p["oid"])["record_id"]))
     record = people.of(child["oid"])["record_id"]
     refs = {"learner_id": record, "child_oid": str(child["oid"]), "child_snils": snils[record]}
+    clock.children.update(refs.values())
     before = sign_in_anew(run, child["oid"])
     if not before.signed_in:
         raise EnvironmentProblem(f"the consenting child {child['oid']} cannot sign in before the test: "
@@ -86,7 +90,7 @@ def _restore(portal, parent, refs, clock: Timeline) -> None:
 @pytest.mark.requirement("AUTH-08")
 @pytest.mark.surface(actor="learner_under_14", timing="consent_out_of_order")
 def test_the_later_change_wins_not_the_later_arrival(run, people, portal, clock):
-    child, parent, refs = _child(run, people)
+    child, parent, refs = _child(run, people, clock)
     now = clock.next()
     try:
         _accepted(_send(portal, parent, refs, "revoked", now)[0], "a revocation")
@@ -104,7 +108,7 @@ def test_the_later_change_wins_not_the_later_arrival(run, people, portal, clock)
 @pytest.mark.requirement("AUTH-08")
 @pytest.mark.surface(actor="learner_under_14", timing="consent_replayed")
 def test_a_repeated_notification_changes_nothing_and_a_conflicting_one_is_409(run, people, portal, clock):
-    child, parent, refs = _child(run, people)
+    child, parent, refs = _child(run, people, clock)
     now = clock.next()
     try:
         first, body = _send(portal, parent, refs, "revoked", now)
@@ -128,7 +132,7 @@ def test_a_repeated_notification_changes_nothing_and_a_conflicting_one_is_409(ru
 @pytest.mark.parametrize("reference", [pytest.param(r, marks=pytest.mark.surface(
     actor="learner_under_14", child_reference=r)) for r in CHILD_REFERENCES])
 def test_the_child_may_be_named_by_any_one_reference(run, people, portal, clock, reference):
-    child, parent, refs = _child(run, people)
+    child, parent, refs = _child(run, people, clock)
     now = clock.next()
     try:
         revoked, _ = _send(portal, parent, refs, "revoked", now, by=(reference,))
@@ -147,7 +151,7 @@ def test_the_child_may_be_named_by_any_one_reference(run, people, portal, clock,
 def test_a_malformed_changed_at_is_400_and_changes_nothing(run, people, portal, clock):
     """The agent refuses such a body itself, so it is sent to the journal's base URL as the agent
     would forward it (journal.yaml: what the agent refuses, the suite sends directly)."""
-    child, parent, refs = _child(run, people)
+    child, parent, refs = _child(run, people, clock)
     journal = DirectJournal(run)
     try:
         for bad in ("2026-13-01T10:00:00+03:00", "01.09.2026 10:00", "2026-09-01T10:00:00", "now"):

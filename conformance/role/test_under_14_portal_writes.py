@@ -19,12 +19,14 @@ from conformance.role._support import age_on, journal_today, linked_parents
 from conformance.verdicts import EnvironmentProblem
 
 
-def _young_linked_child(people, dataset, test_control) -> dict:
+def _young_linked_child(people, dataset, test_control, portal=None) -> dict:
     """A learner under 14 on the journal's date whose child ЕСИА account the journal has linked
     (the portal knows them by oid). Such children are scarce and other tests use them, so none is
     claimed: a conforming journal changes nothing here. The best fit is one no test has claimed,
     with a journal login, a parent's consent and a linked parent (to undo a wrongful change);
-    `pristine` says whether the child is such a one (then their state can be checked after)."""
+    `pristine` says whether the child is such a one (then their state can be checked after).
+    Among equals, one whose consent the portal may notify at once (AUTH-08 stamps ahead of the
+    wall clock; a consent about that child waits until the clock passed the stamps)."""
     today = journal_today(test_control)
     parents = linked_parents(people, dataset)
 
@@ -37,12 +39,16 @@ def _young_linked_child(people, dataset, test_control) -> dict:
                     and jp.get("consent_granted") and _parent_of(record, parents, dataset))
         return 0 if pristine else 1
 
-    found = sorted((g, p["oid"]) for p in people.esia.values()
+    def waits(p: dict) -> bool:
+        jp = people.of(p["oid"]) or {}
+        return portal is not None and portal.consent_waits(str(p["oid"]), jp.get("record_id") or "")
+
+    found = sorted((g, waits(p), p["oid"]) for p in people.esia.values()
                    if p.get("kind") == "learner" and p.get("account_type") == "child" and p.get("replaced_by") is None
                    and (g := grade(p)) is not None)
     if not found:
         raise EnvironmentProblem("the dataset has no learner under 14 whose child ЕСИА account the journal links")
-    best, oid = found[0]
+    best, _, oid = found[0]
     jp = people.of(oid)
     return {**jp, "oid": oid, "pristine": best == 0, "parent_oid": _parent_of(jp["record_id"], parents, dataset)}
 
@@ -82,7 +88,7 @@ def test_a_child_under_14_cannot_set_their_own_password_through_the_portal(porta
 @pytest.mark.surface(journal_operation="postConsent", session="esia")
 def test_a_child_under_14_cannot_revoke_their_own_consent_through_the_portal(run, portal, people, dataset,
                                                                            test_control):
-    child = _young_linked_child(people, dataset, test_control)
+    child = _young_linked_child(people, dataset, test_control, portal)
     stamp = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     notice = {"consent_id": str(uuid.uuid4()), "learner_id": child["record_id"], "action": "revoked",
               "changed_at": stamp.isoformat()}
