@@ -646,8 +646,9 @@ class _Run:
             self.stage_sql = (f"SELECT * FROM {q(self.stage)}" if numbered
                               else f"SELECT (rowid + 2)::INTEGER AS line, * FROM {q(self.stage)}")
             records, numbered = self.stage_sql, True
-        # Without a line column the scan's rowid numbers the records: the joins only probe, and
-        # DuckDB keeps the probe side's order; `report` confirms it on every line it reports.
+        # Without a line column the scan's rowid numbers the records: a single table read keeps
+        # its order (DuckDB documents it); through joins it promises none, so `report` then
+        # confirms every line it reports against the key read again.
         self.scan_line = "line" if numbered else "(rowid + 2)"
         # The scan names lines by itself when they are a column, or when it reads one table with
         # no join (DuckDB keeps a single table's order then, as documented): then reporting
