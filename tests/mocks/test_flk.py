@@ -433,7 +433,8 @@ def test_a_large_file_kept_on_disk_is_kept_as_a_view_over_it(store, tmp_path):
 
 def test_a_merge_leaves_the_connection_keeping_insertion_order(tmp_path):
     """The merge inserts without keeping the rows' order, on the ФЛК's own connection; the
-    ФЛК numbers lines by that order, so the setting is put back after a merge and a failed one."""
+    ФЛК numbers lines by that order, so the setting is put back after a merge (upload or delete,
+    through a view over the file) and after a failed one."""
     from mocks.epgu.store import Store
 
     store = Store(TABLES)
@@ -448,6 +449,11 @@ def test_a_merge_leaves_the_connection_keeping_insertion_order(tmp_path):
             assert store.merge("subjects", result.staged, "upload", con=cur, drop=True) == 600
             assert cur.execute(keeps).fetchone()[0] is True
         assert store.con.execute("SELECT count(*), count(DISTINCT id) FROM showcase.subjects").fetchone() == (600, 600)
+        gone = engine.check(path, "subjects", keep_staged=True, stored_schema=None, operation="delete")
+        assert gone.staged.startswith(flk.STAGED_VIEW_PREFIX)
+        assert store.merge("subjects", gone.staged, "delete", con=cur, drop=True) == 600
+        assert store.con.execute("SELECT count(*) FROM showcase.subjects").fetchone() == (0,)
+        assert cur.execute(keeps).fetchone()[0] is True
         with pytest.raises(duckdb.Error):
             store.merge("subjects", flk.STAGED_VIEW_PREFIX + "gone", "upload", con=cur)
         assert cur.execute(keeps).fetchone()[0] is True
