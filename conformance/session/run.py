@@ -26,6 +26,7 @@ HYPOTHESIS_PROFILE = "ezhd-certify"
 # pytest plugins installed beside the suite that its tests do not use: not loaded (Faker's alone
 # imports Faker, ~0.4 s); Schemathesis's also blanks the values in Hypothesis's failure reports
 UNUSED_PLUGINS = ("schemathesis", "faker", "respx", "anyio", "ezhd-fixtures")
+SCHEMATHESIS_USER = "test_contract.py"   # the test module that loads Schemathesis (API-01)
 PART_RECORDS = "records.json"
 
 
@@ -96,6 +97,11 @@ def run_pytest(report_dir: Path, run: Run, sut: Any, mocks: dict[str, str], seed
     try:
         selected = test_files or (selection.files_for(only) if only else None) or ()
         targets = [str(f.resolve()) for f in selected] or [str(CONFORMANCE_DIR)]
+        if not selected or any(f.name == SCHEMATHESIS_USER for f in selected):
+            # pytest marks the package of every installed plugin for assertion rewriting, even of
+            # one switched off (Schemathesis's is, below): imported first inside the run, its
+            # modules were rewritten, ~2 s of a full run; imported now, they load as they are
+            import schemathesis  # noqa: F401
         args = [*targets, "-p", "no:cacheprovider", "-q", "--rootdir", str(CONFORMANCE_DIR.parent),
                 "-o", "testpaths=conformance", "-W", "ignore::pytest.PytestAssertRewriteWarning",
                 *(a for name in UNUSED_PLUGINS for a in ("-p", f"no:{name}")),
