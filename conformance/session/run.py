@@ -100,8 +100,9 @@ def run_pytest(report_dir: Path, run: Run, sut: Any, mocks: dict[str, str], seed
         if not selected or any(f.name == SCHEMATHESIS_USER for f in selected):
             # pytest marks the package of every installed plugin for assertion rewriting, even of
             # one switched off (Schemathesis's is, below): imported first inside the run, its
-            # modules were rewritten, ~2 s of a full run; imported now, they load as they are
-            import schemathesis  # noqa: F401
+            # modules were rewritten, ~2 s of a full run; imported now (with the OpenAPI modules
+            # that loading a schema needs), they load as they are
+            import schemathesis.specs.openapi.schemas  # noqa: F401
         args = [*targets, "-p", "no:cacheprovider", "-q", "--rootdir", str(CONFORMANCE_DIR.parent),
                 "-o", "testpaths=conformance", "-W", "ignore::pytest.PytestAssertRewriteWarning",
                 *(a for name in UNUSED_PLUGINS for a in ("-p", f"no:{name}")),
