@@ -874,44 +874,40 @@ class _Run:
 
     # -- reporting -----------------------------------------------------------------------------------
 
+    def rows_at(self, lines: Iterable[int], source: str, select: str) -> list[tuple]:
+        """`select` over the rows of `source` (which has a `line` column) at these lines."""
+        wanted = sorted(set(lines))
+        if not wanted:
+            return []
+        want = self.temp("want")
+        self.con.execute(f"CREATE TEMP TABLE {q(want)} (line INTEGER)")
+        self.con.executemany(f"INSERT INTO {q(want)} VALUES (?)", [[x] for x in wanted])
+        rows = self.con.execute(f"SELECT {select} FROM ({source}) r SEMI JOIN {q(want)} w ON r.line = w.line").fetchall()
+        self.drop(want)
+        return rows
+
     def values(self, lines: Iterable[int]) -> dict[int, tuple[int, list[str | None]]]:
         """{line: (hash of the primary key, field texts)} of the records at these lines (read
         again, numbered, unless staged)."""
-        wanted = sorted(set(lines))
-        if not wanted:
-            return {}
-        want = self.temp("want")
-        self.con.execute(f"CREATE TEMP TABLE {q(want)} (line INTEGER)")
-        self.con.executemany(f"INSERT INTO {q(want)} VALUES (?)", [[x] for x in wanted])
         records = self.stage_sql or self.records_sql(numbered=True)
         pk = ", ".join(f"r.{q(k)}" for k in self.table.primary_key)
         cols = ", ".join(f"r.{q(n)}" for n in self.names)
-        rows = self.con.execute(
-            f"SELECT r.line, hash({pk}), {cols} FROM ({records}) r SEMI JOIN {q(want)} w ON r.line = w.line").fetchall()
-        self.drop(want)
+        rows = self.rows_at(lines, records, f"r.line, hash({pk}), {cols}")
         return {int(r[0]): (int(r[1]), list(r[2:])) for r in rows}
 
-    def scan_values_of(self, scan: str, flagged: list[int], candidates: list[int]) -> dict[int, tuple[int, list[str | None]]]:
-        """`values` from the scan itself: every field of the flagged lines, the key of the
-        lines whose key hash repeats (the other fields None)."""
-        wanted = sorted(set(flagged) | set(candidates))
-        if not wanted:
-            return {}
-        want = self.temp("want")
-        self.con.execute(f"CREATE TEMP TABLE {q(want)} (line INTEGER)")
-        self.con.executemany(f"INSERT INTO {q(want)} VALUES (?)", [[x] for x in wanted])
-        keys = ", ".join(q("k:" + k) for k in self.table.primary_key)
+    def scan_values_of(self, scan: str, lines: Iterable[int]) -> dict[int, tuple[int, list[str | None]]]:
+        """`values` from the scan itself: every field of a flagged line; of any other line (one
+        whose key hash repeats) the key, the other fields None."""
+        keys = ", ".join(f"r.{q('k:' + k)}" for k in self.table.primary_key)
         index = [self.names.index(k) for k in self.table.primary_key]
         out: dict[int, tuple[int, list[str | None]]] = {}
-        for ln, h, fields, *key in self.con.execute(
-                f"SELECT s.ln, s.h, s.{q('v:')}, {keys} FROM (SELECT {self.scan_line} AS ln, * FROM {q(scan)}) s "
-                f"SEMI JOIN {q(want)} w ON s.ln = w.line").fetchall():
+        for ln, h, fields, *key in self.rows_at(lines, f"SELECT {self.scan_line} AS line, * FROM {q(scan)}",
+                                                 f"r.line, r.h, r.{q('v:')}, {keys}"):
             if fields is None:
                 fields = [None] * len(self.names)
                 for i, k in zip(index, key):
                     fields[i] = k
             out[int(ln)] = (int(h), list(fields))
-        self.drop(want)
         return out
 
     def report(self, program: RowProgram, scan: str, stop: _Stop | None,
@@ -929,10 +925,8 @@ class _Run:
             f"SELECT {line} AS ln, h, err FROM {q(scan)} WHERE {where} AND (err >> 1) <> 0::{word} "
             f"ORDER BY ln LIMIT {limit}").fetchall()]
         candidates = self.duplicate_candidates(scan, where, rows)
-        if self.scan_values:
-            values = self.scan_values_of(scan, [ln for ln, _, _ in flagged], [ln for ln, _ in candidates])
-        else:
-            values = self.values([ln for ln, _, _ in flagged] + [ln for ln, _ in candidates])
+        lines = [ln for ln, _, _ in flagged] + [ln for ln, _ in candidates]
+        values = self.scan_values_of(scan, lines) if self.scan_values else self.values(lines)
         # The scan's order is the file's: confirmed on every line reported.
         for ln, h in [(ln, h) for ln, h, _ in flagged] + candidates:
             if ln not in values or values[ln][0] != h:
