@@ -108,7 +108,7 @@ class Portal:
         body = kwargs.get("json")
         if path == self.CONSENTS and self._consents_after and isinstance(body, dict):
             named = {str(body[k]) for k in ("learner_id", "child_oid", "child_snils") if body.get(k) is not None}
-            until = max((self._consents_after.pop(ref, 0.0) for ref in named), default=0.0)
+            until = max([self._consents_after.pop(ref, 0.0) for ref in named], default=0.0)   # each passed
             time.sleep(max(0.0, min(10.0, until - time.time())))
         headers = dict(kwargs.pop("headers", None) or {})
         if sender is not None:

@@ -166,31 +166,32 @@ class Store:
         # one thread under its memory limit. The setting is this connection's own, and put back
         # at once (a small file's merge skips the two statements).
         view = staged.startswith(STAGED_VIEW_PREFIX)
-        unordered, ordered = "", ""
-        if view:
-            unordered, ordered = "SET SESSION preserve_insertion_order = false; ", "; RESET SESSION preserve_insertion_order"
+        unordered = ["SET SESSION preserve_insertion_order = false"] if view else []
+        ordered = ["RESET SESSION preserve_insertion_order"] if view else []
+        insert = f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {q(staged)}"
         with self.lock:         # two round trips: a small file's merge is mostly their overhead
             con = con if con is not None else self.con
+
+            def run(*statements: str) -> Any:
+                return con.execute("; ".join(statements))
             try:
-                if operation == "upload":
-                    begin, replace = f"{unordered}BEGIN TRANSACTION; ", f"{remove}; "
-                    if view:
-                        con.execute(begin)
-                        begin = ""
-                        if not con.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:
-                            replace = ""    # a first upload: nothing to replace, the file not read for it
-                    n = con.execute(f"{begin}{replace}INSERT INTO {target} ({cols}) "
-                                    f"SELECT {cols} FROM {q(staged)}").fetchone()[0]
+                if operation == "upload" and view:
+                    run(*unordered, "BEGIN TRANSACTION")
+                    empty = not run(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]
+                    # a first upload: nothing to replace, the file not read for it
+                    n = run(*([] if empty else [remove]), insert).fetchone()[0]
+                elif operation == "upload":
+                    n = run("BEGIN TRANSACTION", remove, insert).fetchone()[0]
                 else:
-                    n = con.execute(f"{unordered}BEGIN TRANSACTION; SELECT count(*) FROM {q(staged)}").fetchone()[0]
-                    con.execute(remove)
-                con.execute(f"{drop_staged_sql(staged)}; COMMIT{ordered}" if drop else f"COMMIT{ordered}")
+                    n = run(*unordered, "BEGIN TRANSACTION", f"SELECT count(*) FROM {q(staged)}").fetchone()[0]
+                    run(remove)
+                run(*([drop_staged_sql(staged)] if drop else []), "COMMIT", *ordered)
             except BaseException:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
                 if ordered:
                     with contextlib.suppress(duckdb.Error):
-                        con.execute(ordered.lstrip("; "))
+                        run(*ordered)
                 raise
         return int(n)
 
