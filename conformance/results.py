@@ -285,12 +285,26 @@ def validate_results(results: Any) -> None:
         raise ValueError(f"results do not match {RESULTS_SCHEMA_FILE.name}: {described}")
 
 
+# results files this process checked and wrote, with their (inode, size, mtime) as written: a
+# run reads its results.json back twice (certify, the HTML report), and checking them against
+# the schema again costs more than a tenth of a second each time; a changed file is checked
+_WRITTEN: dict[str, tuple[int, int, int]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def write_results(results: Mapping[str, Any], path: Path | str) -> None:
     """Check `results` against the schema, then write it as UTF-8 JSON, evidence paths under
     the file's directory made relative to it (a run directory can be moved or archived)."""
-    results = relative_paths(results, Path(path).resolve().parent)
+    path = Path(path).resolve()
+    results = relative_paths(results, path.parent)
     validate_results(results)
-    Path(path).write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    _WRITTEN.pop(str(path), None)
+    path.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    _WRITTEN[str(path)] = _stamp(path)
 
 
 def relative_paths(results: Mapping[str, Any], base: Path) -> dict[str, Any]:
@@ -370,9 +384,13 @@ def specs_digest() -> str:
 
 
 def load_results(path: Path | str) -> dict[str, Any]:
-    """Read a results.json and check it against the schema."""
-    results = json.loads(Path(path).read_text(encoding="utf-8"))
-    validate_results(results)
+    """Read a results.json and check it against the schema (unless this process checked and
+    wrote it, and it has not changed since)."""
+    path = Path(path).resolve()
+    unchanged = _WRITTEN.get(str(path)) == _stamp(path)
+    results = json.loads(path.read_text(encoding="utf-8"))
+    if not unchanged:
+        validate_results(results)
     return results
 
 

@@ -277,3 +277,41 @@ def test_a_parts_raw_records_name_evidence_relative_to_their_directory(tmp_path)
     (back,) = load_records(tmp_path / "moved" / "parts" / "0" / "records.json")
     assert back.evidence == [str(tmp_path / "moved" / "parts" / "0" / "transcripts" / "t.jsonl")]
     assert (back.nodeid, back.outcome, back.message) == (record.nodeid, Outcome.FAILED, "boom")
+
+
+def _written_results(tmp_path):
+    from conformance.results import write_results
+
+    record = TestRecord("conformance/auth/test_a.py::test_a", ["AUTH-01"], Outcome.PASSED)
+    run = {"tool": {"name": "ezhd-conformance", "version": "0"}, "started": "2026-01-01T00:00:00Z",
+           "finished": "2026-01-01T00:00:01Z", "seed": 1, "mocks": {}, "declared_features": [],
+           "python": "3", "platform": "p", "pytest_exit_status": 0,
+           "sut": {"journal": {"base_url": "http://127.0.0.1:1"}}}
+    path = tmp_path / "results.json"
+    write_results(build_results(load_requirements(), [record], run=run), path)
+    return path
+
+
+def test_a_results_file_changed_after_it_was_written_is_checked_again(tmp_path) -> None:
+    """Reading back the file this process wrote skips a second schema check, but an edited
+    file (an invalid verdict put in by hand) is refused, naming what is wrong."""
+    path = _written_results(tmp_path)
+    assert load_results(path)["requirements"][0]["verdict"] == "PASS"
+    edited = json.loads(path.read_text(encoding="utf-8"))
+    edited["requirements"][0]["verdict"] = "PASSED-ISH"
+    path.write_text(json.dumps(edited), encoding="utf-8")
+    with pytest.raises(ValueError, match="verdict"):
+        load_results(path)
+
+
+def test_a_results_file_written_by_this_process_is_not_checked_twice(tmp_path, monkeypatch) -> None:
+    import conformance.results as results_module
+
+    path = _written_results(tmp_path)
+    checked: list[object] = []
+    monkeypatch.setattr(results_module, "validate_results", checked.append)
+    load_results(path)
+    assert checked == []
+    path.write_text(path.read_text(encoding="utf-8") + " ", encoding="utf-8")   # any change: checked
+    load_results(path)
+    assert len(checked) == 1
