@@ -138,7 +138,7 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
                                            set_env, spawn_reference, start_mocks)
     from conformance.session.parallel import run_parts
     from conformance.session.prepare import make_dataset, prepare
-    from conformance.session.run import run_pytest, summarise
+    from conformance.session.run import run_pytest, summarise, write_reports
     from conformance.sut import SutError, load_sut
     from mocks.common.guard import ADMIN_TOKEN_ENV
     from specs.requirements import load_requirements
@@ -219,7 +219,9 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
 
     options = {"seed": seed, "defects": defects, "only": only, "level": level,
                "mocks_file": str(mocks_file.resolve()) if mocks_file is not None else None}
+    reporter = ThreadPoolExecutor(max_workers=1)
     with ExitStack() as stack, ThreadPoolExecutor(max_workers=1) as pool:
+        stack.callback(reporter.shutdown)   # last out: waits for the reports, if they were started
         started = time.monotonic()
         # the dataset is generated while the mocks and the journal (a subprocess) start
         dataset_made = pool.submit(make_dataset, report_dir, seed)
@@ -249,7 +251,11 @@ def certify(sut_arg: str | None, mocks_file: Path | None, replay_dir: Path | Non
                    + (" (attached)" if attached is not None else "")
                    + (f"; defects: {', '.join(defects)}" if defects else ""))
         results = run_pytest(report_dir, run, sut, urls, seed, only, progress=not no_progress,
-                              short_tracebacks=bool(setup_problems), test_files=test_files)
+                              short_tracebacks=bool(setup_problems), test_files=test_files, reports=False)
+        # junit.xml and report.html are rendered (CPU) while the journal and the mocks stop
+        # (mostly waiting for them), on leaving this block
+        written = reporter.submit(write_reports, results, report_dir)
+    written.result()
     code = summarise(results, only, report_dir, setup_problems)
     raise click.exceptions.Exit(code)
 
