@@ -165,7 +165,7 @@ def _gaps(sends: list[dict[str, Any]]) -> list[float]:
     return [round(b - a, 3) for a, b in zip(stamps, stamps[1:])]
 
 
-RETRY_AFTER = 2      # seconds; longer than a first back-off step (0.5 s for certify, 1 s by default), short enough for a run
+RETRY_AFTER = 2      # seconds; longer than a first back-off step (0.3 s for certify, 1 s by default), short enough for a run
 
 
 @pytest.mark.requirement("EXP-06")
