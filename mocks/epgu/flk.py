@@ -445,6 +445,7 @@ class _Run:
         self.scan_line = "line"             # the line of a scan row: its column, or from rowid
         self.scan_values = False            # the scan holds the keys and the flagged records' fields
         self.view = False                   # keep_staged: a view over the file instead of a table
+        self.last_rejects = ""              # the refused-lines table of the last logged read
 
     # -- plumbing ------------------------------------------------------------------------------------
 
@@ -452,6 +453,12 @@ class _Run:
         name = f"_flk_{kind}_{self.tag}_{len(self.temps)}"
         self.temps.append(name)
         return name
+
+    def rejects_options(self) -> str:
+        """`read_csv` options that log refused lines to a new temp table (`last_rejects`)."""
+        self.last_rejects = self.temp("rej")
+        return (f", store_rejects=true, rejects_table={lit(self.last_rejects)}, "
+                f"rejects_scan={lit(self.temp('rscan'))}")
 
     def drop(self, *names: str | None) -> None:
         wanted = [n for n in names if n]
@@ -520,10 +527,7 @@ class _Run:
 
     def lines_scan(self, rejects: bool = True) -> str:
         nl = "\\r\\n" if self.newlines == "crlf" else "\\n"
-        extra = ""
-        if rejects:
-            extra = (f", store_rejects=true, rejects_table={lit(self.temp('rej'))}, "
-                     f"rejects_scan={lit(self.temp('rscan'))}")
+        extra = self.rejects_options() if rejects else ""
         return (f"read_csv({lit(str(self.source.path))}, columns={{'l': 'VARCHAR'}}, "
                 f"delim={lit(_LINE_DELIM)}, quote='', escape='', header=false, auto_detect=false, "
                 f"new_line='{nl}', strict_mode=false, null_padding=false{extra})")
@@ -532,7 +536,7 @@ class _Run:
         """Count and measure the raw lines; find blank lines and the lines DuckDB's CSV reader
         would read differently from csv (a space between a quote and a delimiter)."""
         scan = self.lines_scan()
-        rejects = self.temps[-2]
+        rejects = self.last_rejects
         odd = (f"CASE WHEN {_SPACE_AT_BOUNDARY} THEN NOT regexp_full_match(l, {lit(_STANDARD_RE)}) "
                f"ELSE false END")
         try:
@@ -592,8 +596,7 @@ class _Run:
         error (for a file already found clean)."""
         nl = "\\r\\n" if self.newlines == "crlf" else "\\n"
         cols = ", ".join(f"{lit(n)}: 'VARCHAR'" for n in self.names)
-        logged = (f", store_rejects=true, rejects_table={lit(self.temp('rej'))}, "
-                  f"rejects_scan={lit(self.temp('rscan'))}") if rejects else ""
+        logged = self.rejects_options() if rejects else ""
         reader = (f"read_csv({lit(str(self.source.path))}, columns={{{cols}}}, delim=';', quote='\"', "
                   f"escape='\"', header=true, auto_detect=false, new_line='{nl}', strict_mode=true, "
                   f"null_padding=false, allow_quoted_nulls=true{logged})")
@@ -636,7 +639,7 @@ class _Run:
             self.stage = self.temp("stage")
             for logged in ([False, True] if small else [True]):
                 records = self.records_sql(numbered=numbered, rejects=logged)
-                rejects = self.temps[-2] if logged else None
+                rejects = self.last_rejects if logged else None
                 try:
                     self.con.execute(f"CREATE TEMP TABLE {q(self.stage)} AS {records}")
                     break
@@ -655,15 +658,16 @@ class _Run:
         # takes values from the scan instead of reading the file again, numbered. A staged
         # file is cheap to look up; with joins the order is confirmed by that second reading.
         self.scan_values = self.stage_sql is None and (numbered or not fks)
-        scan = self.temp("scan")
         checked: list[tuple[int, int, int, list[str | None]]] = []
+        scan = ""                       # (a small file's records are checked in Python: no scan table)
         if small:
             checked = self.check_in_python(program, fks, self_refs, long=read.longest > self.limit)
             n_records = len(checked)
         else:
+            scan = self.temp("scan")
             if self.stage is None:
                 records = self.records_sql(numbered=numbered)
-                rejects = self.temps[-2]
+                rejects = self.last_rejects
             try:
                 self.con.execute(f"CREATE TEMP TABLE {q(scan)} AS {self.scan_sql(program, records, fks, self_refs, long=read.longest > self.limit, numbered=numbered)}")
             except duckdb.InvalidInputException as exc:   # the CSV reader gave up on a line
@@ -1075,7 +1079,7 @@ class _Run:
                 self.con.execute(
                     f"CREATE TEMP TABLE {q(lines)} AS SELECT (row_number() OVER ())::INTEGER AS rn, "
                     f"coalesce(l, '') AS l, chr(10) AS term FROM {self.lines_scan(rejects=True)}")
-                refused = self.con.execute(f"SELECT count(*) FROM {q(self.temps[-2])}").fetchall()[0][0]
+                refused = self.con.execute(f"SELECT count(*) FROM {q(self.last_rejects)}").fetchall()[0][0]
             except duckdb.Error:
                 refused = 1
             if not refused:
