@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import hashlib
 import json
 import os
@@ -224,6 +225,18 @@ def slow_clients(stand: Stand, n: int, results: list[float]) -> None:
         t.join()
 
 
+def status_timeline(stand: Stand, sent_at: dt.datetime) -> dict[str, float]:
+    """Seconds from the start of the send to each status of the showcase's last request (its
+    history): when the showcase had the body (0), began the ФЛК (6) and stored the rows (3)."""
+    requests = stand.admin("epgu", "GET", "/requests").json()
+    requests = requests.get("requests", requests) if isinstance(requests, dict) else requests
+    if not requests:
+        return {}
+    history = stand.admin("epgu", "GET", f"/requests/{requests[-1]['request_id']}").json().get("history", [])
+    return {str(step["code"]): round((dt.datetime.fromisoformat(step["at"].replace("Z", "+00:00"))
+                                      - sent_at).total_seconds(), 3) for step in history}
+
+
 def one_file(stand: Stand, rows: int, json_out: Path | None, max_body: int | None,
              db_memory_mib: int | None = None) -> None:
     """One big upload through the agent: seconds until the 200, rows/s, the stand's CPU and
@@ -237,10 +250,12 @@ def one_file(stand: Stand, rows: int, json_out: Path | None, max_body: int | Non
     body = csv_file("ONE", rows)
     before = rss_mib(stand.proc.pid)
     cpu_before = cpu_seconds(stand.proc.pid)
+    sent_at = dt.datetime.now(dt.timezone.utc)
     started = time.perf_counter()
     r = httpx.post(f"{stand.urls['smev']}/BENCH000/myedu/api/edu-upload/v1/csv/address", content=body,
                    headers={"Content-Type": "application/octet-stream"}, timeout=600)
     seconds = time.perf_counter() - started
+    timeline = status_timeline(stand, sent_at)
     cpu = cpu_seconds(stand.proc.pid) - cpu_before
     after = rss_mib(stand.proc.pid)
     stored, distinct = stand.admin("epgu", "POST", "/query", json={
@@ -256,6 +271,7 @@ def one_file(stand: Stand, rows: int, json_out: Path | None, max_body: int | Non
            "stand_rss_mib_before": before.get("VmRSS"), "stand_peak_rss_mib": after.get("VmHWM"),
            "peak_rss_over_file": round(after.get("VmHWM", 0) / file_mib, 2),
            "peak_rss_growth_over_file": round((after.get("VmHWM", 0) - before.get("VmRSS", 0)) / file_mib, 2),
+           "status_at_s": timeline,
            "load_average": os.getloadavg()}
     print(json.dumps(out, indent=2))
     if json_out:
