@@ -98,6 +98,8 @@ class Load:
     def __init__(self, stand: Stand, args: argparse.Namespace) -> None:
         self.stand, self.args = stand, args
         self.latencies: list[float] = []
+        self.sent: list[tuple[float, float]] = []   # (seconds into the load, latency) of each 200
+        self.t0 = time.perf_counter()
         self.statuses: dict[int, int] = {}
         self.acked: dict[str, str] = {}          # file prefix → sha256 of the acknowledged file
         self.attempts: dict[str, int] = {}       # sha256 → POSTs sent (each may be applied once)
@@ -124,6 +126,7 @@ class Load:
                 self.statuses[r.status_code] = self.statuses.get(r.status_code, 0) + 1
                 if r.status_code == 200:
                     self.latencies.append(time.perf_counter() - started)
+                    self.sent.append((started - self.t0, self.latencies[-1]))
                     self.acked[prefix] = hashlib.sha256(body).hexdigest()
                     self.done += 1
                     break
@@ -134,7 +137,7 @@ class Load:
     async def run(self) -> float:
         limits = httpx.Limits(max_connections=self.args.clients + 10, max_keepalive_connections=self.args.clients)
         async with httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0), limits=limits) as http:
-            started = time.perf_counter()
+            started = self.t0 = time.perf_counter()
             await asyncio.gather(*(self.client(http, i) for i in range(self.args.clients)))
             return time.perf_counter() - started
 
@@ -365,6 +368,10 @@ def main() -> None:
         "p50_s": round(statistics.median(lat), 3) if lat else None,
         "p99_s": round(lat[int(0.99 * (len(lat) - 1))], 3) if lat else None,
         "uploads_per_s": round(len(load.acked) / seconds, 1), "seconds": round(seconds, 1),
+        # when the slowest uploads were sent: all at once is one pause of the stand (or of the
+        # machine), spread over the run is queueing
+        "slowest_sent_at_s": [[round(at, 1), round(took, 2)] for at, took in
+                              sorted(load.sent, key=lambda p: -p[1])[:5]],
         "stand_cpu_ms_per_upload": round(1000 * stand_cpu / max(1, len(load.acked)), 1) if stand_cpu else None,
         "slow_clients_dropped_after_s": [round(min(slow), 1), round(max(slow), 1)] if slow else None,
         "big_chunked": {"bodies": args.big, "mib_each": args.big_mib, "answers": sorted(set(big)),
