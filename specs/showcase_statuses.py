@@ -34,5 +34,6 @@ def code(key: str) -> int:
     raise KeyError(f"no showcase status {key!r} (known: {', '.join(s.key for s in statuses().values())})")
 
 
+@functools.lru_cache(maxsize=1)
 def final_codes() -> frozenset[int]:
     return frozenset(s.code for s in statuses().values() if s.final)

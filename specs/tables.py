@@ -82,7 +82,7 @@ class Table:
     dated_by: str | None = None           # the date column that places a row in a period
     _by_name: Mapping[str, Column] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
+    @functools.cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
@@ -92,7 +92,7 @@ class Table:
         except KeyError:
             raise KeyError(f"table {self.name!r} has no column {name!r}") from None
 
-    @property
+    @functools.cached_property      # (read on every ФЛК of a file: the table never changes)
     def foreign_keys(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if c.references)
 

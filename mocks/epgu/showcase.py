@@ -83,7 +83,8 @@ def status_body(code: int) -> dict[str, Any]:
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC now as 2026-01-31T12:00:00.000000Z (isoformat: a third of strftime's CPU)."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -757,31 +758,40 @@ class Showcase:
         """(the request to move now, or None; seconds until one may be ready). Call with
         `_cond` held. Delays of all requests run side by side; a request leaves 6 (its ФЛК
         and merge) only when every earlier request of its source is final."""
+        # Called with the lock held after every transition and wake-up (a tenth of the stand's
+        # Python time under load): one pass, attributes and lookups bound to locals.
         live: collections.deque[str] = collections.deque()
+        keep = live.append
         waiting_sources: set[str] = set()
+        waiting = waiting_sources.add
         best: UploadRequest | None = None
         best_key = (0.0, 0.0)
         wait = 0.5
         final = final_codes()
+        get, busy, served = self._requests.get, self._busy, self._served
         for rid in self._queue:
-            rec = self._requests.get(rid)
-            if rec is None or rec.code in final:
+            rec = get(rid)
+            if rec is None:
                 continue
-            live.append(rid)
-            busy = rid in self._busy
-            blocked = busy or rec.code == 6 and (rec.source in waiting_sources or
-                                         (rec.stall_until is not None and rec.stall_until > now))
-            waiting_sources.add(rec.source)
-            if blocked:
-                if rec.stall_until is not None and rec.stall_until > now:
-                    wait = min(wait, rec.stall_until - now)
+            code = rec.code
+            if code in final:
                 continue
-            if rec.next_at <= now:
-                key = (self._served.get(rec.source, 0.0) if rec.code == 6 else 0.0, rec.next_at)
+            keep(rid)
+            source, stall = rec.source, rec.stall_until
+            stalled = stall is not None and stall > now
+            if rid in busy or (code == 6 and (stalled or source in waiting_sources)):
+                waiting(source)
+                if stalled and stall - now < wait:
+                    wait = stall - now
+                continue
+            waiting(source)
+            at = rec.next_at
+            if at <= now:
+                key = (served.get(source, 0.0) if code == 6 else 0.0, at)
                 if best is None or key < best_key:
                     best, best_key = rec, key
-            else:
-                wait = min(wait, rec.next_at - now)
+            elif at - now < wait:
+                wait = at - now
         self._queue = live
         return best, max(wait, 0.0)
 
