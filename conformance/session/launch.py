@@ -35,9 +35,10 @@ MOCK_NAMES = ("esia", "smev", "epgu")
 # export status polls every 0.1 s; back-off 0.3, 0.6, 1.2 s … (1 s each by default) — still far
 # above the scheduling noise the EXP-06 tests allow for when they compare pauses from the
 # mocks' journals (measured: within 5 ms of 0.3 and 0.6 s; the growth check fails only when
-# the first pause runs 0.2 s late and the second on time); passwords issued or changed during the run hashed at scrypt N = 2^10, as
-# the dataset's are (2^14 by default: ~50 ms of CPU per hash or sign-in; a certify run's
-# journal lives in its report directory, administrator password in clear beside it)
+# the first pause runs 0.2 s late and the second on time); passwords issued or changed during
+# the run hashed at scrypt N = 2^10, as the dataset's are (2^14 by default: ~50 ms of CPU per
+# hash or sign-in; a certify run's journal lives in its report directory, administrator
+# password in clear beside it)
 JOURNAL_TEST_SETTINGS = {"export_poll_interval": 0.1, "export_retry_base": 0.3, "scrypt_n": 2 ** 10}
 
 

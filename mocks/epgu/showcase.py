@@ -779,12 +779,12 @@ class Showcase:
             keep(rid)
             source, stall = rec.source, rec.stall_until
             stalled = stall is not None and stall > now
-            if rid in busy or (code == 6 and (stalled or source in waiting_sources)):
-                waiting(source)
+            blocked = rid in busy or (code == 6 and (stalled or source in waiting_sources))
+            waiting(source)
+            if blocked:
                 if stalled and stall - now < wait:
                     wait = stall - now
                 continue
-            waiting(source)
             at = rec.next_at
             if at <= now:
                 key = (served.get(source, 0.0) if code == 6 else 0.0, at)
