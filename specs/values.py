@@ -24,6 +24,15 @@ _TYPE_SHAPES = {
     "time": re.compile(r"^[0-9]{2}:[0-9]{2}$"),
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A `strptime` format that reads text of the shape above exactly as ISO 8601 parsing does (the
+# shape fixes every field's digits, so padding and ISO-only forms cannot differ; an impossible
+# value fails in both, with ISO's clearer message): its far cheaper ISO reader. Other formats
+# in `_conventions.yaml` keep `strptime`.
+_ISO_READERS = {
+    ("date", "%Y-%m-%d"): dt.date.fromisoformat,
+    ("datetime", "%Y-%m-%d %H:%M:%S"): dt.datetime.fromisoformat,
+    ("time", "%H:%M"): dt.time.fromisoformat,
+}
 _INT_LIMIT = 2**63 - 1
 
 
@@ -66,6 +75,9 @@ def parse_value(column: Column, text: str, conventions: Conventions) -> Any:
         if kind == "decimal":
             return Decimal(text)
         fmt = conventions.formats[kind]
+        iso = _ISO_READERS.get((kind, fmt))
+        if iso is not None:
+            return iso(text)
         parsed = dt.datetime.strptime(text, fmt)
     except (ValueError, InvalidOperation) as exc:
         if isinstance(exc, ValueRuleError):
