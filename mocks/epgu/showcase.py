@@ -34,6 +34,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import heapq
 import math
 import os
 import re
@@ -240,6 +241,96 @@ class UploadRequest:
         return out
 
 
+# --- the order of work -----------------------------------------------------------------------
+
+class _Schedule:
+    """Which request a worker moves next, without a pass over every request in flight.
+
+    The rules: a request may move once its stage's delay is over (`next_at`); a request leaves
+    6 (its ФЛК and merge) only when it is the oldest unfinished request of its source and is
+    not stalled; of those ready, the one with the least (when its source last left 6, taken as
+    0 for a request before 6; when it fell due) goes first, so sources take turns at the ФЛК.
+    A request a thread is moving is not offered.
+    Kept by the lifecycle (under the showcase's lock): `add` a new request, `moved` after each
+    transition or release, `take` for a worker. Stale heap entries are skipped (`_version`)."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self._timers: list[tuple[float, int, int, UploadRequest]] = []    # (due, seq, version, rec)
+        self._ready: list[tuple[float, float, int, int, UploadRequest]] = []  # (served, at, seq, version, rec)
+        self._by_source: dict[str, collections.deque[UploadRequest]] = {}   # unfinished, oldest first
+        self._version: dict[str, int] = {}
+        self.live = 0
+
+    def add(self, rec: UploadRequest) -> None:
+        """A new unfinished request (in order of arrival)."""
+        self._by_source.setdefault(rec.source, collections.deque()).append(rec)
+        self.live += 1
+        self._offer(rec)
+
+    def moved(self, rec: UploadRequest, final: bool) -> None:
+        """After `rec` changed (a transition, a release): offer it again, or forget it when final."""
+        if not final:
+            self._offer(rec)
+            return
+        line = self._by_source.get(rec.source)
+        if not line or rec not in line:
+            return
+        head = line[0] is rec
+        if head:
+            line.popleft()
+        else:
+            line.remove(rec)
+        self.live -= 1
+        self._version.pop(rec.request_id, None)
+        if not line:
+            del self._by_source[rec.source]
+        elif head:
+            self._offer(line[0])           # the source's next file may leave 6 now
+
+    def _offer(self, rec: UploadRequest) -> None:
+        version = self._version.get(rec.request_id, 0) + 1
+        self._version[rec.request_id] = version
+        due = rec.next_at
+        if rec.code == 6:
+            line = self._by_source.get(rec.source)
+            if not line or line[0] is not rec:
+                return                     # offered when the files before it are final
+            if rec.stall_until is not None:
+                if rec.stall_until == math.inf:
+                    return                 # offered again by `release`
+                due = max(due, rec.stall_until)
+        heapq.heappush(self._timers, (due, rec.seq, version, rec))
+
+    def take(self, now: float, served: dict[str, float], busy: set[str]
+             ) -> tuple[UploadRequest | None, float]:
+        """(the request to move now, or None; seconds until the next may be due, at most 0.5)."""
+        timers, ready, versions = self._timers, self._ready, self._version
+        while timers and timers[0][0] <= now:
+            _, seq, version, rec = heapq.heappop(timers)
+            if versions.get(rec.request_id) != version:
+                continue
+            if rec.code == 6 and rec.stall_until is not None and rec.stall_until > now:
+                self._offer(rec)           # stalled longer than it was due
+                continue
+            heapq.heappush(ready, (served.get(rec.source, 0.0) if rec.code == 6 else 0.0,
+                                   rec.next_at, seq, version, rec))
+        best = None
+        while ready:
+            entry = heapq.heappop(ready)
+            rec = entry[4]
+            if versions.get(rec.request_id) == entry[3] and rec.request_id not in busy:
+                versions[rec.request_id] = entry[3] + 1      # taken: offered again by `moved`
+                best = rec
+                break
+        while timers and versions.get(timers[0][3].request_id) != timers[0][2]:
+            heapq.heappop(timers)
+        wait = min(0.5, timers[0][0] - now) if timers else 0.5
+        return best, (0.0 if ready else max(wait, 0.0))
+
+
 # --- the core --------------------------------------------------------------------------------
 
 class Showcase:
@@ -270,7 +361,8 @@ class Showcase:
         self.journal = RequestJournal(self.settings.journal_size)
         self._cond = threading.Condition()
         self._requests: dict[str, UploadRequest] = {}
-        self._queue: collections.deque[str] = collections.deque()
+        self._queue: collections.deque[str] = collections.deque()   # arrival order (step mode)
+        self._schedule = _Schedule()              # what the workers move next
         self._bodies: dict[str, bytes] = {}       # spool of an in-memory showcase
         self._sources: dict[str, dict[str, Any]] = {}
         self._seq = 0
@@ -314,6 +406,7 @@ class Showcase:
                 self._set(rec, 2, note="resumed after a restart; ФЛК runs again")
                 rec.next_at = time.monotonic()
                 self._queue.append(rec.request_id)
+                self._schedule.add(rec)
                 resumed += 1
         self._resumed = resumed
         if self.spool_dir is not None:         # bodies no request in flight needs (never recorded, final)
@@ -365,6 +458,7 @@ class Showcase:
                 self._drop_body(rid)
             self._requests.clear()
             self._queue.clear()
+            self._schedule.clear()
             self._sources.clear()
             waiting = list(self._waiters)
         with self._write_lock:                 # no record of a forgotten request is written later
@@ -494,6 +588,7 @@ class Showcase:
             rec.next_at = time.monotonic() + self.settings.delays.get("0", 0.0)
             self._set(rec, 0)
             self._queue.append(rid)
+            self._schedule.add(rec)
             self._cond.notify_all()
         return rid
 
@@ -570,6 +665,8 @@ class Showcase:
             rec.stall_until = None
             if rec.fault and rec.fault.get("kind") == "stall":
                 rec.fault = {**rec.fault, "released": True}
+            if rec.request_id not in self._busy:
+                self._moved(rec)
             self._cond.notify_all()
         return rec.public()
 
@@ -726,8 +823,18 @@ class Showcase:
 
     def pending(self) -> int:
         with self._cond:
-            return sum(1 for rid in self._queue
-                       if rid in self._requests and not status_codes()[self._requests[rid].code].final)
+            return self._schedule.live
+
+    def _moved(self, rec: UploadRequest) -> None:
+        """After a transition (or a release) of `rec`: tell the schedule, and keep the queue of
+        arrival from growing with finished requests. Call with `_cond` held."""
+        if self._requests.get(rec.request_id) is not rec:
+            return                                  # forgotten by reset()
+        self._schedule.moved(rec, rec.code in final_codes())
+        if len(self._queue) > 2 * self._schedule.live + 64:
+            final, get = final_codes(), self._requests.get
+            self._queue = collections.deque(
+                rid for rid in self._queue if (r := get(rid)) is not None and r.code not in final)
 
     def step(self) -> tuple[str, int] | None:
         """Advance the oldest unfinished request by one stage, ignoring delays (a stalled
@@ -754,47 +861,6 @@ class Showcase:
                 break
         return steps
 
-    def _next_ready(self, now: float) -> tuple[UploadRequest | None, float]:
-        """(the request to move now, or None; seconds until one may be ready). Call with
-        `_cond` held. Delays of all requests run side by side; a request leaves 6 (its ФЛК
-        and merge) only when every earlier request of its source is final."""
-        # Called with the lock held after every transition and wake-up (a tenth of the stand's
-        # Python time under load): one pass, attributes and lookups bound to locals.
-        live: collections.deque[str] = collections.deque()
-        keep = live.append
-        waiting_sources: set[str] = set()
-        waiting = waiting_sources.add
-        best: UploadRequest | None = None
-        best_key = (0.0, 0.0)
-        wait = 0.5
-        final = final_codes()
-        get, busy, served = self._requests.get, self._busy, self._served
-        for rid in self._queue:
-            rec = get(rid)
-            if rec is None:
-                continue
-            code = rec.code
-            if code in final:
-                continue
-            keep(rid)
-            source, stall = rec.source, rec.stall_until
-            stalled = stall is not None and stall > now
-            blocked = rid in busy or (code == 6 and (stalled or source in waiting_sources))
-            waiting(source)
-            if blocked:
-                if stalled and stall - now < wait:
-                    wait = stall - now
-                continue
-            at = rec.next_at
-            if at <= now:
-                key = (served.get(source, 0.0) if code == 6 else 0.0, at)
-                if best is None or key < best_key:
-                    best, best_key = rec, key
-            elif at - now < wait:
-                wait = at - now
-        self._queue = live
-        return best, max(wait, 0.0)
-
     def _run(self) -> None:
         # Each worker checks files on its own DuckDB connection (a cursor of the store's), so
         # the ФЛК of different sources runs side by side; the compiled rule programs are shared.
@@ -808,13 +874,14 @@ class Showcase:
                     if self.settings.step:
                         self._cond.wait(0.5)
                         continue
-                    rec, wait_for = self._next_ready(time.monotonic())
+                    now = time.monotonic()
+                    rec, wait_for = self._schedule.take(now, self._served, self._busy)
                     if rec is None:
                         self._cond.wait(wait_for or 0.01)
                         continue
                     self._busy.add(rec.request_id)
                     if rec.code == 6:
-                        self._served[rec.source] = time.monotonic()
+                        self._served[rec.source] = now
                 try:
                     self._transition(rec, engine)
                 except Exception:       # _transition ends a request in 4 itself; never stop the worker
@@ -822,6 +889,7 @@ class Showcase:
                 finally:
                     with self._cond:
                         self._busy.discard(rec.request_id)
+                        self._moved(rec)
                         self._cond.notify_all()
         finally:
             engine.con.close()
@@ -840,6 +908,7 @@ class Showcase:
         finally:
             with self._cond:
                 self._busy.discard(rec.request_id)
+                self._moved(rec)
                 self._cond.notify_all()
 
     def _transition(self, rec: UploadRequest, engine: FlkEngine) -> None:
