@@ -69,9 +69,10 @@ class Stand:
                 raise SystemExit(f"the stand did not start: {self.proc.stderr.read().decode()[-2000:]}")
             time.sleep(0.1)
         urls = {k: v for k, v in json.loads(ready.read_text()).items() if k != "admin_token"}
-        for mnemonic in self.systems:   # the agent keeps its registrations in memory only
-            httpx.post(f"{urls['smev']}/_admin/mnemonics", json={"mnemonic": mnemonic, "kind": "system"},
-                       headers={"Authorization": f"Bearer {self.token}"}, timeout=60).raise_for_status()
+        with httpx.Client(headers={"Authorization": f"Bearer {self.token}"}, timeout=60) as admin:
+            for mnemonic in self.systems:   # the agent keeps its registrations in memory only
+                admin.post(f"{urls['smev']}/_admin/mnemonics",
+                           json={"mnemonic": mnemonic, "kind": "system"}).raise_for_status()
         self.urls = urls
 
     def kill(self) -> None:
@@ -140,6 +141,23 @@ class Load:
             started = self.t0 = time.perf_counter()
             await asyncio.gather(*(self.client(http, i) for i in range(self.args.clients)))
             return time.perf_counter() - started
+
+
+def stage_seconds(requests: list[dict]) -> dict[str, list[float]]:
+    """Median and p99 of the seconds each accepted request spent before each status (from its
+    history): beyond the modelled delay of the stage before, it waited for a worker or a lock."""
+    gaps: dict[str, list[float]] = {}
+    for r in requests:
+        last = dt.datetime.fromisoformat(r["created_at"])
+        for step in r.get("history", []):
+            at = dt.datetime.fromisoformat(step["at"])
+            gaps.setdefault(f"to_{step['code']}", []).append((at - last).total_seconds())
+            last = at
+    out = {}
+    for key, values in sorted(gaps.items()):
+        values.sort()
+        out[key] = [round(statistics.median(values), 3), round(values[int(0.99 * (len(values) - 1))], 3)]
+    return out
 
 
 def cut_off_uploads(stand: Stand, n: int) -> int:
@@ -358,6 +376,7 @@ def main() -> None:
     reapplied = sum(n - 1 for (_, sha), n in per_file.items() if n > 1 and sha in load.attempts)
     stand.stop()
     lat = sorted(load.latencies)
+    stages = stage_seconds(reqs)
     out = {
         "clients": args.clients, "uploads_each": args.uploads, "rows_each": args.rows,
         "acknowledged": len(load.acked), "expected": args.clients * args.uploads,
@@ -372,6 +391,7 @@ def main() -> None:
         # machine), spread over the run is queueing
         "slowest_sent_at_s": [[round(at, 1), round(took, 2)] for at, took in
                               sorted(load.sent, key=lambda p: -p[1])[:5]],
+        "stage_s_p50_p99": stages,
         "stand_cpu_ms_per_upload": round(1000 * stand_cpu / max(1, len(load.acked)), 1) if stand_cpu else None,
         "slow_clients_dropped_after_s": [round(min(slow), 1), round(max(slow), 1)] if slow else None,
         "big_chunked": {"bodies": args.big, "mib_each": args.big_mib, "answers": sorted(set(big)),
