@@ -40,7 +40,7 @@ from starlette.routing import Mount, Route
 from mocks.common.body import request_body, spool_file
 from mocks.common.journal import body_fields
 from mocks.common.guard import Exchange, RequestGuard
-from mocks.smev.core import AgentCore, Settings, UploadFile
+from mocks.smev.core import AgentCore, Settings, UploadFile, UploadOutcome
 from mocks.smev.errors import AgentError
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -110,10 +110,15 @@ async def _upload(request: Request, files: list[UploadFile], duplicate: bool) ->
     core = core_of(request)
     p = request.path_params
     operation = "upload" if request.method == "POST" else "delete"
-    submitted = await anyio.to_thread.run_sync(
-        lambda: core.submit_upload(p["mnemonic"], p["version"], operation, files, duplicate))
+    def submit() -> list[tuple[UploadFile, str]]:
+        return core.submit_upload(p["mnemonic"], p["version"], operation, files, duplicate)
+
+    def verdict() -> UploadOutcome:
+        return core.verdict(p["mnemonic"], operation, submitted)
+    # small bodies of a known source are submitted, and answered, without a thread hop
+    submitted = submit() if core.submits_at_once(p["mnemonic"], files) else await anyio.to_thread.run_sync(submit)
     await core.until_final(submitted)       # no thread is held while the showcase works
-    outcome = await anyio.to_thread.run_sync(lambda: core.verdict(p["mnemonic"], operation, submitted))
+    outcome = await anyio.to_thread.run_sync(verdict) if core.verdict_reads_store(submitted) else verdict()
     note(request, upload={"operation": operation, "files": outcome.files})
     headers = {"X-Request-Id": ", ".join(outcome.request_ids)} if outcome.request_ids else {}
     if outcome.error is not None:

@@ -44,6 +44,7 @@ SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "boo
 BOM = b"\xef\xbb\xbf"
 SUCCESS, FLK_ERRORS, FAILED = 3, 7, 4
 FINAL = (3, 4, 5, 7)
+INLINE_SUBMIT_BYTES = 64 * 1024   # bodies up to this size are submitted on the event loop
 
 
 @dataclass
@@ -436,6 +437,17 @@ class AgentCore:
             for _ in range(2 if duplicate else 1):
                 submitted.append((f, self._submit(mnemonic, operation, f)))
         return submitted
+
+    def submits_at_once(self, mnemonic: str, files: list[UploadFile]) -> bool:
+        """Whether `submit_upload` may run on the event loop: every body is in memory and
+        small, and the source is known (so nothing is written to the store, nothing waits for
+        the store's lock). A thread hop costs more than such a submission."""
+        return (sum(f.body.size for f in files) <= INLINE_SUBMIT_BYTES
+                and all(f.body.path is None for f in files) and self.showcase.is_source(mnemonic))
+
+    def verdict_reads_store(self, submitted: list[tuple[UploadFile, str]]) -> bool:
+        """Whether `verdict` reads a ФЛК report from the store (so it runs on a thread)."""
+        return any(self.showcase.status(rid)["code"] == FLK_ERRORS for _, rid in submitted)
 
     def step_mode(self) -> bool:
         return bool(getattr(getattr(self.showcase, "settings", None), "step", False))
