@@ -30,6 +30,7 @@ from mocks.smev import sql as sqlmode
 from mocks.smev.errors import AgentError
 from mocks.smev.openapi_mode import ProviderSpec, Violation, load_spec, spec_path
 from specs import validate as flk
+from specs.showcase_statuses import code as status_code
 from specs.tables import TableSet, load_tables
 
 MNEMONIC_RE = re.compile(r"^[A-Z0-9_]{2,32}$")
@@ -42,8 +43,8 @@ SQL_VERSIONS = ("1",)
 SQL_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "decimal": "DOUBLE", "boolean": "BOOLEAN",
              "date": "DATE", "time": "TIME", "datetime": "TIMESTAMP"}
 BOM = b"\xef\xbb\xbf"
-SUCCESS, FLK_ERRORS, FAILED = 3, 7, 4
-FINAL = (3, 4, 5, 7)
+FLK_ERRORS, FAILED, NOT_FOUND = (status_code(key) for key in
+                                 ("FLC_ERROR", "FAILED_PROCESSING", "REQUEST_ID_NOT_FOUND"))
 INLINE_SUBMIT_BYTES = 64 * 1024   # bodies up to this size are submitted on the event loop
 
 
@@ -501,8 +502,8 @@ class AgentCore:
         ids = [entry["request_id"] for entry in files]
         codes = [entry["code"] for entry in files]
         outcome = UploadOutcome(200, ids, files=files)
-        if FAILED in codes or 5 in codes:
-            bad = [e["file"] for e in files if e["code"] in (FAILED, 5)]
+        if FAILED in codes or NOT_FOUND in codes:
+            bad = [e["file"] for e in files if e["code"] in (FAILED, NOT_FOUND)]
             outcome = UploadOutcome(500, ids, upload_error(
                 "internal_error", f"витрина не смогла обработать {', '.join(bad)}",
                 f"the showcase failed to process {', '.join(bad)}", status=500), files)
