@@ -264,6 +264,10 @@ class _Schedule:
         self._version: dict[str, int] = {}
         self.live = 0
 
+    def oldest(self) -> UploadRequest | None:
+        """The unfinished request that arrived first (step mode moves it)."""
+        return min((line[0] for line in self._by_source.values()), key=lambda r: r.seq, default=None)
+
     def add(self, rec: UploadRequest) -> None:
         """A new unfinished request (in order of arrival)."""
         self._by_source.setdefault(rec.source, collections.deque()).append(rec)
@@ -327,8 +331,7 @@ class _Schedule:
                 break
         while timers and versions.get(timers[0][3].request_id) != timers[0][2]:
             heapq.heappop(timers)
-        wait = min(0.5, timers[0][0] - now) if timers else 0.5
-        return best, (0.0 if ready else max(wait, 0.0))
+        return best, max(min(0.5, timers[0][0] - now) if timers else 0.5, 0.0)
 
 
 # --- the core --------------------------------------------------------------------------------
@@ -361,8 +364,7 @@ class Showcase:
         self.journal = RequestJournal(self.settings.journal_size)
         self._cond = threading.Condition()
         self._requests: dict[str, UploadRequest] = {}
-        self._queue: collections.deque[str] = collections.deque()   # arrival order (step mode)
-        self._schedule = _Schedule()              # what the workers move next
+        self._schedule = _Schedule()              # the unfinished requests; what moves next
         self._bodies: dict[str, bytes] = {}       # spool of an in-memory showcase
         self._sources: dict[str, dict[str, Any]] = {}
         self._seq = 0
@@ -392,7 +394,7 @@ class Showcase:
     def _load(self) -> None:
         for s in self.store.load_sources():
             self._sources[s["mnemonic"]] = s
-        resumed = 0
+        resumed: set[str] = set()
         for row in self.store.load_requests():
             rec = UploadRequest(**row)
             rec.history = rec.history or []
@@ -405,14 +407,12 @@ class Showcase:
                 # the store keeps 0 and final codes only (TRANSIENT): every request in flight re-enters 2
                 self._set(rec, 2, note="resumed after a restart; ФЛК runs again")
                 rec.next_at = time.monotonic()
-                self._queue.append(rec.request_id)
                 self._schedule.add(rec)
-                resumed += 1
-        self._resumed = resumed
+                resumed.add(rec.request_id)
+        self._resumed = len(resumed)
         if self.spool_dir is not None:         # bodies no request in flight needs (never recorded, final)
-            live = set(self._queue)
             for leftover in self.spool_dir.iterdir():
-                if leftover.stem not in live or leftover.suffix != ".csv":
+                if leftover.stem not in resumed or leftover.suffix != ".csv":
                     leftover.unlink(missing_ok=True)
 
     def close(self) -> None:
@@ -457,7 +457,6 @@ class Showcase:
             for rid in list(self._requests):
                 self._drop_body(rid)
             self._requests.clear()
-            self._queue.clear()
             self._schedule.clear()
             self._sources.clear()
             waiting = list(self._waiters)
@@ -587,7 +586,6 @@ class Showcase:
             rec.seq = self._seq
             rec.next_at = time.monotonic() + self.settings.delays.get("0", 0.0)
             self._set(rec, 0)
-            self._queue.append(rid)
             self._schedule.add(rec)
             self._cond.notify_all()
         return rid
@@ -813,34 +811,20 @@ class Showcase:
         else:
             path.unlink(missing_ok=True)
 
-    def _head(self) -> UploadRequest | None:
-        while self._queue:
-            rec = self._requests.get(self._queue[0])
-            if rec is not None and not status_codes()[rec.code].final:
-                return rec
-            self._queue.popleft()
-        return None
-
     def pending(self) -> int:
         with self._cond:
             return self._schedule.live
 
     def _moved(self, rec: UploadRequest) -> None:
-        """After a transition (or a release) of `rec`: tell the schedule, and keep the queue of
-        arrival from growing with finished requests. Call with `_cond` held."""
-        if self._requests.get(rec.request_id) is not rec:
-            return                                  # forgotten by reset()
-        self._schedule.moved(rec, rec.code in final_codes())
-        if len(self._queue) > 2 * self._schedule.live + 64:
-            final, get = final_codes(), self._requests.get
-            self._queue = collections.deque(
-                rid for rid in self._queue if (r := get(rid)) is not None and r.code not in final)
+        """After a transition (or a release) of `rec`: tell the schedule. Call with `_cond` held."""
+        if self._requests.get(rec.request_id) is rec:       # (not forgotten by reset())
+            self._schedule.moved(rec, rec.code in final_codes())
 
     def step(self) -> tuple[str, int] | None:
         """Advance the oldest unfinished request by one stage, ignoring delays (a stalled
         request stays in 6); returns (request id, its code now) or None when idle."""
         with self._cond:
-            rec = self._head()
+            rec = self._schedule.oldest()
         if rec is None:
             return None
         self._advance(rec)
@@ -851,7 +835,7 @@ class Showcase:
         steps = 0
         while steps < max_steps:
             with self._cond:
-                rec = self._head()
+                rec = self._schedule.oldest()
             if rec is None:
                 break
             before = (rec.request_id, rec.code)
