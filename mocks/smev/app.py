@@ -110,11 +110,13 @@ async def _upload(request: Request, files: list[UploadFile], duplicate: bool) ->
     core = core_of(request)
     p = request.path_params
     operation = "upload" if request.method == "POST" else "delete"
+
     def submit() -> list[tuple[UploadFile, str]]:
         return core.submit_upload(p["mnemonic"], p["version"], operation, files, duplicate)
 
     def verdict() -> UploadOutcome:
         return core.verdict(p["mnemonic"], operation, submitted)
+
     # small bodies of a known source are submitted, and answered, without a thread hop
     submitted = submit() if core.submits_at_once(p["mnemonic"], files) else await anyio.to_thread.run_sync(submit)
     await core.until_final(submitted)       # no thread is held while the showcase works
