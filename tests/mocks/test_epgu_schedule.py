@@ -1,6 +1,7 @@
 """The showcase's schedule (`_Schedule`) against its rules written as a plain pass over every
 request in flight: the same request is offered, and the same time to wait, after any sequence
-of arrivals, transitions, stalls, releases and failures."""
+of arrivals, transitions, stalls, releases and failures; and the oldest unfinished request is
+the one step mode moves."""
 from __future__ import annotations
 
 import math
@@ -108,4 +109,5 @@ def test_the_schedule_offers_what_a_pass_over_every_request_would(steps):
             now += b
             transition(rec, "advance")
             moved(rec)
-    assert schedule.live == len(live)
+        assert schedule.live == len(live)
+        assert schedule.oldest() is (live[0] if live else None), "step mode moves the oldest"
