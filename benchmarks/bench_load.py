@@ -14,6 +14,11 @@ the answer was lost with the connection, harmless for upserts), and no row of a 
 body may be stored (`cut stored`). With `--kill` the stand is killed with
 SIGKILL after `--kill-after` seconds of load and restarted on the same `--state-dir`; the
 clients retry what failed while it was down (uploads are upserts, so a retry is safe).
+
+    PYTHONPATH=. python benchmarks/bench_load.py --one-file 1000000 --max-body 300000000 [--client curl]
+
+`--one-file` sends one file of that many rows instead: seconds to the agent's 200, rows/s,
+the stand's peak RSS, the showcase's status timeline, and whether every row is stored once.
 """
 from __future__ import annotations
 
@@ -274,8 +279,28 @@ def status_timeline(stand: Stand, sent_at: dt.datetime) -> dict[str, float]:
                                       - sent_at).total_seconds(), 3) for step in history}
 
 
+def send_file(url: str, body: bytes, client: str, path: Path) -> int:
+    """POST `body` to `url`, its length declared; the HTTP status. `client` is httpx, or curl
+    (another implementation) streaming it from `path`, where it was written beforehand."""
+    content_type = "application/octet-stream"
+    if client == "curl":
+        done = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-T", str(path),
+                               "-H", "Expect:", "-H", f"Content-Type: {content_type}", "--max-time", "600", url],
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"curl failed: {done.stderr.strip()}")
+        return int(done.stdout)
+    # A MiB at a time: given one 200 MiB `bytes`, httpx's sync client copies the unsent rest
+    # after every partial `send` (encode/httpcore#1029), which cost 0.3-3 s per run, timed as
+    # the stand's.
+    view = memoryview(body)
+    chunks = (view[at:at + 2**20] for at in range(0, len(body), 2**20))
+    return httpx.post(url, content=chunks, timeout=600,
+                      headers={"Content-Type": content_type, "Content-Length": str(len(body))}).status_code
+
+
 def one_file(stand: Stand, rows: int, json_out: Path | None, max_body: int | None,
-             db_memory_mib: int | None = None) -> None:
+             db_memory_mib: int | None = None, client: str = "httpx") -> None:
     """One big upload through the agent: seconds until the 200, rows/s, the stand's CPU and
     peak RSS; then whether every row is stored once. `max_body` (bytes) raises the agent's and
     the showcase's 100 MB cap first, for a file larger than the published limit."""
@@ -285,12 +310,14 @@ def one_file(stand: Stand, rows: int, json_out: Path | None, max_body: int | Non
     if db_memory_mib:
         stand.admin("epgu", "PATCH", "/settings", json={"db_memory_mib": db_memory_mib})
     body = csv_file("ONE", rows)
+    path = stand.state.parent / "one.csv"
+    if client == "curl":
+        path.write_bytes(body)
     before = rss_mib(stand.proc.pid)
     cpu_before = cpu_seconds(stand.proc.pid)
     sent_at = dt.datetime.now(dt.timezone.utc)
     started = time.perf_counter()
-    r = httpx.post(f"{stand.urls['smev']}/BENCH000/myedu/api/edu-upload/v1/csv/address", content=body,
-                   headers={"Content-Type": "application/octet-stream"}, timeout=600)
+    status = send_file(f"{stand.urls['smev']}/BENCH000/myedu/api/edu-upload/v1/csv/address", body, client, path)
     seconds = time.perf_counter() - started
     timeline = status_timeline(stand, sent_at)
     cpu = cpu_seconds(stand.proc.pid) - cpu_before
@@ -301,7 +328,8 @@ def one_file(stand: Stand, rows: int, json_out: Path | None, max_body: int | Non
     left = len(list(spool.iterdir())) if spool.is_dir() else None
     stand.stop()
     file_mib = len(body) / 2**20
-    out = {"rows": rows, "file_mib": round(file_mib, 1), "status": r.status_code,
+    path.unlink(missing_ok=True)
+    out = {"rows": rows, "client": client, "file_mib": round(file_mib, 1), "status": status,
            "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
            "stand_cpu_s": round(cpu, 2), "rows_per_cpu_s": round(rows / cpu) if cpu else None,
            "stored_rows": stored, "stored_distinct_ids": distinct, "spool_files_left": left,
@@ -326,6 +354,8 @@ def main() -> None:
     ap.add_argument("--slow", type=int, default=20, help="clients sending 1 byte/s")
     ap.add_argument("--big", type=int, default=4, help="parallel chunked bodies over the cap, before the load")
     ap.add_argument("--big-mib", type=int, default=200)
+    ap.add_argument("--client", choices=("httpx", "curl"), default="httpx",
+                    help="with --one-file: the HTTP client that sends it (curl must be installed)")
     ap.add_argument("--one-file", type=int, metavar="ROWS",
                     help="instead of the load: one file of ROWS rows through the agent; time, rows/s, peak RSS")
     ap.add_argument("--max-body", type=int, metavar="BYTES",
@@ -343,7 +373,7 @@ def main() -> None:
                   args.code.resolve())
     stand.start()
     if args.one_file:
-        one_file(stand, args.one_file, args.json, args.max_body, args.db_memory_mib)
+        one_file(stand, args.one_file, args.json, args.max_body, args.db_memory_mib, args.client)
         return
     rss_before = rss_mib(stand.proc.pid)
     big = big_chunked(stand, args.big, args.big_mib) if args.big else []
