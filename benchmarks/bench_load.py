@@ -28,6 +28,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -366,6 +367,8 @@ def main() -> None:
     ap.add_argument("--code", type=Path, default=ROOT,
                     help="run the stand from this checkout (e.g. `git archive main` unpacked) for a baseline")
     args = ap.parse_args()
+    if args.client == "curl" and not shutil.which("curl"):
+        ap.error("--client curl: curl is not installed (Debian: apt-get install curl), or leave --client out")
 
     tmp = Path(tempfile.mkdtemp(prefix="ezhd-bench-load-"))
     stand = Stand(tmp / "state", "bench-" + os.urandom(8).hex(),
