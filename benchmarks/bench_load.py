@@ -165,6 +165,14 @@ def per_second(times) -> list[int]:
     return counts
 
 
+def p50_p99(values: list[float]) -> list[float | None]:
+    """Median and 99th percentile (nearest rank below) of `values`, to the millisecond."""
+    values = sorted(values)
+    if not values:
+        return [None, None]
+    return [round(statistics.median(values), 3), round(values[int(0.99 * (len(values) - 1))], 3)]
+
+
 def stage_seconds(requests: list[dict]) -> dict[str, list[float]]:
     """Median and p99 of the seconds each accepted request spent before each status (from its
     history): beyond the modelled delay of the stage before, it waited for a worker or a lock."""
@@ -175,11 +183,7 @@ def stage_seconds(requests: list[dict]) -> dict[str, list[float]]:
             at = dt.datetime.fromisoformat(step["at"])
             gaps.setdefault(f"to_{step['code']}", []).append((at - last).total_seconds())
             last = at
-    out = {}
-    for key, values in sorted(gaps.items()):
-        values.sort()
-        out[key] = [round(statistics.median(values), 3), round(values[int(0.99 * (len(values) - 1))], 3)]
-    return out
+    return {key: p50_p99(values) for key, values in sorted(gaps.items())}
 
 
 def cut_off_uploads(stand: Stand, n: int) -> int:
@@ -424,7 +428,7 @@ def main() -> None:
     duplicated = sum(max(0, n - load.attempts[sha]) for (_, sha), n in per_file.items() if sha in load.attempts)
     reapplied = sum(n - 1 for (_, sha), n in per_file.items() if n > 1 and sha in load.attempts)
     stand.stop()
-    lat = sorted(load.latencies)
+    p50_s, p99_s = p50_p99(load.latencies)
     stages = stage_seconds(reqs)
     out = {
         "clients": args.clients, "uploads_each": args.uploads, "rows_each": args.rows,
@@ -433,8 +437,7 @@ def main() -> None:
         "transport_errors": len(load.errors), "lost_rows": lost, "duplicated_files": duplicated,
         "reapplied_after_retry": reapplied,
         "cut_off_rows_stored": cut_stored, "kills": kills,
-        "p50_s": round(statistics.median(lat), 3) if lat else None,
-        "p99_s": round(lat[int(0.99 * (len(lat) - 1))], 3) if lat else None,
+        "p50_s": p50_s, "p99_s": p99_s,
         "uploads_per_s": round(len(load.acked) / seconds, 1), "seconds": round(seconds, 1),
         # when the slowest uploads were sent: all at once is one pause of the stand (or of the
         # machine), spread over the run is queueing
